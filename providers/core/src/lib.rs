@@ -1,0 +1,14 @@
+//! The record model, the [`Provider`] trait, the in-memory reference provider and the provider
+//! conformance suite shared by every feddns DNS provider.
+//!
+//! Providers depend on this crate only; the controller (root crate `feddns`) depends on it and on
+//! every provider.
+
+pub mod conformance;
+pub mod memory;
+mod provider;
+mod record;
+
+pub use memory::{MemoryProvider, ZoneState};
+pub use provider::{Capabilities, Change, Limits, Provider, ProviderError};
+pub use record::{AliasTarget, RecordKey, RecordSet, RecordType, Routing, in_zone, normalize_name};

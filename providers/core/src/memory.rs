@@ -1,0 +1,281 @@
+//! The reference zone: the documented semantics every provider must have, executable.
+//!
+//! [`ZoneState`] checks a whole batch before changing anything (exact-match deletes and replaces,
+//! no create over an existing set, no CNAME beside other types, one change per set, names inside
+//! the zone, routing only where supported, limits). [`MemoryProvider`] wraps it as a [`Provider`];
+//! the embedded DNS provider serves one over DNS.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use tokio::sync::Mutex;
+
+use crate::provider::{Capabilities, Change, Limits, Provider, ProviderError};
+use crate::record::{RecordKey, RecordSet, RecordType, in_zone, normalize_name};
+
+type SetsAtName = BTreeMap<(RecordType, Option<String>), RecordSet>;
+
+/// The record sets of one zone, indexed by name.
+#[derive(Debug, Clone, Default)]
+pub struct ZoneState {
+    zone: String,
+    capabilities: Capabilities,
+    limits: Limits,
+    names: BTreeMap<String, SetsAtName>,
+}
+
+impl ZoneState {
+    /// An empty zone.
+    pub fn new(zone: &str, capabilities: Capabilities, limits: Limits) -> Self {
+        Self { zone: normalize_name(zone), capabilities, limits, names: BTreeMap::new() }
+    }
+
+    /// The zone apex.
+    pub fn zone(&self) -> &str {
+        &self.zone
+    }
+
+    /// Every record set, ordered by name, type and set identifier.
+    pub fn sets(&self) -> impl Iterator<Item = &RecordSet> {
+        self.names.values().flat_map(BTreeMap::values)
+    }
+
+    /// The sets at one name.
+    pub fn sets_at(&self, name: &str) -> impl Iterator<Item = &RecordSet> {
+        self.names.get(name).into_iter().flat_map(BTreeMap::values)
+    }
+
+    /// Checks the whole batch, then applies it in order. On error nothing changed. Returns the
+    /// names the batch touched.
+    pub fn apply(&mut self, changes: &[Change]) -> Result<BTreeSet<String>, ProviderError> {
+        self.check_limits(changes)?;
+        let mut seen = BTreeSet::new();
+        let mut staged: BTreeMap<String, SetsAtName> = BTreeMap::new();
+        for change in changes {
+            let key = change.key();
+            if !seen.insert(key.clone()) {
+                return Err(invalid(&key, "more than one change for this record set in one batch"));
+            }
+            self.check_shape(change)?;
+            let sets = staged
+                .entry(key.name.clone())
+                .or_insert_with(|| self.names.get(&key.name).cloned().unwrap_or_default());
+            let slot = (key.rtype.clone(), key.set_id.clone());
+            match change {
+                Change::Create { new } => {
+                    if let Some(cur) = sets.get(&slot) {
+                        return Err(conflict(&key, format!("already exists ({})", cur.describe_values())));
+                    }
+                    sets.insert(slot, new.clone());
+                }
+                Change::Replace { old, new } => {
+                    if old.key() != new.key() {
+                        return Err(invalid(&key, "a replace must keep name, type and set identifier"));
+                    }
+                    expect_current(sets.get(&slot), old, &key)?;
+                    sets.insert(slot, new.clone());
+                }
+                Change::Delete { old } => {
+                    expect_current(sets.get(&slot), old, &key)?;
+                    sets.remove(&slot);
+                }
+            }
+        }
+        for (name, sets) in &staged {
+            check_name_rules(name, sets)?;
+        }
+        let touched = staged.keys().cloned().collect();
+        for (name, sets) in staged {
+            if sets.is_empty() {
+                self.names.remove(&name);
+            } else {
+                self.names.insert(name, sets);
+            }
+        }
+        Ok(touched)
+    }
+
+    fn check_limits(&self, changes: &[Change]) -> Result<(), ProviderError> {
+        let cost: usize = changes.iter().map(|c| c.cost(self.limits.replace_cost)).sum();
+        if cost > self.limits.max_records_per_batch {
+            return Err(ProviderError::TooLarge(format!(
+                "{cost} records in one batch, the limit is {}",
+                self.limits.max_records_per_batch
+            )));
+        }
+        let chars: usize = changes.iter().map(|c| c.value_chars(self.limits.replace_cost)).sum();
+        if chars > self.limits.max_value_chars_per_batch {
+            return Err(ProviderError::TooLarge(format!(
+                "{chars} characters of values in one batch, the limit is {}",
+                self.limits.max_value_chars_per_batch
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_shape(&self, change: &Change) -> Result<(), ProviderError> {
+        let sets: &[&RecordSet] = match change {
+            Change::Create { new } => &[new],
+            Change::Replace { old, new } => &[old, new],
+            Change::Delete { old } => &[old],
+        };
+        for set in sets {
+            check_set(set, &self.zone, self.capabilities)?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks one record set on its own: name in zone, values valid for the type, routing supported.
+pub fn check_set(set: &RecordSet, zone: &str, caps: Capabilities) -> Result<(), ProviderError> {
+    let key = set.key();
+    if set.name != normalize_name(&set.name) {
+        return Err(invalid(&key, "name is not normalized (lower-case, no trailing dot)"));
+    }
+    if !in_zone(&set.name, zone) {
+        return Err(invalid(&key, format!("name is not in zone {zone}")));
+    }
+    if let Some(routing) = &set.routing {
+        let supported = match routing {
+            crate::Routing::Latency { .. } => caps.latency,
+            crate::Routing::Weighted { .. } => caps.weighted,
+            crate::Routing::Geo { .. } => caps.geo,
+        };
+        if !supported {
+            return Err(invalid(&key, format!("{} routing is not supported by this provider", routing.policy())));
+        }
+    }
+    if let Some(alias) = &set.alias {
+        if !caps.alias {
+            return Err(invalid(&key, "alias record sets are not supported by this provider"));
+        }
+        if !set.values.is_empty() || alias.dns_name.is_empty() {
+            return Err(invalid(&key, "an alias set has a target name and no values"));
+        }
+        return Ok(());
+    }
+    if set.values.is_empty() {
+        return Err(invalid(&key, "a record set needs at least one value"));
+    }
+    for v in &set.values {
+        let ok = match &set.rtype {
+            RecordType::A => v.parse::<Ipv4Addr>().is_ok(),
+            RecordType::Aaaa => v.parse::<Ipv6Addr>().is_ok(),
+            RecordType::Cname => !v.is_empty() && v.len() <= 253 && !v.contains(' '),
+            RecordType::Txt => v.len() <= 255,
+            RecordType::Other(_) => true,
+        };
+        if !ok {
+            return Err(invalid(&key, format!("invalid {} value {v:?}", set.rtype)));
+        }
+    }
+    if set.rtype == RecordType::Cname && set.values.len() != 1 {
+        return Err(invalid(&key, "a CNAME has exactly one value"));
+    }
+    Ok(())
+}
+
+fn check_name_rules(name: &str, sets: &SetsAtName) -> Result<(), ProviderError> {
+    let has_cname = sets.keys().any(|(t, _)| *t == RecordType::Cname);
+    if has_cname {
+        if let Some(((t, id), _)) = sets.iter().find(|((t, _), _)| *t != RecordType::Cname) {
+            let key = RecordKey { name: name.to_string(), rtype: t.clone(), set_id: id.clone() };
+            return Err(invalid(&key, "a CNAME cannot share its name with other record types"));
+        }
+    }
+    // Per type: either one plain set, or routed sets that all use the same policy.
+    let mut by_type: BTreeMap<&RecordType, Vec<&RecordSet>> = BTreeMap::new();
+    for ((t, _), set) in sets {
+        by_type.entry(t).or_default().push(set);
+    }
+    for (t, group) in by_type {
+        let plain = group.iter().filter(|s| s.routing.is_none()).count();
+        let policies: BTreeSet<_> = group.iter().filter_map(|s| s.routing.as_ref().map(|r| r.policy())).collect();
+        if (plain > 0 && group.len() > 1) || policies.len() > 1 {
+            let key = RecordKey { name: name.to_string(), rtype: t.clone(), set_id: None };
+            return Err(invalid(&key, "routed and plain sets, or different routing policies, cannot share a name and type"));
+        }
+    }
+    Ok(())
+}
+
+fn expect_current(current: Option<&RecordSet>, expected: &RecordSet, key: &RecordKey) -> Result<(), ProviderError> {
+    match current {
+        None => Err(conflict(key, "does not exist")),
+        Some(cur) if cur != expected => Err(conflict(
+            key,
+            format!("current {} {} differs from expected {} {}", cur.ttl, cur.describe_values(), expected.ttl, expected.describe_values()),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+fn invalid(key: &RecordKey, reason: impl Into<String>) -> ProviderError {
+    ProviderError::Invalid { key: key.clone(), reason: reason.into() }
+}
+
+fn conflict(key: &RecordKey, reason: impl Into<String>) -> ProviderError {
+    ProviderError::Conflict { key: key.clone(), reason: reason.into() }
+}
+
+/// The in-memory reference provider.
+#[derive(Debug)]
+pub struct MemoryProvider {
+    zone: String,
+    caps: Capabilities,
+    limits: Limits,
+    state: Mutex<ZoneState>,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl MemoryProvider {
+    /// An empty zone with the given capabilities and limits.
+    pub fn new(zone: &str, caps: Capabilities, limits: Limits) -> Self {
+        let state = ZoneState::new(zone, caps, limits);
+        Self { zone: state.zone().to_string(), caps, limits, state: Mutex::new(state), calls: Default::default() }
+    }
+
+    /// An empty zone without routing support and with Route53-like limits.
+    pub fn plain(zone: &str) -> Self {
+        Self::new(zone, Capabilities::default(), Limits::default())
+    }
+
+    /// How many `list` and `apply` calls were made (for tests asserting a quiet steady state).
+    pub fn calls(&self) -> usize {
+        self.calls.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// A copy of the zone's sets, without counting a call.
+    pub async fn snapshot(&self) -> Vec<RecordSet> {
+        self.state.lock().await.sets().cloned().collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for MemoryProvider {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
+    fn zone(&self) -> &str {
+        &self.zone
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.caps
+    }
+
+    fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    async fn list(&self) -> Result<Vec<RecordSet>, ProviderError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(self.snapshot().await)
+    }
+
+    async fn apply(&self, changes: &[Change]) -> Result<(), ProviderError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.state.lock().await.apply(changes).map(|_| ())
+    }
+}

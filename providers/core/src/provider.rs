@@ -1,0 +1,204 @@
+//! The `Provider` trait, the change model and the provider error type.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::record::{RecordKey, RecordSet};
+
+/// One change to one record set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "op")]
+pub enum Change {
+    /// Create a set that must not exist yet.
+    Create {
+        /// The set to create.
+        new: RecordSet,
+    },
+    /// Replace a set whose current content must be exactly `old` (same key as `new`).
+    Replace {
+        /// The set as the provider holds it now.
+        old: RecordSet,
+        /// The set it becomes.
+        new: RecordSet,
+    },
+    /// Delete a set whose current content must be exactly `old`.
+    Delete {
+        /// The set as the provider holds it now.
+        old: RecordSet,
+    },
+}
+
+impl Change {
+    /// The name the change touches.
+    pub fn name(&self) -> &str {
+        &self.subject().name
+    }
+
+    /// The key of the set the change touches.
+    pub fn key(&self) -> RecordKey {
+        self.subject().key()
+    }
+
+    /// The set after the change (created or new), or the deleted set.
+    pub fn subject(&self) -> &RecordSet {
+        match self {
+            Self::Create { new } | Self::Replace { new, .. } => new,
+            Self::Delete { old } => old,
+        }
+    }
+
+    /// `create`, `replace` or `delete`.
+    pub fn op(&self) -> &'static str {
+        match self {
+            Self::Create { .. } => "create",
+            Self::Replace { .. } => "replace",
+            Self::Delete { .. } => "delete",
+        }
+    }
+
+    /// How many records this change counts for against a per-request limit where a replace
+    /// (Route53 UPSERT, or Cloud DNS deletion + addition) counts `replace_cost` times.
+    pub fn cost(&self, replace_cost: usize) -> usize {
+        let records = |s: &RecordSet| s.values.len().max(1);
+        match self {
+            Self::Create { new } => records(new),
+            Self::Delete { old } => records(old),
+            Self::Replace { old, new } => records(old).max(records(new)) * replace_cost,
+        }
+    }
+
+    /// Characters of values this change counts for against a per-request size limit.
+    pub fn value_chars(&self, replace_cost: usize) -> usize {
+        match self {
+            Self::Create { new } => new.value_chars(),
+            Self::Delete { old } => old.value_chars(),
+            Self::Replace { old, new } => old.value_chars().max(new.value_chars()) * replace_cost,
+        }
+    }
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Create { new } => write!(f, "create {} {} {}", new.key(), new.ttl, new.describe_values()),
+            Self::Replace { old, new } => write!(
+                f,
+                "replace {} {} {} -> {} {}",
+                new.key(),
+                old.ttl,
+                old.describe_values(),
+                new.ttl,
+                new.describe_values()
+            ),
+            Self::Delete { old } => write!(f, "delete {} {} {}", old.key(), old.ttl, old.describe_values()),
+        }
+    }
+}
+
+/// What a provider can represent beyond plain record sets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    /// Weighted record sets (several sets per name/type, each with a weight).
+    pub weighted: bool,
+    /// Latency-based record sets (Route53).
+    pub latency: bool,
+    /// Geo-routed record sets (Cloud DNS).
+    pub geo: bool,
+    /// Alias record sets (Route53 alias targets).
+    pub alias: bool,
+}
+
+/// Per-request limits of a provider; the applier splits changes into batches within them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Records per request (Route53: 1,000).
+    pub max_records_per_batch: usize,
+    /// Characters of values per request (Route53: 32,000).
+    pub max_value_chars_per_batch: usize,
+    /// How many times a replace counts against the limits (Route53 UPSERT: 2).
+    pub replace_cost: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_records_per_batch: 1000, max_value_chars_per_batch: 32_000, replace_cost: 2 }
+    }
+}
+
+/// Errors a provider returns. `Invalid` and `Conflict` reject a whole batch and leave the zone
+/// unchanged; `Transient` may be retried as is.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProviderError {
+    /// The batch is malformed or breaks a rule of the zone (a CNAME beside other types, a name
+    /// outside the zone, an unsupported routing policy, two changes to one set). Nothing applied.
+    #[error("invalid change for {key}: {reason}")]
+    Invalid {
+        /// The set the provider complained about.
+        key: RecordKey,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The zone does not hold what the batch expected (create over an existing set, delete or
+    /// replace of a set that differs or is gone): the caller's view is stale. Nothing applied.
+    #[error("conflict on {key}: {reason}")]
+    Conflict {
+        /// The set whose current state differs.
+        key: RecordKey,
+        /// What differs.
+        reason: String,
+    },
+    /// The batch exceeds the provider's per-request limits. Nothing applied.
+    #[error("batch too large: {0}")]
+    TooLarge(String),
+    /// Throttling, a server error or a network failure: retry with backoff.
+    #[error("transient provider error: {0}")]
+    Transient(String),
+    /// Anything else (authentication, zone not found, a broken response).
+    #[error("provider error: {0}")]
+    Other(String),
+}
+
+impl ProviderError {
+    /// True when retrying the same request later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Transient(_))
+    }
+
+    /// A short low-cardinality label for metrics and logs.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Self::Invalid { .. } => "invalid",
+            Self::Conflict { .. } => "conflict",
+            Self::TooLarge(_) => "too_large",
+            Self::Transient(_) => "transient",
+            Self::Other(_) => "other",
+        }
+    }
+}
+
+/// A DNS provider holding one zone.
+///
+/// `list` returns every record set of the zone (including sets feddns does not own); `apply`
+/// applies a batch atomically: either every change takes effect, in order, or none does.
+#[async_trait::async_trait]
+pub trait Provider: Send + Sync {
+    /// A short name for logs and metrics (`embedded`, `route53`, ...).
+    fn kind(&self) -> &'static str;
+
+    /// The zone apex, lower-case without the trailing dot.
+    fn zone(&self) -> &str;
+
+    /// What this provider can represent.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Per-request limits.
+    fn limits(&self) -> Limits;
+
+    /// Every record set in the zone.
+    async fn list(&self) -> Result<Vec<RecordSet>, ProviderError>;
+
+    /// Apply a batch atomically, in order.
+    async fn apply(&self, changes: &[Change]) -> Result<(), ProviderError>;
+}
