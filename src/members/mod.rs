@@ -1,0 +1,1 @@
+//! Member clusters: where their state comes from (snapshot files now, Kubernetes API servers later).

@@ -1,0 +1,120 @@
+//! The projection of member-cluster objects that feddns keeps: only the fields the planner needs.
+//!
+//! Snapshot files and (later) the Kubernetes watchers both produce these types; the federation
+//! index consumes them. Nothing here does I/O.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+/// A Service's identity within the federation: namespace and name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ServiceKey {
+    /// Namespace.
+    pub namespace: String,
+    /// Service name.
+    pub name: String,
+}
+
+impl ServiceKey {
+    /// A key from namespace and name.
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self { namespace: namespace.into(), name: name.into() }
+    }
+}
+
+impl fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// One LoadBalancer ingress entry: an address or a hostname (AWS ELB and the like).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// An IPv4 or IPv6 address.
+    Ip(IpAddr),
+    /// A DNS name, lower-case, without the trailing dot.
+    Hostname(String),
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Ip(ip) => write!(f, "{ip}"),
+            Self::Hostname(h) => f.write_str(h),
+        }
+    }
+}
+
+/// Per-Service options read from annotations.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ServiceOptions {
+    /// `feddns.io/ttl`: TTL override in seconds.
+    pub ttl: Option<u32>,
+}
+
+/// The projection of a Service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceProj {
+    /// Namespace and name.
+    pub key: ServiceKey,
+    /// `spec.type == LoadBalancer` and not opted out: the Service is federated.
+    pub federated: bool,
+    /// `status.loadBalancer.ingress`, in order, duplicates removed.
+    pub ingress: Vec<Target>,
+    /// Options from annotations.
+    pub options: ServiceOptions,
+    /// Problems found while reading the Service (a malformed annotation, a bad ingress entry).
+    /// They are reported and the offending value ignored.
+    pub problems: Vec<String>,
+}
+
+/// The projection of an EndpointSlice: which Service it belongs to and how many endpoints are ready.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SliceProj {
+    /// Namespace.
+    pub namespace: String,
+    /// The slice's own name.
+    pub name: String,
+    /// The Service it belongs to (label `kubernetes.io/service-name`).
+    pub service: String,
+    /// Endpoints whose `conditions.ready` is true or absent.
+    pub ready: usize,
+}
+
+/// The projection of a Node: its failure-domain labels.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeProj {
+    /// Node name.
+    pub name: String,
+    /// `topology.kubernetes.io/zone`, falling back to `failure-domain.beta.kubernetes.io/zone`.
+    pub zone: Option<String>,
+    /// `topology.kubernetes.io/region`, falling back to `failure-domain.beta.kubernetes.io/region`.
+    pub region: Option<String>,
+}
+
+/// Everything feddns keeps of one member cluster at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MemberSnapshot {
+    /// Nodes by name.
+    pub nodes: BTreeMap<String, NodeProj>,
+    /// Services by key.
+    pub services: BTreeMap<ServiceKey, ServiceProj>,
+    /// EndpointSlices by (namespace, name).
+    pub slices: BTreeMap<(String, String), SliceProj>,
+}
+
+/// Label keys for zones and regions, in order of preference.
+pub const ZONE_LABELS: [&str; 2] = ["topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/zone"];
+/// Label keys for regions, in order of preference.
+pub const REGION_LABELS: [&str; 2] = ["topology.kubernetes.io/region", "failure-domain.beta.kubernetes.io/region"];
+/// Annotation: TTL override for a Service's records, in seconds.
+pub const ANNOTATION_TTL: &str = "feddns.io/ttl";
+/// Annotation: `"true"` keeps a LoadBalancer Service out of DNS.
+pub const ANNOTATION_EXCLUDE: &str = "feddns.io/exclude";
+/// Label linking an EndpointSlice to its Service.
+pub const LABEL_SERVICE_NAME: &str = "kubernetes.io/service-name";
