@@ -1,0 +1,401 @@
+//! The federation index: pure state of every member and the Services they run.
+//!
+//! ```text
+//! [ member ] --nodes--> topology (zones, majority region)
+//!     |
+//!     +--services + endpoint slices--> shard per Service (ingress targets, ready endpoints)
+//! ```
+//!
+//! Every change marks the Services it affects dirty; the planner re-plans only those. No I/O, no
+//! async, no clocks: the controller tells the index when a member becomes unavailable or down.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::model::{MemberSnapshot, NodeProj, ServiceKey, ServiceProj};
+
+/// Where a member is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberStatus {
+    /// Configured, but no complete state yet.
+    Pending,
+    /// Its state is complete and current.
+    Synced,
+    /// It stopped answering; its last known shards still count until the grace period ends.
+    Unavailable,
+    /// Unavailable for longer than the grace period (or never synced within it): its shards do
+    /// not count as healthy.
+    Down,
+}
+
+/// The failure domains of a member, from its nodes' labels.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Topology {
+    /// The region most nodes report.
+    pub region: Option<String>,
+    /// Every zone of nodes in that region.
+    pub zones: BTreeSet<String>,
+    /// Nodes with neither zone nor region labels.
+    pub unlabeled_nodes: usize,
+    /// When nodes disagree on region: what they said (`eu-west-1: 3 nodes, us-east-1: 1 node`).
+    pub region_disagreement: Option<String>,
+}
+
+impl Topology {
+    /// Derives zones and the majority region from node labels. Ties go to the region that sorts
+    /// first, so the result does not depend on node order.
+    pub fn from_nodes<'a>(nodes: impl IntoIterator<Item = &'a NodeProj>) -> Self {
+        let mut regions: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut unlabeled = 0;
+        let nodes: Vec<&NodeProj> = nodes.into_iter().collect();
+        for n in &nodes {
+            match &n.region {
+                Some(r) => *regions.entry(r).or_default() += 1,
+                None if n.zone.is_none() => unlabeled += 1,
+                None => {}
+            }
+        }
+        let region = regions.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(r, _)| (*r).to_string());
+        let disagreement = (regions.len() > 1).then(|| {
+            regions
+                .iter()
+                .map(|(r, n)| format!("{r}: {n} node{}", if *n == 1 { "" } else { "s" }))
+                .collect::<Vec<_>>()
+                .join(", ")
+        });
+        let zones = nodes
+            .iter()
+            .filter(|n| n.region.is_none() || n.region == region)
+            .filter_map(|n| n.zone.clone())
+            .collect();
+        Self { region, zones, unlabeled_nodes: unlabeled, region_disagreement: disagreement }
+    }
+}
+
+/// One member's state.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// Life-cycle status.
+    pub status: MemberStatus,
+    /// Zones and region.
+    pub topology: Topology,
+    snapshot: MemberSnapshot,
+    ready: BTreeMap<ServiceKey, usize>,
+}
+
+impl Member {
+    fn new() -> Self {
+        Self { status: MemberStatus::Pending, topology: Topology::default(), snapshot: MemberSnapshot::default(), ready: BTreeMap::new() }
+    }
+
+    /// Whether its shards can count as healthy.
+    pub fn is_up(&self) -> bool {
+        matches!(self.status, MemberStatus::Synced | MemberStatus::Unavailable)
+    }
+
+    /// The Service in this member, if it has it.
+    pub fn service(&self, key: &ServiceKey) -> Option<&ServiceProj> {
+        self.snapshot.services.get(key)
+    }
+
+    /// Ready endpoints of a Service in this member.
+    pub fn ready(&self, key: &ServiceKey) -> usize {
+        self.ready.get(key).copied().unwrap_or(0)
+    }
+
+    /// Every Service of this member.
+    pub fn services(&self) -> impl Iterator<Item = &ServiceProj> {
+        self.snapshot.services.values()
+    }
+
+    /// Whether the Service is a healthy shard here: member up, federated, with ingress and at least
+    /// one ready endpoint.
+    pub fn is_healthy(&self, key: &ServiceKey) -> bool {
+        self.is_up()
+            && self.service(key).is_some_and(|s| s.federated && !s.ingress.is_empty())
+            && self.ready(key) > 0
+    }
+
+    fn shard_fingerprint(&self, key: &ServiceKey) -> Option<(bool, &ServiceProj)> {
+        self.service(key).map(|s| (self.is_healthy(key), s))
+    }
+}
+
+/// The federation index.
+#[derive(Debug, Clone, Default)]
+pub struct Index {
+    members: BTreeMap<String, Member>,
+    services: BTreeMap<ServiceKey, BTreeSet<String>>,
+    dirty: BTreeSet<ServiceKey>,
+}
+
+impl Index {
+    /// An empty index.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a member in `Pending` status (no-op if it exists).
+    pub fn add_member(&mut self, name: &str) {
+        self.members.entry(name.to_string()).or_insert_with(Member::new);
+    }
+
+    /// Removes a member; every Service it had is re-planned without it.
+    pub fn remove_member(&mut self, name: &str) {
+        if let Some(m) = self.members.remove(name) {
+            for key in m.snapshot.services.keys() {
+                self.forget_shard(key, name);
+                self.dirty.insert(key.clone());
+            }
+        }
+    }
+
+    /// Replaces a member's state with a complete snapshot and marks it `Synced`. Marks dirty the
+    /// Services whose shard changed (all of the member's Services when its topology changed).
+    pub fn set_snapshot(&mut self, name: &str, snapshot: MemberSnapshot) {
+        let member = self.members.entry(name.to_string()).or_insert_with(Member::new);
+        let mut next = Member::new();
+        next.status = MemberStatus::Synced;
+        next.topology = Topology::from_nodes(snapshot.nodes.values());
+        for slice in snapshot.slices.values() {
+            *next.ready.entry(ServiceKey::new(&slice.namespace, &slice.service)).or_default() += slice.ready;
+        }
+        next.snapshot = snapshot;
+        let relocated = next.topology.region != member.topology.region || next.topology.zones != member.topology.zones;
+        let status_changed = member.is_up() != next.is_up();
+        let keys: BTreeSet<ServiceKey> =
+            member.snapshot.services.keys().chain(next.snapshot.services.keys()).cloned().collect();
+        let mut changed = Vec::new();
+        for key in keys {
+            if relocated || status_changed || member.shard_fingerprint(&key) != next.shard_fingerprint(&key) {
+                changed.push(key);
+            }
+        }
+        let (gone, present): (Vec<_>, Vec<_>) =
+            changed.into_iter().partition(|k| !next.snapshot.services.contains_key(k));
+        *member = next;
+        for key in gone {
+            self.forget_shard(&key, name);
+            self.dirty.insert(key);
+        }
+        for key in present {
+            self.services.entry(key.clone()).or_default().insert(name.to_string());
+            self.dirty.insert(key);
+        }
+    }
+
+    /// Marks a synced member unavailable: its shards keep counting (grace period).
+    pub fn set_unavailable(&mut self, name: &str) {
+        if let Some(m) = self.members.get_mut(name) {
+            if m.status == MemberStatus::Synced {
+                m.status = MemberStatus::Unavailable;
+            }
+        }
+    }
+
+    /// Marks a member down: its shards stop counting as healthy.
+    pub fn set_down(&mut self, name: &str) {
+        let Some(m) = self.members.get_mut(name) else { return };
+        if m.status == MemberStatus::Down {
+            return;
+        }
+        let was_up = m.is_up();
+        m.status = MemberStatus::Down;
+        if was_up {
+            let keys: Vec<ServiceKey> = m.snapshot.services.keys().cloned().collect();
+            self.dirty.extend(keys);
+        }
+    }
+
+    /// True when every member has produced a complete state or has been declared down: only
+    /// then may anything be deleted.
+    pub fn all_settled(&self) -> bool {
+        self.members.values().all(|m| m.status != MemberStatus::Pending)
+    }
+
+    /// The members, by name.
+    pub fn members(&self) -> &BTreeMap<String, Member> {
+        &self.members
+    }
+
+    /// A member by name.
+    pub fn member(&self, name: &str) -> Option<&Member> {
+        self.members.get(name)
+    }
+
+    /// Every Service any member has.
+    pub fn service_keys(&self) -> impl Iterator<Item = &ServiceKey> {
+        self.services.keys()
+    }
+
+    /// The members that have the Service, with their state.
+    pub fn shards<'a>(&'a self, key: &'a ServiceKey) -> impl Iterator<Item = (&'a str, &'a Member)> + 'a {
+        self.services
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter_map(|name| self.members.get(name).map(|m| (name.as_str(), m)))
+    }
+
+    /// Marks a Service dirty (e.g. when a hostname it uses resolves differently).
+    pub fn mark_dirty(&mut self, key: ServiceKey) {
+        self.dirty.insert(key);
+    }
+
+    /// Marks every known Service dirty.
+    pub fn mark_all_dirty(&mut self) {
+        self.dirty.extend(self.services.keys().cloned());
+    }
+
+    /// Whether any Service waits to be re-planned.
+    pub fn has_dirty(&self) -> bool {
+        !self.dirty.is_empty()
+    }
+
+    /// Takes the dirty set.
+    pub fn take_dirty(&mut self) -> BTreeSet<ServiceKey> {
+        std::mem::take(&mut self.dirty)
+    }
+
+    fn forget_shard(&mut self, key: &ServiceKey, member: &str) {
+        if let Some(set) = self.services.get_mut(key) {
+            set.remove(member);
+            if set.is_empty() {
+                self.services.remove(key);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::model::{ServiceOptions, SliceProj, Target};
+
+    pub(crate) fn node(name: &str, zone: Option<&str>, region: Option<&str>) -> NodeProj {
+        NodeProj { name: name.into(), zone: zone.map(Into::into), region: region.map(Into::into) }
+    }
+
+    /// A member snapshot builder for tests.
+    #[derive(Default)]
+    pub(crate) struct Snap(pub(crate) MemberSnapshot);
+
+    impl Snap {
+        pub(crate) fn node(mut self, name: &str, zone: &str, region: &str) -> Self {
+            self.0.nodes.insert(name.into(), node(name, Some(zone), Some(region)));
+            self
+        }
+
+        pub(crate) fn service(mut self, ns: &str, name: &str, ingress: &[&str], ready: usize) -> Self {
+            let key = ServiceKey::new(ns, name);
+            let ingress = ingress
+                .iter()
+                .map(|s| s.parse().map(Target::Ip).unwrap_or_else(|_| Target::Hostname((*s).to_string())))
+                .collect();
+            self.0.services.insert(
+                key.clone(),
+                ServiceProj { key, federated: true, ingress, options: ServiceOptions::default(), problems: vec![] },
+            );
+            let slice = format!("{name}-abc");
+            self.0.slices.insert(
+                (ns.into(), slice.clone()),
+                SliceProj { namespace: ns.into(), name: slice, service: name.into(), ready },
+            );
+            self
+        }
+
+        pub(crate) fn build(self) -> MemberSnapshot {
+            self.0
+        }
+    }
+
+    #[test]
+    fn topology_takes_every_zone_and_the_majority_region() {
+        let nodes = [
+            node("a", Some("eu-west-1a"), Some("eu-west-1")),
+            node("b", Some("eu-west-1b"), Some("eu-west-1")),
+            node("c", Some("us-east-1a"), Some("us-east-1")),
+            node("d", None, None),
+        ];
+        let t = Topology::from_nodes(&nodes);
+        assert_eq!(t.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(t.zones.iter().map(String::as_str).collect::<Vec<_>>(), ["eu-west-1a", "eu-west-1b"]);
+        assert_eq!(t.unlabeled_nodes, 1);
+        assert_eq!(t.region_disagreement.as_deref(), Some("eu-west-1: 2 nodes, us-east-1: 1 node"));
+    }
+
+    #[test]
+    fn region_ties_do_not_depend_on_node_order() {
+        let a = [node("a", None, Some("r2")), node("b", None, Some("r1"))];
+        let b = [node("b", None, Some("r1")), node("a", None, Some("r2"))];
+        assert_eq!(Topology::from_nodes(&a).region, Topology::from_nodes(&b).region);
+        assert_eq!(Topology::from_nodes(&a).region.as_deref(), Some("r1"));
+    }
+
+    #[test]
+    fn snapshot_marks_only_changed_services_dirty() {
+        let mut ix = Index::new();
+        ix.add_member("m1");
+        let s1 = Snap::default().node("n", "z1", "r1").service("ns", "a", &["192.0.2.1"], 1).service("ns", "b", &["192.0.2.2"], 1);
+        ix.set_snapshot("m1", s1.build());
+        assert_eq!(ix.take_dirty().len(), 2);
+        let s2 = Snap::default().node("n", "z1", "r1").service("ns", "a", &["192.0.2.1"], 1).service("ns", "b", &["192.0.2.3"], 1);
+        ix.set_snapshot("m1", s2.build());
+        assert_eq!(ix.take_dirty().into_iter().collect::<Vec<_>>(), vec![ServiceKey::new("ns", "b")]);
+        // Ready count 1 -> 2 keeps the shard healthy: nothing to re-plan.
+        let s3 = Snap::default().node("n", "z1", "r1").service("ns", "a", &["192.0.2.1"], 2).service("ns", "b", &["192.0.2.3"], 1);
+        ix.set_snapshot("m1", s3.build());
+        assert!(!ix.has_dirty());
+        // A zone change re-plans every Service of the member.
+        let s4 = Snap::default().node("n", "z2", "r1").service("ns", "a", &["192.0.2.1"], 2).service("ns", "b", &["192.0.2.3"], 1);
+        ix.set_snapshot("m1", s4.build());
+        assert_eq!(ix.take_dirty().len(), 2);
+    }
+
+    #[test]
+    fn health_needs_ingress_ready_endpoints_and_an_up_member() {
+        let mut ix = Index::new();
+        ix.set_snapshot(
+            "m",
+            Snap::default().service("ns", "ok", &["192.0.2.1"], 1).service("ns", "unready", &["192.0.2.2"], 0).service("ns", "pending", &[], 3).build(),
+        );
+        let m = ix.member("m").unwrap();
+        assert!(m.is_healthy(&ServiceKey::new("ns", "ok")));
+        assert!(!m.is_healthy(&ServiceKey::new("ns", "unready")));
+        assert!(!m.is_healthy(&ServiceKey::new("ns", "pending")));
+        ix.take_dirty();
+        ix.set_unavailable("m");
+        assert!(ix.member("m").unwrap().is_healthy(&ServiceKey::new("ns", "ok")), "still healthy within grace");
+        assert!(!ix.has_dirty());
+        ix.set_down("m");
+        assert!(!ix.member("m").unwrap().is_healthy(&ServiceKey::new("ns", "ok")));
+        assert_eq!(ix.take_dirty().len(), 3);
+    }
+
+    #[test]
+    fn removing_a_member_dirties_its_services_and_forgets_them() {
+        let mut ix = Index::new();
+        ix.set_snapshot("m1", Snap::default().service("ns", "a", &["192.0.2.1"], 1).build());
+        ix.set_snapshot("m2", Snap::default().service("ns", "a", &["192.0.2.2"], 1).build());
+        ix.take_dirty();
+        ix.remove_member("m1");
+        assert_eq!(ix.take_dirty().len(), 1);
+        assert_eq!(ix.shards(&ServiceKey::new("ns", "a")).count(), 1);
+        ix.remove_member("m2");
+        assert_eq!(ix.service_keys().count(), 0);
+    }
+
+    #[test]
+    fn settled_only_when_no_member_is_pending() {
+        let mut ix = Index::new();
+        ix.add_member("a");
+        ix.add_member("b");
+        assert!(!ix.all_settled());
+        ix.set_snapshot("a", MemberSnapshot::default());
+        assert!(!ix.all_settled());
+        ix.set_down("b");
+        assert!(ix.all_settled());
+    }
+}

@@ -1,0 +1,221 @@
+//! A plan: the changes for a set of Services, with the safety rules applied. Pure.
+//!
+//! * Until every member has produced a complete state (or been declared down), only creates go
+//!   through; names whose changes would replace or delete anything are deferred.
+//! * A plan deleting more than `max_delete_share` of the owned record sets (and more than
+//!   `min_guarded_deletes` sets) is refused unless forced.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use feddns_provider::Change;
+use serde::Serialize;
+
+use crate::diff::{Conflict, NameChanges, ZoneCache, diff_service};
+use crate::index::Index;
+use crate::model::ServiceKey;
+use crate::ownership::Ownership;
+use crate::planner::{HostLookup, PlannerConfig, desired};
+
+/// Ownership and safety settings of planning.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanOptions {
+    /// This instance's owner id.
+    pub owner_id: String,
+    /// Take over names with records but no ownership record.
+    pub adopt: bool,
+    /// Largest share of owned record sets one plan may delete without `force`.
+    pub max_delete_share: f64,
+    /// Deletions up to this many sets are never refused.
+    pub min_guarded_deletes: usize,
+    /// Apply even a plan the delete guard refuses.
+    pub force: bool,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        Self { owner_id: "feddns".into(), adopt: false, max_delete_share: 0.5, min_guarded_deletes: 10, force: false }
+    }
+}
+
+/// The plan for some Services.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Plan {
+    /// Changes to apply, per name.
+    pub names: Vec<NameChanges>,
+    /// Changes held back until every member is synced.
+    pub deferred: Vec<NameChanges>,
+    /// Wanted names that are not ours.
+    pub conflicts: Vec<Conflict>,
+    /// Problems found while planning (invalid names, ...).
+    pub problems: Vec<String>,
+    /// Names left as they are because their hostnames are not resolved yet.
+    pub held: Vec<String>,
+    /// Set when the delete guard refused the plan: nothing in it may be applied.
+    pub refused: Option<String>,
+    /// The Services this plan covers.
+    pub services: BTreeSet<ServiceKey>,
+    /// Hostnames the planned records depend on, per Service.
+    #[serde(skip)]
+    pub hostnames: Vec<(ServiceKey, BTreeSet<String>)>,
+}
+
+impl Plan {
+    /// Number of changes to apply.
+    pub fn change_count(&self) -> usize {
+        self.names.iter().map(|n| n.changes.len()).sum()
+    }
+
+    /// Whether there is nothing to apply.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// Counts of creates, replaces and deletes.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let mut c = (0, 0, 0);
+        for ch in self.names.iter().flat_map(|n| &n.changes) {
+            match ch {
+                Change::Create { .. } => c.0 += 1,
+                Change::Replace { .. } => c.1 += 1,
+                Change::Delete { .. } => c.2 += 1,
+            }
+        }
+        c
+    }
+}
+
+/// Plans the given Services.
+pub fn plan<'a>(
+    index: &Index,
+    cache: &ZoneCache,
+    services: impl IntoIterator<Item = &'a ServiceKey>,
+    cfg: &PlannerConfig,
+    hosts: &dyn HostLookup,
+    opts: &PlanOptions,
+) -> Plan {
+    let mut out = Plan::default();
+    let settled = index.all_settled();
+    for key in services {
+        if !out.services.insert(key.clone()) {
+            continue;
+        }
+        let want = desired(index, key, cfg, hosts);
+        let owner =
+            Ownership { owner: opts.owner_id.clone(), federation: cfg.naming.federation().to_string(), service: key.clone() };
+        let diff = diff_service(cache, &want, &owner, opts.adopt);
+        out.problems.extend(want.problems);
+        out.held.extend(want.held);
+        if !want.hostnames.is_empty() {
+            out.hostnames.push((key.clone(), want.hostnames));
+        }
+        out.conflicts.extend(diff.conflicts);
+        for n in diff.names {
+            let only_creates = n.changes.iter().all(|c| matches!(c, Change::Create { .. }));
+            if settled || only_creates {
+                out.names.push(n);
+            } else {
+                out.deferred.push(n);
+            }
+        }
+    }
+    let deletes = out
+        .names
+        .iter()
+        .flat_map(|n| &n.changes)
+        .filter(|c| matches!(c, Change::Delete { old } if old.rtype.is_managed_target()))
+        .count();
+    if deletes > opts.min_guarded_deletes && !opts.force {
+        let owned = cache.owned_set_count();
+        if deletes as f64 > opts.max_delete_share * owned as f64 {
+            out.refused = Some(format!(
+                "refusing to delete {deletes} of {owned} owned record sets (more than {:.0}%): \
+                 check the member watches and selectors, or run with --force",
+                opts.max_delete_share * 100.0
+            ));
+        }
+    }
+    out
+}
+
+/// Every Service worth planning: all the index knows plus all we own names for.
+pub fn all_services(index: &Index, cache: &ZoneCache) -> BTreeSet<ServiceKey> {
+    index.service_keys().chain(cache.owned_services()).cloned().collect()
+}
+
+/// A readable table of a plan.
+pub fn render_table(plan: &Plan) -> String {
+    let mut rows: Vec<[String; 5]> = Vec::new();
+    let mut push = |op: &str, c: &Change| {
+        let s = c.subject();
+        let values = match c {
+            Change::Replace { old, new } => format!("{} -> {}", old.describe_values(), new.describe_values()),
+            _ => s.describe_values(),
+        };
+        let ttl = match c {
+            Change::Replace { old, new } if old.ttl != new.ttl => format!("{}->{}", old.ttl, new.ttl),
+            _ => s.ttl.to_string(),
+        };
+        rows.push([op.to_string(), s.name.clone(), s.rtype.to_string(), ttl, values]);
+    };
+    for n in &plan.names {
+        for c in &n.changes {
+            push(c.op(), c);
+        }
+    }
+    for n in &plan.deferred {
+        for c in &n.changes {
+            push(&format!("{} (deferred)", c.op()), c);
+        }
+    }
+    let mut out = String::new();
+    if rows.is_empty() {
+        out.push_str("No changes.\n");
+    } else {
+        let header = ["OP", "NAME", "TYPE", "TTL", "VALUES"];
+        let mut widths = header.map(str::len);
+        for r in &rows {
+            for (w, cell) in widths.iter_mut().zip(r) {
+                *w = (*w).max(cell.len());
+            }
+        }
+        let line = |cells: [&str; 5]| {
+            let mut l = String::new();
+            for (i, cell) in cells.iter().enumerate() {
+                if i == 4 {
+                    l.push_str(cell);
+                } else {
+                    let _ = write!(l, "{cell:<w$}  ", w = widths[i]);
+                }
+            }
+            l.trim_end().to_string() + "\n"
+        };
+        out.push_str(&line(header));
+        for r in &rows {
+            out.push_str(&line([&r[0], &r[1], &r[2], &r[3], &r[4]]));
+        }
+    }
+    for c in &plan.conflicts {
+        let _ = writeln!(out, "CONFLICT  {}  (service {}): {}", c.name, c.service, c.reason);
+    }
+    for h in &plan.held {
+        let _ = writeln!(out, "HELD      {h}: waiting for ingress hostnames to resolve");
+    }
+    for p in &plan.problems {
+        let _ = writeln!(out, "PROBLEM   {p}");
+    }
+    if let Some(r) = &plan.refused {
+        let _ = writeln!(out, "REFUSED   {r}");
+    }
+    let (c, r, d) = plan.counts();
+    let _ = writeln!(
+        out,
+        "{c} to create, {r} to replace, {d} to delete, {} deferred, {} conflicts.",
+        plan.deferred.iter().map(|n| n.changes.len()).sum::<usize>(),
+        plan.conflicts.len()
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,436 @@
+//! Planner vectors: every scenario of the Federation v1 DNS controller's unit test
+//! (`pkg/federation-controller/service/dns/dns_test.go`), with feddns's corrections where v1 was
+//! wrong, plus ownership, safety and property tests. Each run goes planner → diff → the reference
+//! zone (which validates every batch as a strict provider would).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use feddns_provider::{Capabilities, Change, Limits, RecordSet, RecordType, ZoneState};
+use proptest::prelude::*;
+
+use super::*;
+use crate::index::tests::Snap;
+use crate::names::Naming;
+use crate::planner::{DEFAULT_TTL, PlannerConfig};
+
+const ZONE: &str = "example.com";
+
+struct Harness {
+    index: Index,
+    cache: ZoneCache,
+    zone: ZoneState,
+    cfg: PlannerConfig,
+    hosts: BTreeMap<String, Vec<IpAddr>>,
+    opts: PlanOptions,
+}
+
+impl Harness {
+    fn new(caps: Capabilities) -> Self {
+        Self {
+            index: Index::new(),
+            cache: ZoneCache::new("_feddns", "test-owner", "ufp"),
+            zone: ZoneState::new(ZONE, caps, Limits { max_records_per_batch: 100_000, max_value_chars_per_batch: usize::MAX, replace_cost: 2 }),
+            cfg: PlannerConfig { naming: Naming::new("ufp", ZONE).unwrap(), default_ttl: DEFAULT_TTL, capabilities: caps },
+            hosts: BTreeMap::from([("a9.us-west-2.elb.amazonaws.com".to_string(), vec!["198.51.100.1".parse().unwrap()])]),
+            opts: PlanOptions { owner_id: "test-owner".into(), ..PlanOptions::default() },
+        }
+    }
+
+    /// The v1 fixture: c1 in fooregion/foozone, c2 in barregion/barzone.
+    fn v1() -> Self {
+        Self::new(Capabilities::default())
+    }
+
+    fn member(&mut self, name: &str, zone: &str, region: &str, ingress: &[&str], ready: usize) {
+        let mut snap = Snap::default().node(&format!("{name}-node"), zone, region);
+        if !ingress.is_empty() || ready > 0 {
+            snap = snap.service("test", "nginx", ingress, ready);
+        }
+        self.index.set_snapshot(name, snap.build());
+    }
+
+    fn plan_all(&self) -> Plan {
+        let keys = all_services(&self.index, &self.cache);
+        plan(&self.index, &self.cache, &keys, &self.cfg, &self.hosts, &self.opts)
+    }
+
+    fn reconcile(&mut self) -> Plan {
+        let p = self.plan_all();
+        assert!(p.refused.is_none(), "{:?}", p.refused);
+        let batch: Vec<Change> = p.names.iter().flat_map(|n| n.changes.clone()).collect();
+        if let Err(e) = self.zone.apply(&batch) {
+            panic!("the reference zone rejected the plan: {e}\n{}", render_table(&p));
+        }
+        self.cache.apply(&batch);
+        p
+    }
+
+    /// Records as v1's test printed them, without the ownership TXTs.
+    fn records(&self) -> BTreeSet<String> {
+        self.zone
+            .sets()
+            .filter(|s| s.rtype != RecordType::Txt)
+            .map(|s| format!("{}:{}:{}:[{}]", s.name, s.rtype, s.ttl, s.values.join(" ")))
+            .collect()
+    }
+}
+
+fn set(records: &[&str]) -> BTreeSet<String> {
+    records.iter().map(|s| (*s).to_string()).collect()
+}
+
+#[test]
+fn v1_service_with_no_ingress_gets_no_records() {
+    let mut h = Harness::v1();
+    h.member("c1", "foozone", "fooregion", &[], 1);
+    h.member("c2", "barzone", "barregion", &[], 1);
+    h.reconcile();
+    assert!(h.records().is_empty(), "{:?}", h.records());
+}
+
+#[test]
+fn v1_service_with_single_lb_ingress() {
+    let mut h = Harness::v1();
+    h.member("c1", "foozone", "fooregion", &["198.51.100.1"], 1);
+    h.member("c2", "barzone", "barregion", &["198.51.100.2"], 0);
+    h.reconcile();
+    assert_eq!(
+        h.records(),
+        set(&[
+            "nginx.test.ufp.svc.example.com:A:180:[198.51.100.1]",
+            "nginx.test.ufp.svc.fooregion.example.com:A:180:[198.51.100.1]",
+            "nginx.test.ufp.svc.foozone.fooregion.example.com:A:180:[198.51.100.1]",
+            "nginx.test.ufp.svc.barregion.example.com:CNAME:180:[nginx.test.ufp.svc.example.com]",
+            "nginx.test.ufp.svc.barzone.barregion.example.com:CNAME:180:[nginx.test.ufp.svc.barregion.example.com]",
+        ])
+    );
+}
+
+/// v1 resolved the ELB hostname once and froze it into A records everywhere (#35637). feddns
+/// writes a CNAME where the hostname stands alone, and re-resolves it only where it is mixed
+/// with IPs on a provider without weighted routing.
+#[test]
+fn v1_service_with_aws_and_gcp_multiple_lb_ingress_keeps_elb_hostnames_as_cnames() {
+    let mut h = Harness::v1();
+    h.member("c1", "foozone", "fooregion", &["a9.us-west-2.elb.amazonaws.com"], 1);
+    h.member("c2", "barzone", "barregion", &["198.51.100.2"], 1);
+    h.reconcile();
+    assert_eq!(
+        h.records(),
+        set(&[
+            "nginx.test.ufp.svc.example.com:A:180:[198.51.100.1 198.51.100.2]",
+            "nginx.test.ufp.svc.fooregion.example.com:CNAME:180:[a9.us-west-2.elb.amazonaws.com]",
+            "nginx.test.ufp.svc.foozone.fooregion.example.com:CNAME:180:[a9.us-west-2.elb.amazonaws.com]",
+            "nginx.test.ufp.svc.barregion.example.com:A:180:[198.51.100.2]",
+            "nginx.test.ufp.svc.barzone.barregion.example.com:A:180:[198.51.100.2]",
+        ])
+    );
+    // The ELB moves to another address: the next plan follows it.
+    h.hosts.insert("a9.us-west-2.elb.amazonaws.com".into(), vec!["198.51.100.9".parse().unwrap()]);
+    h.reconcile();
+    assert!(h.records().contains("nginx.test.ufp.svc.example.com:A:180:[198.51.100.2 198.51.100.9]"));
+}
+
+#[test]
+fn v1_service_with_no_lb_ingress_ready_gets_only_cnames() {
+    let mut h = Harness::v1();
+    h.member("c1", "foozone", "fooregion", &["198.51.100.1"], 0);
+    h.member("c2", "barzone", "barregion", &["198.51.100.2"], 0);
+    h.reconcile();
+    assert_eq!(
+        h.records(),
+        set(&[
+            "nginx.test.ufp.svc.fooregion.example.com:CNAME:180:[nginx.test.ufp.svc.example.com]",
+            "nginx.test.ufp.svc.foozone.fooregion.example.com:CNAME:180:[nginx.test.ufp.svc.fooregion.example.com]",
+            "nginx.test.ufp.svc.barregion.example.com:CNAME:180:[nginx.test.ufp.svc.example.com]",
+            "nginx.test.ufp.svc.barzone.barregion.example.com:CNAME:180:[nginx.test.ufp.svc.barregion.example.com]",
+        ])
+    );
+}
+
+#[test]
+fn v1_service_with_multiple_lb_ingress() {
+    let mut h = Harness::v1();
+    h.member("c1", "foozone", "fooregion", &["198.51.100.1"], 1);
+    h.member("c2", "barzone", "barregion", &["198.51.100.2"], 1);
+    h.reconcile();
+    assert_eq!(
+        h.records(),
+        set(&[
+            "nginx.test.ufp.svc.example.com:A:180:[198.51.100.1 198.51.100.2]",
+            "nginx.test.ufp.svc.fooregion.example.com:A:180:[198.51.100.1]",
+            "nginx.test.ufp.svc.foozone.fooregion.example.com:A:180:[198.51.100.1]",
+            "nginx.test.ufp.svc.barregion.example.com:A:180:[198.51.100.2]",
+            "nginx.test.ufp.svc.barzone.barregion.example.com:A:180:[198.51.100.2]",
+        ])
+    );
+}
+
+/// v1 left the zone and region CNAMEs behind ("Need to remove these leaks in future", #36799).
+#[test]
+fn v1_service_deleted_takes_every_record_with_it() {
+    let mut h = Harness::v1();
+    h.member("c1", "foozone", "fooregion", &["198.51.100.1"], 1);
+    h.member("c2", "barzone", "barregion", &["198.51.100.2"], 0);
+    h.reconcile();
+    assert_eq!(h.records().len(), 5);
+    h.member("c1", "foozone", "fooregion", &[], 0);
+    h.member("c2", "barzone", "barregion", &[], 0);
+    h.reconcile();
+    assert!(h.records().is_empty(), "{:?}", h.records());
+    assert_eq!(h.zone.sets().count(), 0, "ownership TXTs must go too");
+    assert!(h.plan_all().is_empty());
+}
+
+#[test]
+fn v1_service_with_lb_ingress_modified_over_time() {
+    let mut h = Harness::v1();
+    h.member("c1", "foozone", "fooregion", &["198.51.100.1"], 1);
+    h.member("c2", "barzone", "barregion", &["198.51.100.2"], 1);
+    h.reconcile();
+    h.member("c1", "foozone", "fooregion", &["198.51.100.3"], 1);
+    h.member("c2", "barzone", "barregion", &["198.51.100.2", "2001:db8::2"], 1);
+    h.reconcile();
+    assert_eq!(
+        h.records(),
+        set(&[
+            "nginx.test.ufp.svc.example.com:A:180:[198.51.100.2 198.51.100.3]",
+            "nginx.test.ufp.svc.example.com:AAAA:180:[2001:db8::2]",
+            "nginx.test.ufp.svc.fooregion.example.com:A:180:[198.51.100.3]",
+            "nginx.test.ufp.svc.foozone.fooregion.example.com:A:180:[198.51.100.3]",
+            "nginx.test.ufp.svc.barregion.example.com:A:180:[198.51.100.2]",
+            "nginx.test.ufp.svc.barregion.example.com:AAAA:180:[2001:db8::2]",
+            "nginx.test.ufp.svc.barzone.barregion.example.com:A:180:[198.51.100.2]",
+            "nginx.test.ufp.svc.barzone.barregion.example.com:AAAA:180:[2001:db8::2]",
+        ])
+    );
+    // c1's endpoints all become unready: its names fall back, the global name shrinks.
+    h.member("c1", "foozone", "fooregion", &["198.51.100.3"], 0);
+    h.reconcile();
+    assert!(h.records().contains("nginx.test.ufp.svc.foozone.fooregion.example.com:CNAME:180:[nginx.test.ufp.svc.fooregion.example.com]"));
+    assert!(h.records().contains("nginx.test.ufp.svc.fooregion.example.com:CNAME:180:[nginx.test.ufp.svc.example.com]"));
+    assert!(h.records().contains("nginx.test.ufp.svc.example.com:A:180:[198.51.100.2]"));
+    assert!(h.plan_all().is_empty(), "a second plan must be empty");
+}
+
+/// v1 wrote zone names only for the first zone of a member (kubernetes/kubernetes#50529).
+#[test]
+fn every_zone_of_a_multi_zone_member_gets_its_names() {
+    let mut h = Harness::v1();
+    let snap = Snap::default()
+        .node("a", "eu-west-1a", "eu-west-1")
+        .node("b", "eu-west-1b", "eu-west-1")
+        .node("c", "eu-west-1c", "eu-west-1")
+        .service("test", "nginx", &["203.0.113.5"], 2);
+    h.index.set_snapshot("eu", snap.build());
+    h.reconcile();
+    for z in ["eu-west-1a", "eu-west-1b", "eu-west-1c"] {
+        assert!(h.records().contains(&format!("nginx.test.ufp.svc.{z}.eu-west-1.example.com:A:180:[203.0.113.5]")), "{z}");
+    }
+}
+
+#[test]
+fn several_hostnames_become_weighted_cnames_where_the_provider_has_them() {
+    let caps = Capabilities { weighted: true, ..Capabilities::default() };
+    let mut h = Harness::new(caps);
+    h.member("c1", "foozone", "fooregion", &["lb-1.elb.example.net"], 1);
+    h.member("c2", "barzone", "barregion", &["lb-2.elb.example.net"], 1);
+    h.reconcile();
+    let global: Vec<RecordSet> = h.zone.sets_at("nginx.test.ufp.svc.example.com").cloned().collect();
+    assert_eq!(global.len(), 2, "{global:#?}");
+    assert!(global.iter().all(|s| s.rtype == RecordType::Cname && s.routing.is_some()));
+}
+
+#[test]
+fn unresolved_hostnames_hold_the_name_until_they_resolve() {
+    let mut h = Harness::v1();
+    h.member("c1", "foozone", "fooregion", &["new.elb.example.net"], 1);
+    h.member("c2", "barzone", "barregion", &["198.51.100.2"], 1);
+    let p = h.reconcile();
+    assert_eq!(p.held, vec!["nginx.test.ufp.svc.example.com".to_string()]);
+    assert!(!h.records().iter().any(|r| r.starts_with("nginx.test.ufp.svc.example.com:")));
+    assert_eq!(p.hostnames.len(), 1);
+    h.hosts.insert("new.elb.example.net".into(), vec!["192.0.2.44".parse().unwrap()]);
+    h.reconcile();
+    assert!(h.records().contains("nginx.test.ufp.svc.example.com:A:180:[192.0.2.44 198.51.100.2]"));
+}
+
+#[test]
+fn ttl_annotation_applies_to_every_name_of_the_service() {
+    let mut h = Harness::v1();
+    let mut snap = Snap::default().node("n", "foozone", "fooregion").service("test", "nginx", &["192.0.2.1"], 1).build();
+    snap.services.values_mut().for_each(|s| s.options.ttl = Some(30));
+    h.index.set_snapshot("c1", snap);
+    h.reconcile();
+    assert!(h.zone.sets().all(|s| s.ttl == 30));
+}
+
+#[test]
+fn invalid_zone_labels_are_reported_and_skipped_not_fatal() {
+    let mut h = Harness::v1();
+    h.member("c1", "foo_zone", "fooregion", &["192.0.2.1"], 1);
+    let p = h.reconcile();
+    assert!(p.problems.iter().any(|m| m.contains("foo_zone") && m.contains("underscores")), "{:?}", p.problems);
+    assert!(h.records().contains("nginx.test.ufp.svc.fooregion.example.com:A:180:[192.0.2.1]"));
+}
+
+#[test]
+fn foreign_records_are_conflicts_and_never_touched() {
+    let mut h = Harness::v1();
+    let foreign = RecordSet::new("nginx.test.ufp.svc.example.com", RecordType::A, 60, ["192.0.2.200".to_string()]);
+    let foreign_owned = RecordSet::new("nginx.test.ufp.svc.fooregion.example.com", RecordType::A, 60, ["192.0.2.201".to_string()]);
+    let foreign_txt = RecordSet::new(
+        "_feddns.nginx.test.ufp.svc.fooregion.example.com",
+        RecordType::Txt,
+        60,
+        ["heritage=feddns,feddns/owner=someone-else,feddns/federation=ufp,feddns/service=test/nginx".to_string()],
+    );
+    let batch: Vec<Change> = [&foreign, &foreign_owned, &foreign_txt].iter().map(|s| Change::Create { new: (*s).clone() }).collect();
+    h.zone.apply(&batch).unwrap();
+    h.cache.load(h.zone.sets().cloned().collect::<Vec<_>>());
+    h.member("c1", "foozone", "fooregion", &["192.0.2.1"], 1);
+    let p = h.reconcile();
+    let conflicted: BTreeSet<&str> = p.conflicts.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(conflicted, BTreeSet::from(["nginx.test.ufp.svc.example.com", "nginx.test.ufp.svc.fooregion.example.com"]));
+    assert!(p.conflicts.iter().any(|c| c.reason.contains("someone-else")));
+    assert!(h.zone.sets().any(|s| *s == foreign) && h.zone.sets().any(|s| *s == foreign_owned));
+    assert!(render_table(&p).contains("CONFLICT  nginx.test.ufp.svc.example.com"));
+    // The zone name was free: it is ours now.
+    assert!(h.records().contains("nginx.test.ufp.svc.foozone.fooregion.example.com:A:180:[192.0.2.1]"));
+}
+
+#[test]
+fn adopt_takes_over_federation_v1_leftovers_only() {
+    let mut h = Harness::v1();
+    h.opts.adopt = true;
+    let v1_leftover = RecordSet::new("nginx.test.ufp.svc.fooregion.example.com", RecordType::Cname, 180, ["nginx.test.ufp.svc.example.com".to_string()]);
+    let other_owner = RecordSet::new(
+        "_feddns.nginx.test.ufp.svc.example.com",
+        RecordType::Txt,
+        60,
+        ["heritage=external-dns,external-dns/owner=default".to_string()],
+    );
+    h.zone.apply(&[Change::Create { new: v1_leftover }, Change::Create { new: other_owner }]).unwrap();
+    h.cache.load(h.zone.sets().cloned().collect::<Vec<_>>());
+    h.member("c1", "foozone", "fooregion", &["192.0.2.1"], 1);
+    let p = h.reconcile();
+    assert!(h.records().contains("nginx.test.ufp.svc.fooregion.example.com:A:180:[192.0.2.1]"));
+    assert_eq!(p.conflicts.len(), 1, "a name with a foreign TXT is not adoptable: {:?}", p.conflicts);
+}
+
+#[test]
+fn nothing_is_replaced_or_deleted_until_every_member_is_settled() {
+    let mut h = Harness::v1();
+    h.index.add_member("c1");
+    h.index.add_member("c2");
+    h.member("c1", "foozone", "fooregion", &["198.51.100.1"], 1);
+    h.member("c2", "barzone", "barregion", &["198.51.100.2"], 1);
+    h.reconcile();
+    // A restart: c2 has not listed yet, c1 has lost its service.
+    let mut fresh = Harness::v1();
+    fresh.zone = h.zone.clone();
+    fresh.cache.load(h.zone.sets().cloned().collect::<Vec<_>>());
+    fresh.index.add_member("c2");
+    fresh.member("c1", "foozone", "fooregion", &[], 0);
+    let p = fresh.plan_all();
+    assert!(p.names.is_empty(), "{}", render_table(&p));
+    assert!(!p.deferred.is_empty());
+    fresh.index.set_down("c2");
+    assert!(!fresh.plan_all().names.is_empty());
+}
+
+#[test]
+fn a_plan_deleting_most_owned_records_is_refused_unless_forced() {
+    let mut h = Harness::v1();
+    for i in 0..5 {
+        let mut snap = Snap::default().node("n", "foozone", "fooregion");
+        for s in 0..4 {
+            snap = snap.service("test", &format!("svc{s}"), &[&format!("192.0.2.{}", i * 10 + s)], 1);
+        }
+        h.index.set_snapshot(&format!("c{i}"), snap.build());
+    }
+    h.reconcile();
+    for i in 0..5 {
+        h.index.set_snapshot(&format!("c{i}"), Snap::default().node("n", "foozone", "fooregion").build());
+    }
+    let p = h.plan_all();
+    let refused = p.refused.clone().expect("the guard must refuse");
+    assert!(refused.contains("refusing to delete 12 of 12 owned record sets"), "{refused}");
+    assert!(render_table(&p).contains("REFUSED"));
+    h.opts.force = true;
+    assert!(h.plan_all().refused.is_none());
+}
+
+// ---- properties ----
+
+fn arb_member() -> impl Strategy<Value = (u8, u8, Vec<(u8, Vec<u8>, u8)>)> {
+    // (zone index, region index, services: (service index, ingress picks, ready))
+    (0u8..3, 0u8..2, prop::collection::vec((0u8..4, prop::collection::vec(0u8..8, 0..3), 0u8..2), 0..4))
+}
+
+fn build(h: &mut Harness, members: &[(u8, u8, Vec<(u8, Vec<u8>, u8)>)]) {
+    const TARGETS: [&str; 8] = [
+        "192.0.2.1", "192.0.2.2", "198.51.100.3", "2001:db8::4", "lb-a.elb.example.net", "lb-b.elb.example.net",
+        "203.0.113.7", "2001:db8::8",
+    ];
+    for (i, (z, r, services)) in members.iter().enumerate() {
+        let mut snap = Snap::default().node("n", &format!("z{r}{z}"), &format!("r{r}"));
+        for (s, picks, ready) in services {
+            let ingress: Vec<&str> = picks.iter().map(|p| TARGETS[*p as usize]).collect();
+            snap = snap.service("ns", &format!("s{s}"), &ingress, *ready as usize);
+        }
+        h.index.set_snapshot(&format!("m{i}"), snap.build());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// Applying a plan yields exactly the desired records, a second plan is empty, and records
+    /// without our ownership are never part of a change.
+    #[test]
+    fn plans_converge_and_never_touch_foreign_records(
+        before in prop::collection::vec(arb_member(), 1..4),
+        after in prop::collection::vec(arb_member(), 1..4),
+        weighted in any::<bool>(),
+        foreign_svc in 0u8..4,
+    ) {
+        let mut h = Harness::new(Capabilities { weighted, ..Capabilities::default() });
+        // Whole federations are swapped here; the delete guard has a test of its own.
+        h.opts.force = true;
+        h.hosts.insert("lb-a.elb.example.net".into(), vec!["192.0.2.10".parse().unwrap()]);
+        h.hosts.insert("lb-b.elb.example.net".into(), vec![]);
+        let foreign = RecordSet::new(&format!("s{foreign_svc}.ns.ufp.svc.example.com"), RecordType::A, 60, ["192.0.2.250".to_string()]);
+        let bystander = RecordSet::new("www.example.com", RecordType::A, 60, ["192.0.2.251".to_string()]);
+        h.zone.apply(&[Change::Create { new: foreign.clone() }, Change::Create { new: bystander.clone() }]).unwrap();
+        h.cache.load(h.zone.sets().cloned().collect::<Vec<_>>());
+        for state in [&before, &after] {
+            h.index = Index::new();
+            build(&mut h, state);
+            let p = h.reconcile();
+            for c in p.names.iter().flat_map(|n| &n.changes) {
+                prop_assert!(c.subject().name != foreign.name && c.subject().name != bystander.name, "touched {c}");
+            }
+            // Exactly the desired records (per name, the planner's sets), nothing else of ours.
+            let keys = all_services(&h.index, &h.cache);
+            let mut want: BTreeSet<RecordSet> = BTreeSet::new();
+            for k in &keys {
+                let d = crate::planner::desired(&h.index, k, &h.cfg, &h.hosts);
+                for (name, sets) in d.names {
+                    if name != foreign.name {
+                        want.extend(sets);
+                    }
+                }
+            }
+            let have: BTreeSet<RecordSet> = h.zone.sets()
+                .filter(|s| s.rtype != RecordType::Txt && **s != foreign && **s != bystander)
+                .cloned().collect();
+            prop_assert_eq!(have, want);
+            let again = h.plan_all();
+            prop_assert!(again.is_empty(), "second plan not empty:\n{}", render_table(&again));
+        }
+        prop_assert!(h.zone.sets().any(|s| *s == foreign));
+        prop_assert!(h.zone.sets().any(|s| *s == bystander));
+    }
+}
