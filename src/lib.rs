@@ -1,4 +1,18 @@
 //! feddns: a federated DNS controller for Kubernetes.
+//!
+//! Data flow: member sources ([`members`]) feed the pure federation [`index`]; the [`planner`]
+//! turns dirty Services into desired record sets; [`diff`] compares them with the provider cache
+//! (owned names only, see [`ownership`]); [`plan`] applies the safety rules; the applier writes
+//! batches to a `feddns_provider::Provider`.
 
+pub mod applier;
+pub mod config;
+pub mod diff;
+pub mod index;
 pub mod members;
 pub mod model;
+pub mod names;
+pub mod ownership;
+pub mod plan;
+pub mod planner;
+pub mod resolver;

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 /// A Service's identity within the federation: namespace and name.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct ServiceKey {
     /// Namespace.
     pub namespace: String,

@@ -1,0 +1,395 @@
+//! The configuration file (YAML).
+//!
+//! ```yaml
+//! federation: myfed              # DNS label
+//! domain: example.com            # the zone feddns writes into
+//! owner_id: demo                 # default: feddns-<federation>
+//! ttl: 180
+//! ownership: { txt_prefix: _feddns, adopt: false }
+//! safety: { max_delete_share: 0.5, min_guarded_deletes: 10, member_grace: 5m }
+//! controller: { debounce: 100ms, max_debounce: 1s, verify_interval: 10m, file_poll: 250ms }
+//! provider:
+//!   embedded: { listen: 127.0.0.1:5353 }
+//! resolver:                      # for ingress hostnames that must be resolved
+//!   nameservers: [10.0.0.2:53]   # default: the system's resolv.conf
+//!   hosts: { lb.example.net: [192.0.2.10] }
+//! members:
+//!   - { name: us, file: members/us.yaml }
+//! ```
+//!
+//! Relative member file paths are relative to the configuration file. Every error names the file,
+//! the field and what is wrong.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::names::{Naming, check_label};
+use crate::ownership::DEFAULT_PREFIX;
+use crate::planner::DEFAULT_TTL;
+
+/// A configuration error: which file, which field, what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The YAML does not match the configuration schema.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (with line and column).
+        message: String,
+    },
+    /// A field has a value that is not allowed.
+    #[error("config file {path}: field `{field}`: {problem}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The field, as a path (`members[1].name`).
+        field: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// A duration written as `250ms`, `30s`, `5m`, `1h`, or a number of seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dur(pub Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Secs(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Secs(s) => Ok(Self(Duration::from_secs(s))),
+            Raw::Text(t) => parse_duration(&t).map(Self).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// Parses `250ms`, `30s`, `5m`, `1h` or a plain number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("invalid duration {text:?}: expected e.g. 250ms, 30s, 5m, 1h"))?;
+    let d = match unit.trim() {
+        "ms" => Duration::from_millis(n),
+        "" | "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => return Err(format!("invalid duration {text:?}: the unit must be ms, s, m or h")),
+    };
+    Ok(d)
+}
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+/// Ownership settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OwnershipConfig {
+    /// Label of the companion name holding ownership TXTs.
+    pub txt_prefix: String,
+    /// Take over names that hold records but no ownership record (Federation v1 leftovers).
+    pub adopt: bool,
+}
+
+impl Default for OwnershipConfig {
+    fn default() -> Self {
+        Self { txt_prefix: DEFAULT_PREFIX.into(), adopt: false }
+    }
+}
+
+/// Safety settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SafetyConfig {
+    /// Largest share of owned record sets a plan may delete without `--force`.
+    pub max_delete_share: f64,
+    /// Deleting up to this many sets is never refused.
+    pub min_guarded_deletes: usize,
+    /// How long an unreachable member keeps its last known shards.
+    pub member_grace: Dur,
+}
+
+impl Default for SafetyConfig {
+    fn default() -> Self {
+        Self { max_delete_share: 0.5, min_guarded_deletes: 10, member_grace: Dur(Duration::from_secs(300)) }
+    }
+}
+
+/// Controller loop timing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControllerConfig {
+    /// Quiet time after the last change before planning.
+    pub debounce: Dur,
+    /// Longest a burst may delay planning.
+    pub max_debounce: Dur,
+    /// How often the provider is re-listed to repair drift.
+    pub verify_interval: Dur,
+    /// How often snapshot files are checked for edits.
+    pub file_poll: Dur,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        Self {
+            debounce: Dur(Duration::from_millis(100)),
+            max_debounce: Dur(Duration::from_secs(1)),
+            verify_interval: Dur(Duration::from_secs(600)),
+            file_poll: Dur(Duration::from_millis(250)),
+        }
+    }
+}
+
+/// The embedded DNS provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddedProviderConfig {
+    /// UDP and TCP address to serve the zone on.
+    pub listen: SocketAddr,
+}
+
+/// Which DNS provider holds the zone.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum ProviderConfig {
+    /// The embedded authoritative server (local testing and demos).
+    Embedded(EmbeddedProviderConfig),
+}
+
+/// How ingress hostnames are resolved where they must be.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResolverConfig {
+    /// Name servers to ask (default: the system's).
+    pub nameservers: Vec<SocketAddr>,
+    /// Static answers, checked first (like /etc/hosts).
+    pub hosts: BTreeMap<String, Vec<IpAddr>>,
+    /// Longest time a resolved address is kept before it is resolved again (default: the TTL).
+    pub max_refresh: Option<Dur>,
+}
+
+/// One member cluster.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberConfig {
+    /// The member's name (a DNS label; used in logs, metrics and set identifiers).
+    pub name: String,
+    /// A YAML snapshot file of its Nodes, Services and EndpointSlices.
+    pub file: PathBuf,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Federation name (a DNS label).
+    pub federation: String,
+    /// DNS suffix: the zone.
+    pub domain: String,
+    /// Owner id written into ownership records (default `feddns-<federation>`).
+    #[serde(default)]
+    pub owner_id: Option<String>,
+    /// Default TTL.
+    #[serde(default = "default_ttl")]
+    pub ttl: u32,
+    /// Ownership settings.
+    #[serde(default)]
+    pub ownership: OwnershipConfig,
+    /// Safety settings.
+    #[serde(default)]
+    pub safety: SafetyConfig,
+    /// Loop timing.
+    #[serde(default)]
+    pub controller: ControllerConfig,
+    /// The DNS provider.
+    pub provider: ProviderConfig,
+    /// Hostname resolution.
+    #[serde(default)]
+    pub resolver: ResolverConfig,
+    /// Member clusters.
+    pub members: Vec<MemberConfig>,
+    /// The file this was read from (members' relative paths are resolved against it).
+    #[serde(skip)]
+    pub source: PathBuf,
+}
+
+fn default_ttl() -> u32 {
+    DEFAULT_TTL
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates configuration text read from `path`.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let mut cfg: Self = serde_saphyr::from_str(text)
+            .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        cfg.source = path.to_path_buf();
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        for m in &mut cfg.members {
+            if m.file.is_relative() {
+                m.file = base.join(&m.file);
+            }
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn invalid(&self, field: impl Into<String>, problem: impl fmt::Display) -> ConfigError {
+        ConfigError::Invalid { path: self.source.clone(), field: field.into(), problem: problem.to_string() }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        Naming::new(&self.federation, &self.domain).map_err(|e| {
+            let field = if matches!(check_label("", &self.federation), Err(_)) { "federation" } else { "domain" };
+            self.invalid(field, e)
+        })?;
+        let owner = self.owner_id();
+        if owner.is_empty() || owner.len() > 63 || !owner.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            return Err(self.invalid("owner_id", format!("{owner:?} must be 1 to 63 characters of letters, digits, '-', '_' or '.'")));
+        }
+        if self.ttl == 0 || self.ttl > 2_147_483_647 {
+            return Err(self.invalid("ttl", format!("{} is out of range (1 to 2147483647 seconds)", self.ttl)));
+        }
+        let p = &self.ownership.txt_prefix;
+        if p.is_empty() || p.len() > 63 || !p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_') {
+            return Err(self.invalid("ownership.txt_prefix", format!("{p:?} must be one DNS label of a-z, 0-9, '-' and '_'")));
+        }
+        if !p.starts_with('_') {
+            return Err(self.invalid(
+                "ownership.txt_prefix",
+                format!("{p:?} must start with '_' so that it can never collide with a federated name"),
+            ));
+        }
+        let share = self.safety.max_delete_share;
+        if !(0.0..=1.0).contains(&share) {
+            return Err(self.invalid("safety.max_delete_share", format!("{share} must be between 0 and 1")));
+        }
+        if self.controller.debounce.0 > self.controller.max_debounce.0 {
+            return Err(self.invalid("controller.debounce", "must not be longer than controller.max_debounce"));
+        }
+        for (field, d) in [("controller.verify_interval", self.controller.verify_interval), ("controller.file_poll", self.controller.file_poll)] {
+            if d.0.is_zero() {
+                return Err(self.invalid(field, "must be longer than zero"));
+            }
+        }
+        if self.members.is_empty() {
+            return Err(self.invalid("members", "at least one member is needed"));
+        }
+        let mut seen = BTreeSet::new();
+        for (i, m) in self.members.iter().enumerate() {
+            check_label("member name", &m.name).map_err(|e| self.invalid(format!("members[{i}].name"), e))?;
+            if !seen.insert(&m.name) {
+                return Err(self.invalid(format!("members[{i}].name"), format!("{:?} is used by two members", m.name)));
+            }
+        }
+        for host in self.resolver.hosts.keys() {
+            crate::names::check_name("resolver host", &feddns_provider::normalize_name(host))
+                .map_err(|e| self.invalid(format!("resolver.hosts.{host}"), e))?;
+        }
+        Ok(())
+    }
+
+    /// The owner id written into ownership records.
+    pub fn owner_id(&self) -> String {
+        self.owner_id.clone().unwrap_or_else(|| format!("feddns-{}", self.federation))
+    }
+
+    /// The validated federation naming.
+    pub fn naming(&self) -> Naming {
+        // Validated in `parse`; a Config is only built through it.
+        Naming::new(&self.federation, &self.domain).unwrap_or_else(|e| unreachable!("validated config: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "
+federation: myfed
+domain: Example.com.
+provider:
+  embedded: { listen: 127.0.0.1:5353 }
+members:
+  - { name: us, file: members/us.yaml }
+  - { name: eu, file: /abs/eu.yaml }
+";
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/feddns/config.yaml"))
+    }
+
+    #[test]
+    fn defaults_and_relative_member_paths() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.ttl, 180);
+        assert_eq!(c.owner_id(), "feddns-myfed");
+        assert_eq!(c.naming().suffix(), "example.com");
+        assert_eq!(c.members[0].file, Path::new("/etc/feddns/members/us.yaml"));
+        assert_eq!(c.members[1].file, Path::new("/abs/eu.yaml"));
+        assert_eq!(c.safety.member_grace.0, Duration::from_secs(300));
+        assert_eq!(c.controller.debounce.0, Duration::from_millis(100));
+    }
+
+    #[test]
+    fn errors_name_the_field_and_the_problem() {
+        let cases = [
+            (GOOD.replace("myfed", "my_fed"), "field `federation`", "underscores"),
+            (GOOD.replace("Example.com.", "exa mple.com"), "field `domain`", "RFC 1123"),
+            (GOOD.replace("name: eu", "name: us"), "field `members[1].name`", "used by two members"),
+            (GOOD.replace("name: eu", "name: EU"), "field `members[1].name`", "upper-case"),
+            (GOOD.to_string() + "ttl: 0\n", "field `ttl`", "out of range"),
+            (GOOD.to_string() + "safety: { max_delete_share: 1.5 }\n", "safety.max_delete_share", "between 0 and 1"),
+            (GOOD.to_string() + "ownership: { txt_prefix: own }\n", "ownership.txt_prefix", "start with '_'"),
+            (GOOD.to_string() + "controller: { debounce: 5x }\n", "config.yaml", "unit must be"),
+            (GOOD.to_string() + "colour: blue\n", "config.yaml", "colour"),
+            (GOOD.replace("127.0.0.1:5353", "nowhere"), "config.yaml", ""),
+        ];
+        for (text, field, problem) in cases {
+            let e = parse(&text).expect_err(&text).to_string();
+            assert!(e.contains(field) && e.contains(problem), "{e:?} should name {field:?} and {problem:?}");
+        }
+        let missing = parse("federation: f\ndomain: example.com\n").unwrap_err().to_string();
+        assert!(missing.contains("provider") || missing.contains("members"), "{missing}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
+        assert!(parse_duration("m").is_err());
+        assert!(parse_duration("5 days").is_err());
+    }
+}
