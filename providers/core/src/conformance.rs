@@ -16,13 +16,24 @@ fn name(p: &dyn Provider, label: &str) -> String {
 }
 
 fn set(p: &dyn Provider, label: &str, rtype: RecordType, ttl: u32, values: &[&str]) -> RecordSet {
-    RecordSet::new(&name(p, label), rtype, ttl, values.iter().map(|v| (*v).to_string()))
+    RecordSet::new(
+        &name(p, label),
+        rtype,
+        ttl,
+        values.iter().map(|v| (*v).to_string()),
+    )
 }
 
 /// The sets the suite created (below `cf.<zone>`), sorted.
 pub async fn suite_sets(p: &dyn Provider) -> Vec<RecordSet> {
     let suffix = format!(".cf.{}", p.zone());
-    let mut sets: Vec<_> = p.list().await.expect("list").into_iter().filter(|s| s.name.ends_with(&suffix)).collect();
+    let mut sets: Vec<_> = p
+        .list()
+        .await
+        .expect("list")
+        .into_iter()
+        .filter(|s| s.name.ends_with(&suffix))
+        .collect();
     sets.sort();
     sets
 }
@@ -38,8 +49,17 @@ async fn apply_err(p: &dyn Provider, changes: Vec<Change>, what: &str) -> Provid
     match p.apply(&changes).await {
         Ok(()) => panic!("{} accepted {what}: {changes:#?}", p.kind()),
         Err(e) => {
-            assert!(!e.is_transient(), "{} answered {what} with a transient error: {e}", p.kind());
-            assert_eq!(suite_sets(p).await, before, "{} changed the zone although it rejected {what}", p.kind());
+            assert!(
+                !e.is_transient(),
+                "{} answered {what} with a transient error: {e}",
+                p.kind()
+            );
+            assert_eq!(
+                suite_sets(p).await,
+                before,
+                "{} changed the zone although it rejected {what}",
+                p.kind()
+            );
             e
         }
     }
@@ -52,15 +72,32 @@ fn create(s: &RecordSet) -> Change {
 /// Sets of every managed type are created and listed back exactly.
 pub async fn create_then_list(p: &dyn Provider) {
     let sets = vec![
-        set(p, "www", RecordType::A, 180, &["192.0.2.2", "192.0.2.1", "198.51.100.7"]),
+        set(
+            p,
+            "www",
+            RecordType::A,
+            180,
+            &["192.0.2.2", "192.0.2.1", "198.51.100.7"],
+        ),
         set(p, "www", RecordType::Aaaa, 180, &["2001:db8::1"]),
         set(p, "alias", RecordType::Cname, 300, &["lb-1.elb.example.net"]),
-        set(p, "_owner.www", RecordType::Txt, 180, &["heritage=feddns,feddns/owner=a b,feddns/service=ns/\"q\""]),
+        set(
+            p,
+            "_owner.www",
+            RecordType::Txt,
+            180,
+            &["heritage=feddns,feddns/owner=a b,feddns/service=ns/\"q\""],
+        ),
     ];
     apply_ok(p, sets.iter().map(create).collect()).await;
     let mut want = sets;
     want.sort();
-    assert_eq!(suite_sets(p).await, want, "{} did not list back what was created", p.kind());
+    assert_eq!(
+        suite_sets(p).await,
+        want,
+        "{} did not list back what was created",
+        p.kind()
+    );
 }
 
 /// Creating a set that exists fails and leaves the zone unchanged.
@@ -76,11 +113,23 @@ pub async fn replace_exact(p: &dyn Provider) {
     let old = set(p, "r", RecordType::A, 60, &["192.0.2.1", "192.0.2.2"]);
     apply_ok(p, vec![create(&old)]).await;
     let new = set(p, "r", RecordType::A, 120, &["192.0.2.3"]);
-    apply_ok(p, vec![Change::Replace { old: old.clone(), new: new.clone() }]).await;
+    apply_ok(
+        p,
+        vec![Change::Replace {
+            old: old.clone(),
+            new: new.clone(),
+        }],
+    )
+    .await;
     assert_eq!(suite_sets(p).await, vec![new.clone()]);
     // The provider must refuse a replace whose `old` is stale.
     let newer = set(p, "r", RecordType::A, 120, &["192.0.2.4"]);
-    apply_err(p, vec![Change::Replace { old, new: newer }], "a replace of a stale set").await;
+    apply_err(
+        p,
+        vec![Change::Replace { old, new: newer }],
+        "a replace of a stale set",
+    )
+    .await;
 }
 
 /// A delete must match the current set exactly; deleting a missing set fails.
@@ -88,9 +137,19 @@ pub async fn delete_exact(p: &dyn Provider) {
     let a = set(p, "d", RecordType::A, 60, &["192.0.2.1", "192.0.2.2"]);
     apply_ok(p, vec![create(&a)]).await;
     let partial = set(p, "d", RecordType::A, 60, &["192.0.2.1"]);
-    apply_err(p, vec![Change::Delete { old: partial }], "a delete with values that differ").await;
+    apply_err(
+        p,
+        vec![Change::Delete { old: partial }],
+        "a delete with values that differ",
+    )
+    .await;
     let other_ttl = set(p, "d", RecordType::A, 61, &["192.0.2.1", "192.0.2.2"]);
-    apply_err(p, vec![Change::Delete { old: other_ttl }], "a delete with a TTL that differs").await;
+    apply_err(
+        p,
+        vec![Change::Delete { old: other_ttl }],
+        "a delete with a TTL that differs",
+    )
+    .await;
     apply_ok(p, vec![Change::Delete { old: a.clone() }]).await;
     assert!(suite_sets(p).await.is_empty());
     apply_err(p, vec![Change::Delete { old: a }], "a delete of a missing set").await;
@@ -107,7 +166,13 @@ pub async fn cname_is_exclusive(p: &dyn Provider) {
     assert_eq!(suite_sets(p).await, vec![c.clone()]);
     let txt = set(p, "x", RecordType::Txt, 60, &["hello"]);
     apply_err(p, vec![create(&txt)], "a TXT beside a CNAME").await;
-    let c2 = set(p, "x2", RecordType::Cname, 60, &["a.example.net", "b.example.net"]);
+    let c2 = set(
+        p,
+        "x2",
+        RecordType::Cname,
+        60,
+        &["a.example.net", "b.example.net"],
+    );
     apply_err(p, vec![create(&c2)], "a CNAME with two values").await;
 }
 
@@ -116,8 +181,17 @@ pub async fn batch_is_atomic(p: &dyn Provider) {
     let good = set(p, "good", RecordType::A, 60, &["192.0.2.1"]);
     let exists = set(p, "exists", RecordType::A, 60, &["192.0.2.2"]);
     apply_ok(p, vec![create(&exists)]).await;
-    apply_err(p, vec![create(&good), create(&exists)], "a batch whose second change conflicts").await;
-    assert!(!suite_sets(p).await.contains(&good), "{} applied part of a rejected batch", p.kind());
+    apply_err(
+        p,
+        vec![create(&good), create(&exists)],
+        "a batch whose second change conflicts",
+    )
+    .await;
+    assert!(
+        !suite_sets(p).await.contains(&good),
+        "{} applied part of a rejected batch",
+        p.kind()
+    );
 }
 
 /// Two changes to the same set in one batch are rejected.
@@ -135,9 +209,18 @@ pub async fn one_change_per_set(p: &dyn Provider) {
 
 /// Names outside the zone and malformed values are rejected as invalid.
 pub async fn invalid_input_rejected(p: &dyn Provider) {
-    let outside = RecordSet::new("www.outside-the-zone.invalid", RecordType::A, 60, ["192.0.2.1".to_string()]);
+    let outside = RecordSet::new(
+        "www.outside-the-zone.invalid",
+        RecordType::A,
+        60,
+        ["192.0.2.1".to_string()],
+    );
     let e = apply_err(p, vec![create(&outside)], "a name outside the zone").await;
-    assert!(matches!(e, ProviderError::Invalid { .. }), "{} answered a name outside the zone with {e}", p.kind());
+    assert!(
+        matches!(e, ProviderError::Invalid { .. }),
+        "{} answered a name outside the zone with {e}",
+        p.kind()
+    );
     let bad_ip = set(p, "bad", RecordType::A, 60, &["not-an-ip"]);
     apply_err(p, vec![create(&bad_ip)], "an A value that is not an IPv4 address").await;
     let v6_in_a = set(p, "bad", RecordType::A, 60, &["2001:db8::1"]);
@@ -148,18 +231,48 @@ pub async fn invalid_input_rejected(p: &dyn Provider) {
 pub async fn routing_per_capabilities(p: &dyn Provider) {
     let caps = p.capabilities();
     let cases = [
-        (caps.weighted, "weighted", [
-            Routing::Weighted { set_id: "m1".into(), weight: 1 },
-            Routing::Weighted { set_id: "m2".into(), weight: 1 },
-        ]),
-        (caps.latency, "latency", [
-            Routing::Latency { set_id: "us-east-1".into(), region: "us-east-1".into() },
-            Routing::Latency { set_id: "eu-west-1".into(), region: "eu-west-1".into() },
-        ]),
-        (caps.geo, "geo", [
-            Routing::Geo { set_id: "us-east1".into(), location: "us-east1".into() },
-            Routing::Geo { set_id: "europe-west1".into(), location: "europe-west1".into() },
-        ]),
+        (
+            caps.weighted,
+            "weighted",
+            [
+                Routing::Weighted {
+                    set_id: "m1".into(),
+                    weight: 1,
+                },
+                Routing::Weighted {
+                    set_id: "m2".into(),
+                    weight: 1,
+                },
+            ],
+        ),
+        (
+            caps.latency,
+            "latency",
+            [
+                Routing::Latency {
+                    set_id: "us-east-1".into(),
+                    region: "us-east-1".into(),
+                },
+                Routing::Latency {
+                    set_id: "eu-west-1".into(),
+                    region: "eu-west-1".into(),
+                },
+            ],
+        ),
+        (
+            caps.geo,
+            "geo",
+            [
+                Routing::Geo {
+                    set_id: "us-east1".into(),
+                    location: "us-east1".into(),
+                },
+                Routing::Geo {
+                    set_id: "europe-west1".into(),
+                    location: "europe-west1".into(),
+                },
+            ],
+        ),
     ];
     for (supported, label, [r1, r2]) in cases {
         let s1 = set(p, label, RecordType::A, 60, &["192.0.2.1"]).with_routing(r1);
@@ -167,7 +280,11 @@ pub async fn routing_per_capabilities(p: &dyn Provider) {
         if supported {
             apply_ok(p, vec![create(&s1), create(&s2)]).await;
             let listed = suite_sets(p).await;
-            assert!(listed.contains(&s1) && listed.contains(&s2), "{} lost {label} sets: {listed:#?}", p.kind());
+            assert!(
+                listed.contains(&s1) && listed.contains(&s2),
+                "{} lost {label} sets: {listed:#?}",
+                p.kind()
+            );
             let plain = set(p, label, RecordType::A, 60, &["192.0.2.3"]);
             apply_err(p, vec![create(&plain)], "a plain set beside routed sets").await;
         } else {
@@ -186,14 +303,18 @@ pub async fn limits_enforced(p: &dyn Provider) {
         .map(|i| create(&set(p, &format!("n{i}"), RecordType::A, 60, &["192.0.2.1"])))
         .collect();
     let e = apply_err(p, changes, "a batch over its record limit").await;
-    assert!(matches!(e, ProviderError::TooLarge(_) | ProviderError::Invalid { .. }), "{e}");
+    assert!(
+        matches!(e, ProviderError::TooLarge(_) | ProviderError::Invalid { .. }),
+        "{e}"
+    );
 }
 
 /// Many sets are all listed (providers that page must follow every page).
 pub async fn lists_every_set(p: &dyn Provider) {
     let n = 620.min(p.limits().max_records_per_batch.saturating_sub(1)).max(1);
-    let sets: Vec<RecordSet> =
-        (0..n).map(|i| set(p, &format!("h{i:04}"), RecordType::A, 60, &["192.0.2.1"])).collect();
+    let sets: Vec<RecordSet> = (0..n)
+        .map(|i| set(p, &format!("h{i:04}"), RecordType::A, 60, &["192.0.2.1"]))
+        .collect();
     for chunk in sets.chunks(p.limits().max_records_per_batch.max(1)) {
         apply_ok(p, chunk.iter().map(create).collect()).await;
     }

@@ -27,7 +27,12 @@ pub struct ZoneState {
 impl ZoneState {
     /// An empty zone.
     pub fn new(zone: &str, capabilities: Capabilities, limits: Limits) -> Self {
-        Self { zone: normalize_name(zone), capabilities, limits, names: BTreeMap::new() }
+        Self {
+            zone: normalize_name(zone),
+            capabilities,
+            limits,
+            names: BTreeMap::new(),
+        }
     }
 
     /// The zone apex.
@@ -54,7 +59,10 @@ impl ZoneState {
         for change in changes {
             let key = change.key();
             if !seen.insert(key.clone()) {
-                return Err(invalid(&key, "more than one change for this record set in one batch"));
+                return Err(invalid(
+                    &key,
+                    "more than one change for this record set in one batch",
+                ));
             }
             self.check_shape(change)?;
             let sets = staged
@@ -64,7 +72,10 @@ impl ZoneState {
             match change {
                 Change::Create { new } => {
                     if let Some(cur) = sets.get(&slot) {
-                        return Err(conflict(&key, format!("already exists ({})", cur.describe_values())));
+                        return Err(conflict(
+                            &key,
+                            format!("already exists ({})", cur.describe_values()),
+                        ));
                     }
                     sets.insert(slot, new.clone());
                 }
@@ -103,7 +114,10 @@ impl ZoneState {
                 self.limits.max_records_per_batch
             )));
         }
-        let chars: usize = changes.iter().map(|c| c.value_chars(self.limits.replace_cost)).sum();
+        let chars: usize = changes
+            .iter()
+            .map(|c| c.value_chars(self.limits.replace_cost))
+            .sum();
         if chars > self.limits.max_value_chars_per_batch {
             return Err(ProviderError::TooLarge(format!(
                 "{chars} characters of values in one batch, the limit is {}",
@@ -130,7 +144,10 @@ impl ZoneState {
 pub fn check_set(set: &RecordSet, zone: &str, caps: Capabilities) -> Result<(), ProviderError> {
     let key = set.key();
     if set.name != normalize_name(&set.name) {
-        return Err(invalid(&key, "name is not normalized (lower-case, no trailing dot)"));
+        return Err(invalid(
+            &key,
+            "name is not normalized (lower-case, no trailing dot)",
+        ));
     }
     if !in_zone(&set.name, zone) {
         return Err(invalid(&key, format!("name is not in zone {zone}")));
@@ -142,12 +159,18 @@ pub fn check_set(set: &RecordSet, zone: &str, caps: Capabilities) -> Result<(), 
             crate::Routing::Geo { .. } => caps.geo,
         };
         if !supported {
-            return Err(invalid(&key, format!("{} routing is not supported by this provider", routing.policy())));
+            return Err(invalid(
+                &key,
+                format!("{} routing is not supported by this provider", routing.policy()),
+            ));
         }
     }
     if let Some(alias) = &set.alias {
         if !caps.alias {
-            return Err(invalid(&key, "alias record sets are not supported by this provider"));
+            return Err(invalid(
+                &key,
+                "alias record sets are not supported by this provider",
+            ));
         }
         if !set.values.is_empty() || alias.dns_name.is_empty() {
             return Err(invalid(&key, "an alias set has a target name and no values"));
@@ -177,11 +200,16 @@ pub fn check_set(set: &RecordSet, zone: &str, caps: Capabilities) -> Result<(), 
 
 fn check_name_rules(name: &str, sets: &SetsAtName) -> Result<(), ProviderError> {
     let has_cname = sets.keys().any(|(t, _)| *t == RecordType::Cname);
-    if has_cname {
-        if let Some(((t, id), _)) = sets.iter().find(|((t, _), _)| *t != RecordType::Cname) {
-            let key = RecordKey { name: name.to_string(), rtype: t.clone(), set_id: id.clone() };
-            return Err(invalid(&key, "a CNAME cannot share its name with other record types"));
-        }
+    if has_cname && let Some(((t, id), _)) = sets.iter().find(|((t, _), _)| *t != RecordType::Cname) {
+        let key = RecordKey {
+            name: name.to_string(),
+            rtype: t.clone(),
+            set_id: id.clone(),
+        };
+        return Err(invalid(
+            &key,
+            "a CNAME cannot share its name with other record types",
+        ));
     }
     // Per type: either one plain set, or routed sets that all use the same policy.
     let mut by_type: BTreeMap<&RecordType, Vec<&RecordSet>> = BTreeMap::new();
@@ -190,32 +218,58 @@ fn check_name_rules(name: &str, sets: &SetsAtName) -> Result<(), ProviderError> 
     }
     for (t, group) in by_type {
         let plain = group.iter().filter(|s| s.routing.is_none()).count();
-        let policies: BTreeSet<_> = group.iter().filter_map(|s| s.routing.as_ref().map(|r| r.policy())).collect();
+        let policies: BTreeSet<_> = group
+            .iter()
+            .filter_map(|s| s.routing.as_ref().map(|r| r.policy()))
+            .collect();
         if (plain > 0 && group.len() > 1) || policies.len() > 1 {
-            let key = RecordKey { name: name.to_string(), rtype: t.clone(), set_id: None };
-            return Err(invalid(&key, "routed and plain sets, or different routing policies, cannot share a name and type"));
+            let key = RecordKey {
+                name: name.to_string(),
+                rtype: t.clone(),
+                set_id: None,
+            };
+            return Err(invalid(
+                &key,
+                "routed and plain sets, or different routing policies, cannot share a name and type",
+            ));
         }
     }
     Ok(())
 }
 
-fn expect_current(current: Option<&RecordSet>, expected: &RecordSet, key: &RecordKey) -> Result<(), ProviderError> {
+fn expect_current(
+    current: Option<&RecordSet>,
+    expected: &RecordSet,
+    key: &RecordKey,
+) -> Result<(), ProviderError> {
     match current {
         None => Err(conflict(key, "does not exist")),
         Some(cur) if cur != expected => Err(conflict(
             key,
-            format!("current {} {} differs from expected {} {}", cur.ttl, cur.describe_values(), expected.ttl, expected.describe_values()),
+            format!(
+                "current {} {} differs from expected {} {}",
+                cur.ttl,
+                cur.describe_values(),
+                expected.ttl,
+                expected.describe_values()
+            ),
         )),
         Some(_) => Ok(()),
     }
 }
 
 fn invalid(key: &RecordKey, reason: impl Into<String>) -> ProviderError {
-    ProviderError::Invalid { key: key.clone(), reason: reason.into() }
+    ProviderError::Invalid {
+        key: key.clone(),
+        reason: reason.into(),
+    }
 }
 
 fn conflict(key: &RecordKey, reason: impl Into<String>) -> ProviderError {
-    ProviderError::Conflict { key: key.clone(), reason: reason.into() }
+    ProviderError::Conflict {
+        key: key.clone(),
+        reason: reason.into(),
+    }
 }
 
 /// The in-memory reference provider.
@@ -232,7 +286,13 @@ impl MemoryProvider {
     /// An empty zone with the given capabilities and limits.
     pub fn new(zone: &str, caps: Capabilities, limits: Limits) -> Self {
         let state = ZoneState::new(zone, caps, limits);
-        Self { zone: state.zone().to_string(), caps, limits, state: Mutex::new(state), calls: Default::default() }
+        Self {
+            zone: state.zone().to_string(),
+            caps,
+            limits,
+            state: Mutex::new(state),
+            calls: Default::default(),
+        }
     }
 
     /// An empty zone without routing support and with Route53-like limits.

@@ -122,7 +122,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_records_per_batch: 1000, max_value_chars_per_batch: 32_000, replace_cost: 2 }
+        Self {
+            max_records_per_batch: 1000,
+            max_value_chars_per_batch: 32_000,
+            replace_cost: 2,
+        }
     }
 }
 

@@ -173,7 +173,14 @@ pub struct RecordSet {
 impl RecordSet {
     /// A plain record set; the name and values are normalized (see [`normalize_name`]).
     pub fn new(name: &str, rtype: RecordType, ttl: u32, values: impl IntoIterator<Item = String>) -> Self {
-        let mut set = Self { name: normalize_name(name), rtype, ttl, values: Vec::new(), routing: None, alias: None };
+        let mut set = Self {
+            name: normalize_name(name),
+            rtype,
+            ttl,
+            values: Vec::new(),
+            routing: None,
+            alias: None,
+        };
         set.set_values(values);
         set
     }
@@ -196,8 +203,10 @@ impl RecordSet {
     /// Replace the values, normalizing, sorting and de-duplicating them.
     pub fn set_values(&mut self, values: impl IntoIterator<Item = String>) {
         let is_name = self.rtype == RecordType::Cname;
-        let mut v: Vec<String> =
-            values.into_iter().map(|v| if is_name { normalize_name(&v) } else { v }).collect();
+        let mut v: Vec<String> = values
+            .into_iter()
+            .map(|v| if is_name { normalize_name(&v) } else { v })
+            .collect();
         v.sort();
         v.dedup();
         self.values = v;
@@ -246,7 +255,10 @@ pub fn normalize_name(name: &str) -> String {
 
 /// True when `name` is `zone` or a name below it (both normalized).
 pub fn in_zone(name: &str, zone: &str) -> bool {
-    name == zone || (name.len() > zone.len() && name.ends_with(zone) && name.as_bytes()[name.len() - zone.len() - 1] == b'.')
+    name == zone
+        || (name.len() > zone.len()
+            && name.ends_with(zone)
+            && name.as_bytes()[name.len() - zone.len() - 1] == b'.')
 }
 
 #[cfg(test)]
@@ -255,17 +267,31 @@ mod tests {
 
     #[test]
     fn values_are_sorted_deduplicated_and_cname_targets_normalized() {
-        let a = RecordSet::new("WWW.Example.com.", RecordType::A, 60, ["2.2.2.2".into(), "1.1.1.1".into(), "2.2.2.2".into()]);
+        let a = RecordSet::new(
+            "WWW.Example.com.",
+            RecordType::A,
+            60,
+            ["2.2.2.2".into(), "1.1.1.1".into(), "2.2.2.2".into()],
+        );
         assert_eq!(a.name, "www.example.com");
         assert_eq!(a.values, vec!["1.1.1.1", "2.2.2.2"]);
-        let c = RecordSet::new("x.example.com", RecordType::Cname, 60, ["LB.Elb.Amazonaws.com.".into()]);
+        let c = RecordSet::new(
+            "x.example.com",
+            RecordType::Cname,
+            60,
+            ["LB.Elb.Amazonaws.com.".into()],
+        );
         assert_eq!(c.values, vec!["lb.elb.amazonaws.com"]);
     }
 
     #[test]
     fn key_carries_the_set_identifier_of_routed_sets() {
-        let s = RecordSet::new("a.example.com", RecordType::A, 60, ["1.1.1.1".into()])
-            .with_routing(Routing::Latency { set_id: "us-east-1".into(), region: "us-east-1".into() });
+        let s = RecordSet::new("a.example.com", RecordType::A, 60, ["1.1.1.1".into()]).with_routing(
+            Routing::Latency {
+                set_id: "us-east-1".into(),
+                region: "us-east-1".into(),
+            },
+        );
         assert_eq!(s.key().set_id.as_deref(), Some("us-east-1"));
         assert_eq!(s.key().to_string(), "a.example.com A [us-east-1]");
     }

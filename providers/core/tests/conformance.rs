@@ -12,7 +12,19 @@ mod plain {
 mod routed {
     use super::*;
     feddns_provider::conformance_tests!(async {
-        let caps = Capabilities { weighted: true, latency: true, geo: true, alias: true };
-        Arc::new(MemoryProvider::new("Example.COM.", caps, Limits { max_records_per_batch: 700, ..Limits::default() }))
+        let caps = Capabilities {
+            weighted: true,
+            latency: true,
+            geo: true,
+            alias: true,
+        };
+        Arc::new(MemoryProvider::new(
+            "Example.COM.",
+            caps,
+            Limits {
+                max_records_per_batch: 700,
+                ..Limits::default()
+            },
+        ))
     });
 }
