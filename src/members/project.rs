@@ -1,0 +1,343 @@
+//! Projection of Kubernetes objects into the model types: keep only what the planner needs.
+//!
+//! Pure functions over k8s-openapi types, shared by the snapshot-file loader and the kube watchers.
+//! Bad values in an object never fail the projection: they are recorded in
+//! [`ServiceProj::problems`] and ignored.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use crate::model::{
+    ANNOTATION_EXCLUDE, ANNOTATION_TTL, LABEL_SERVICE_NAME, NodeProj, REGION_LABELS, ServiceKey,
+    ServiceOptions, ServiceProj, SliceProj, Target, ZONE_LABELS,
+};
+
+/// Namespace assumed for namespaced objects that carry none (hand-written snapshot files).
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// Projects a Service; `None` if it has no name. A missing namespace means [`DEFAULT_NAMESPACE`].
+///
+/// `federated` is `spec.type == "LoadBalancer"` unless annotated `feddns.io/exclude: "true"`.
+/// `ingress` lists `status.loadBalancer.ingress` in order without duplicates: an entry's `ip` if it
+/// has one, else its `hostname` (lower-cased, trailing dot removed). Unparsable IPs and bad
+/// annotation values are reported in `problems` and ignored.
+pub fn project_service(svc: &Service) -> Option<ServiceProj> {
+    let key = ServiceKey::new(namespace(&svc.metadata), svc.metadata.name.clone()?);
+    let mut problems = Vec::new();
+    let annotation = |name: &str| svc.metadata.annotations.as_ref()?.get(name).map(String::as_str);
+
+    let excluded = match annotation(ANNOTATION_EXCLUDE) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            problems.push(format!(
+                "Service {key}: annotation {ANNOTATION_EXCLUDE}={other:?} is neither \"true\" nor \"false\"; not excluded"
+            ));
+            false
+        }
+    };
+    let is_lb = svc.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer");
+
+    let mut options = ServiceOptions::default();
+    if let Some(value) = annotation(ANNOTATION_TTL) {
+        match parse_ttl(value) {
+            Some(ttl) => options.ttl = Some(ttl),
+            None => problems.push(format!(
+                "Service {key}: annotation {ANNOTATION_TTL}={value:?} is not an integer from 1 to 2147483647; ignored"
+            )),
+        }
+    }
+
+    let entries = svc
+        .status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_ref());
+    let mut ingress: Vec<Target> = Vec::new();
+    for (i, entry) in entries.into_iter().flatten().enumerate() {
+        let ip = entry.ip.as_deref().filter(|s| !s.is_empty());
+        let hostname = entry
+            .hostname
+            .as_deref()
+            .map(|h| h.trim_end_matches('.'))
+            .filter(|h| !h.is_empty());
+        let target = match (ip, hostname) {
+            (Some(ip), _) => match ip.parse::<IpAddr>() {
+                Ok(addr) => Target::Ip(addr),
+                Err(_) => {
+                    problems.push(format!(
+                        "Service {key}: status.loadBalancer.ingress[{i}].ip {ip:?} is not an IP address; entry ignored"
+                    ));
+                    continue;
+                }
+            },
+            (None, Some(host)) => Target::Hostname(host.to_ascii_lowercase()),
+            (None, None) => {
+                problems.push(format!(
+                    "Service {key}: status.loadBalancer.ingress[{i}] has neither ip nor hostname; entry ignored"
+                ));
+                continue;
+            }
+        };
+        if !ingress.contains(&target) {
+            ingress.push(target);
+        }
+    }
+
+    Some(ServiceProj {
+        key,
+        federated: is_lb && !excluded,
+        ingress,
+        options,
+        problems,
+    })
+}
+
+/// Projects a Node; `None` if it has no name. Zone and region come from the first of
+/// [`ZONE_LABELS`] / [`REGION_LABELS`] with a non-empty value.
+pub fn project_node(node: &Node) -> Option<NodeProj> {
+    let labels = node.metadata.labels.as_ref();
+    Some(NodeProj {
+        name: node.metadata.name.clone()?,
+        zone: first_label(labels, &ZONE_LABELS),
+        region: first_label(labels, &REGION_LABELS),
+    })
+}
+
+/// Projects an EndpointSlice; `None` if it has no name or no `kubernetes.io/service-name` label.
+/// A missing namespace means [`DEFAULT_NAMESPACE`]. `ready` counts endpoints whose
+/// `conditions.ready` is true or absent (also when `conditions` itself is absent).
+pub fn project_slice(slice: &EndpointSlice) -> Option<SliceProj> {
+    let service = slice.metadata.labels.as_ref()?.get(LABEL_SERVICE_NAME)?.clone();
+    let ready = slice
+        .endpoints
+        .iter()
+        .flatten()
+        .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true))
+        .count();
+    Some(SliceProj {
+        namespace: namespace(&slice.metadata),
+        name: slice.metadata.name.clone()?,
+        service,
+        ready,
+    })
+}
+
+fn namespace(meta: &ObjectMeta) -> String {
+    meta.namespace
+        .as_deref()
+        .filter(|ns| !ns.is_empty())
+        .unwrap_or(DEFAULT_NAMESPACE)
+        .to_owned()
+}
+
+fn first_label(labels: Option<&BTreeMap<String, String>>, keys: &[&str]) -> Option<String> {
+    let labels = labels?;
+    keys.iter()
+        .find_map(|k| labels.get(*k).filter(|v| !v.is_empty()).cloned())
+}
+
+/// A TTL annotation value: decimal digits only, 1..=2147483647 (RFC 2181's maximum).
+fn parse_ttl(value: &str) -> Option<u32> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    value
+        .parse::<u32>()
+        .ok()
+        .filter(|ttl| (1..=i32::MAX as u32).contains(ttl))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn service(v: serde_json::Value) -> Service {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn lb(annotations: serde_json::Value, ingress: serde_json::Value) -> Service {
+        service(json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "web", "namespace": "shop", "annotations": annotations},
+            "spec": {"type": "LoadBalancer"},
+            "status": {"loadBalancer": {"ingress": ingress}},
+        }))
+    }
+
+    #[test]
+    fn ingress_ips_hostnames_ipmode_dedup() {
+        let svc = lb(
+            json!({}),
+            json!([
+                {"ip": "192.0.2.10", "ipMode": "VIP", "ports": [{"port": 80, "protocol": "TCP"}]},
+                {"ip": "2001:db8::1", "ipMode": "Proxy"},
+                {"hostname": "LB-1.Example.COM."},
+                {"ip": "192.0.2.10"},
+                {"ip": "2001:DB8:0::1"},
+                {"hostname": "lb-1.example.com"},
+                {"ip": "198.51.100.7", "hostname": "ignored.example.com"},
+            ]),
+        );
+        let p = project_service(&svc).unwrap();
+        assert_eq!(p.key, ServiceKey::new("shop", "web"));
+        assert!(p.federated);
+        assert_eq!(
+            p.ingress,
+            vec![
+                Target::Ip("192.0.2.10".parse().unwrap()),
+                Target::Ip("2001:db8::1".parse().unwrap()),
+                Target::Hostname("lb-1.example.com".into()),
+                Target::Ip("198.51.100.7".parse().unwrap()),
+            ]
+        );
+        assert!(p.problems.is_empty(), "{:?}", p.problems);
+        assert_eq!(p.options, ServiceOptions::default());
+    }
+
+    #[test]
+    fn bad_ingress_entries_are_problems() {
+        let svc = lb(
+            json!({}),
+            json!([{"ip": "192.0.2.300"}, {"ipMode": "VIP"}, {"ip": "203.0.113.5"}]),
+        );
+        let p = project_service(&svc).unwrap();
+        assert_eq!(p.ingress, vec![Target::Ip("203.0.113.5".parse().unwrap())]);
+        assert_eq!(p.problems.len(), 2, "{:?}", p.problems);
+        assert!(p.problems[0].contains("shop/web") && p.problems[0].contains("192.0.2.300"));
+        assert!(p.problems[1].contains("ingress[1]"));
+    }
+
+    #[test]
+    fn ttl_annotation() {
+        for (value, ttl) in [
+            ("60", Some(60)),
+            ("1", Some(1)),
+            ("2147483647", Some(2_147_483_647)),
+        ] {
+            let p = project_service(&lb(json!({ANNOTATION_TTL: value}), json!([]))).unwrap();
+            assert_eq!(p.options.ttl, ttl, "{value}");
+            assert!(p.problems.is_empty());
+        }
+        for bad in [
+            "0",
+            "-5",
+            "+60",
+            " 60",
+            "2147483648",
+            "99999999999",
+            "1.5",
+            "sixty",
+            "",
+        ] {
+            let p = project_service(&lb(json!({ANNOTATION_TTL: bad}), json!([]))).unwrap();
+            assert_eq!(p.options.ttl, None, "{bad:?}");
+            assert_eq!(p.problems.len(), 1, "{bad:?}");
+            let msg = &p.problems[0];
+            assert!(
+                msg.contains("shop/web") && msg.contains(ANNOTATION_TTL) && msg.contains(&format!("{bad:?}")),
+                "{msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn exclude_annotation_and_type() {
+        let fed = |a| project_service(&lb(a, json!([]))).unwrap();
+        assert!(!fed(json!({ANNOTATION_EXCLUDE: "true"})).federated);
+        let p = fed(json!({ANNOTATION_EXCLUDE: "false"}));
+        assert!(p.federated && p.problems.is_empty());
+        let p = fed(json!({ANNOTATION_EXCLUDE: "yes"}));
+        assert!(p.federated);
+        assert!(p.problems[0].contains(ANNOTATION_EXCLUDE) && p.problems[0].contains("\"yes\""));
+
+        let cluster_ip = service(json!({"metadata": {"name": "db"}, "spec": {"type": "ClusterIP"}}));
+        let p = project_service(&cluster_ip).unwrap();
+        assert!(!p.federated);
+        assert_eq!(p.key, ServiceKey::new("default", "db"));
+        let no_type = service(json!({"metadata": {"name": "x"}, "spec": {}}));
+        assert!(!project_service(&no_type).unwrap().federated);
+    }
+
+    #[test]
+    fn service_without_name_is_none() {
+        assert_eq!(
+            project_service(&service(json!({"metadata": {"namespace": "x"}}))),
+            None
+        );
+    }
+
+    #[test]
+    fn node_labels_with_beta_fallback() {
+        let node = |labels: serde_json::Value| -> Node {
+            serde_json::from_value(json!({"metadata": {"name": "n1", "labels": labels}})).unwrap()
+        };
+        let p = project_node(&node(json!({
+            "topology.kubernetes.io/zone": "eu-west-1a", "failure-domain.beta.kubernetes.io/zone": "old-a",
+            "topology.kubernetes.io/region": "eu-west-1", "failure-domain.beta.kubernetes.io/region": "old",
+        })))
+        .unwrap();
+        assert_eq!(
+            (p.zone.as_deref(), p.region.as_deref()),
+            (Some("eu-west-1a"), Some("eu-west-1"))
+        );
+        let p = project_node(&node(json!({
+            "failure-domain.beta.kubernetes.io/zone": "us-east-1b", "failure-domain.beta.kubernetes.io/region": "us-east-1",
+        })))
+        .unwrap();
+        assert_eq!(
+            (p.zone.as_deref(), p.region.as_deref()),
+            (Some("us-east-1b"), Some("us-east-1"))
+        );
+        let p = project_node(&node(json!({
+            "topology.kubernetes.io/zone": "", "failure-domain.beta.kubernetes.io/zone": "z-beta",
+            "topology.kubernetes.io/region": "",
+        })))
+        .unwrap();
+        assert_eq!((p.zone.as_deref(), p.region), (Some("z-beta"), None));
+        let bare: Node = serde_json::from_value(json!({"metadata": {"name": "n2"}})).unwrap();
+        assert_eq!(
+            project_node(&bare),
+            Some(NodeProj {
+                name: "n2".into(),
+                zone: None,
+                region: None
+            })
+        );
+        assert_eq!(project_node(&Node::default()), None);
+    }
+
+    #[test]
+    fn slice_ready_counting() {
+        let slice: EndpointSlice = serde_json::from_value(json!({
+            "metadata": {"name": "web-abc", "namespace": "shop", "labels": {LABEL_SERVICE_NAME: "web"}},
+            "addressType": "IPv4",
+            "endpoints": [
+                {"addresses": ["10.0.0.1"], "conditions": {"ready": true}},
+                {"addresses": ["10.0.0.2"], "conditions": {"ready": false, "serving": true}},
+                {"addresses": ["10.0.0.3"], "conditions": {}},
+                {"addresses": ["10.0.0.4"]},
+            ],
+        }))
+        .unwrap();
+        assert_eq!(
+            project_slice(&slice),
+            Some(SliceProj {
+                namespace: "shop".into(),
+                name: "web-abc".into(),
+                service: "web".into(),
+                ready: 3
+            })
+        );
+        let unlabelled: EndpointSlice = serde_json::from_value(
+            json!({"metadata": {"name": "x"}, "addressType": "IPv4", "endpoints": []}),
+        )
+        .unwrap();
+        assert_eq!(project_slice(&unlabelled), None);
+    }
+}
