@@ -88,13 +88,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("invalid duration {text:?}: expected e.g. 250ms, 30s, 5m, 1h"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}: expected e.g. 250ms, 30s, 5m, 1h"))?;
     let d = match unit.trim() {
         "ms" => Duration::from_millis(n),
         "" | "s" => Duration::from_secs(n),
         "m" => Duration::from_secs(n * 60),
         "h" => Duration::from_secs(n * 3600),
-        _ => return Err(format!("invalid duration {text:?}: the unit must be ms, s, m or h")),
+        _ => {
+            return Err(format!(
+                "invalid duration {text:?}: the unit must be ms, s, m or h"
+            ));
+        }
     };
     Ok(d)
 }
@@ -117,7 +123,10 @@ pub struct OwnershipConfig {
 
 impl Default for OwnershipConfig {
     fn default() -> Self {
-        Self { txt_prefix: DEFAULT_PREFIX.into(), adopt: false }
+        Self {
+            txt_prefix: DEFAULT_PREFIX.into(),
+            adopt: false,
+        }
     }
 }
 
@@ -135,7 +144,11 @@ pub struct SafetyConfig {
 
 impl Default for SafetyConfig {
     fn default() -> Self {
-        Self { max_delete_share: 0.5, min_guarded_deletes: 10, member_grace: Dur(Duration::from_secs(300)) }
+        Self {
+            max_delete_share: 0.5,
+            min_guarded_deletes: 10,
+            member_grace: Dur(Duration::from_secs(300)),
+        }
     }
 }
 
@@ -244,15 +257,19 @@ fn default_ttl() -> u32 {
 impl Config {
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::parse(&text, path)
     }
 
     /// Parses and validates configuration text read from `path`.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let mut cfg: Self = serde_saphyr::from_str(text)
-            .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        let mut cfg: Self = serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         cfg.source = path.to_path_buf();
         let base = path.parent().unwrap_or_else(|| Path::new("."));
         for m in &mut cfg.members {
@@ -265,24 +282,51 @@ impl Config {
     }
 
     fn invalid(&self, field: impl Into<String>, problem: impl fmt::Display) -> ConfigError {
-        ConfigError::Invalid { path: self.source.clone(), field: field.into(), problem: problem.to_string() }
+        ConfigError::Invalid {
+            path: self.source.clone(),
+            field: field.into(),
+            problem: problem.to_string(),
+        }
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
         Naming::new(&self.federation, &self.domain).map_err(|e| {
-            let field = if matches!(check_label("", &self.federation), Err(_)) { "federation" } else { "domain" };
+            let field = if check_label("", &self.federation).is_err() {
+                "federation"
+            } else {
+                "domain"
+            };
             self.invalid(field, e)
         })?;
         let owner = self.owner_id();
-        if owner.is_empty() || owner.len() > 63 || !owner.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-            return Err(self.invalid("owner_id", format!("{owner:?} must be 1 to 63 characters of letters, digits, '-', '_' or '.'")));
+        if owner.is_empty()
+            || owner.len() > 63
+            || !owner
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(self.invalid(
+                "owner_id",
+                format!("{owner:?} must be 1 to 63 characters of letters, digits, '-', '_' or '.'"),
+            ));
         }
         if self.ttl == 0 || self.ttl > 2_147_483_647 {
-            return Err(self.invalid("ttl", format!("{} is out of range (1 to 2147483647 seconds)", self.ttl)));
+            return Err(self.invalid(
+                "ttl",
+                format!("{} is out of range (1 to 2147483647 seconds)", self.ttl),
+            ));
         }
         let p = &self.ownership.txt_prefix;
-        if p.is_empty() || p.len() > 63 || !p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_') {
-            return Err(self.invalid("ownership.txt_prefix", format!("{p:?} must be one DNS label of a-z, 0-9, '-' and '_'")));
+        if p.is_empty()
+            || p.len() > 63
+            || !p
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        {
+            return Err(self.invalid(
+                "ownership.txt_prefix",
+                format!("{p:?} must be one DNS label of a-z, 0-9, '-' and '_'"),
+            ));
         }
         if !p.starts_with('_') {
             return Err(self.invalid(
@@ -292,12 +336,21 @@ impl Config {
         }
         let share = self.safety.max_delete_share;
         if !(0.0..=1.0).contains(&share) {
-            return Err(self.invalid("safety.max_delete_share", format!("{share} must be between 0 and 1")));
+            return Err(self.invalid(
+                "safety.max_delete_share",
+                format!("{share} must be between 0 and 1"),
+            ));
         }
         if self.controller.debounce.0 > self.controller.max_debounce.0 {
-            return Err(self.invalid("controller.debounce", "must not be longer than controller.max_debounce"));
+            return Err(self.invalid(
+                "controller.debounce",
+                "must not be longer than controller.max_debounce",
+            ));
         }
-        for (field, d) in [("controller.verify_interval", self.controller.verify_interval), ("controller.file_poll", self.controller.file_poll)] {
+        for (field, d) in [
+            ("controller.verify_interval", self.controller.verify_interval),
+            ("controller.file_poll", self.controller.file_poll),
+        ] {
             if d.0.is_zero() {
                 return Err(self.invalid(field, "must be longer than zero"));
             }
@@ -309,7 +362,10 @@ impl Config {
         for (i, m) in self.members.iter().enumerate() {
             check_label("member name", &m.name).map_err(|e| self.invalid(format!("members[{i}].name"), e))?;
             if !seen.insert(&m.name) {
-                return Err(self.invalid(format!("members[{i}].name"), format!("{:?} is used by two members", m.name)));
+                return Err(self.invalid(
+                    format!("members[{i}].name"),
+                    format!("{:?} is used by two members", m.name),
+                ));
             }
         }
         for host in self.resolver.hosts.keys() {
@@ -321,7 +377,9 @@ impl Config {
 
     /// The owner id written into ownership records.
     pub fn owner_id(&self) -> String {
-        self.owner_id.clone().unwrap_or_else(|| format!("feddns-{}", self.federation))
+        self.owner_id
+            .clone()
+            .unwrap_or_else(|| format!("feddns-{}", self.federation))
     }
 
     /// The validated federation naming.
@@ -364,23 +422,59 @@ members:
     #[test]
     fn errors_name_the_field_and_the_problem() {
         let cases = [
-            (GOOD.replace("myfed", "my_fed"), "field `federation`", "underscores"),
-            (GOOD.replace("Example.com.", "exa mple.com"), "field `domain`", "RFC 1123"),
-            (GOOD.replace("name: eu", "name: us"), "field `members[1].name`", "used by two members"),
-            (GOOD.replace("name: eu", "name: EU"), "field `members[1].name`", "upper-case"),
+            (
+                GOOD.replace("myfed", "my_fed"),
+                "field `federation`",
+                "underscores",
+            ),
+            (
+                GOOD.replace("Example.com.", "exa mple.com"),
+                "field `domain`",
+                "RFC 1123",
+            ),
+            (
+                GOOD.replace("name: eu", "name: us"),
+                "field `members[1].name`",
+                "used by two members",
+            ),
+            (
+                GOOD.replace("name: eu", "name: EU"),
+                "field `members[1].name`",
+                "upper-case",
+            ),
             (GOOD.to_string() + "ttl: 0\n", "field `ttl`", "out of range"),
-            (GOOD.to_string() + "safety: { max_delete_share: 1.5 }\n", "safety.max_delete_share", "between 0 and 1"),
-            (GOOD.to_string() + "ownership: { txt_prefix: own }\n", "ownership.txt_prefix", "start with '_'"),
-            (GOOD.to_string() + "controller: { debounce: 5x }\n", "config.yaml", "unit must be"),
+            (
+                GOOD.to_string() + "safety: { max_delete_share: 1.5 }\n",
+                "safety.max_delete_share",
+                "between 0 and 1",
+            ),
+            (
+                GOOD.to_string() + "ownership: { txt_prefix: own }\n",
+                "ownership.txt_prefix",
+                "start with '_'",
+            ),
+            (
+                GOOD.to_string() + "controller: { debounce: 5x }\n",
+                "config.yaml",
+                "unit must be",
+            ),
             (GOOD.to_string() + "colour: blue\n", "config.yaml", "colour"),
             (GOOD.replace("127.0.0.1:5353", "nowhere"), "config.yaml", ""),
         ];
         for (text, field, problem) in cases {
             let e = parse(&text).expect_err(&text).to_string();
-            assert!(e.contains(field) && e.contains(problem), "{e:?} should name {field:?} and {problem:?}");
+            assert!(
+                e.contains(field) && e.contains(problem),
+                "{e:?} should name {field:?} and {problem:?}"
+            );
         }
-        let missing = parse("federation: f\ndomain: example.com\n").unwrap_err().to_string();
-        assert!(missing.contains("provider") || missing.contains("members"), "{missing}");
+        let missing = parse("federation: f\ndomain: example.com\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            missing.contains("provider") || missing.contains("members"),
+            "{missing}"
+        );
     }
 
     #[test]

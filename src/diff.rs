@@ -63,7 +63,10 @@ impl ZoneCache {
             if covered_name(&self.prefix, &set.name).is_some() {
                 companions.insert(set.name.clone());
             }
-            self.sets.entry(set.name.clone()).or_default().insert((set.rtype.clone(), set.key().set_id), set);
+            self.sets
+                .entry(set.name.clone())
+                .or_default()
+                .insert((set.rtype.clone(), set.key().set_id), set);
         }
         for c in companions {
             self.refresh_owner(&c);
@@ -77,7 +80,10 @@ impl ZoneCache {
             let slot = (key.rtype.clone(), key.set_id.clone());
             match change {
                 Change::Create { new } | Change::Replace { new, .. } => {
-                    self.sets.entry(key.name.clone()).or_default().insert(slot, new.clone());
+                    self.sets
+                        .entry(key.name.clone())
+                        .or_default()
+                        .insert(slot, new.clone());
                 }
                 Change::Delete { .. } => {
                     if let Some(sets) = self.sets.get_mut(&key.name) {
@@ -95,19 +101,27 @@ impl ZoneCache {
     }
 
     fn refresh_owner(&mut self, companion: &str) {
-        let Some(covered) = covered_name(&self.prefix, companion).map(str::to_string) else { return };
-        if let Some(old) = self.owners.remove(&covered) {
-            if let Some(names) = self.by_service.get_mut(&old.service) {
-                names.remove(&covered);
-                if names.is_empty() {
-                    self.by_service.remove(&old.service);
-                }
+        let Some(covered) = covered_name(&self.prefix, companion).map(str::to_string) else {
+            return;
+        };
+        if let Some(old) = self.owners.remove(&covered)
+            && let Some(names) = self.by_service.get_mut(&old.service)
+        {
+            names.remove(&covered);
+            if names.is_empty() {
+                self.by_service.remove(&old.service);
             }
         }
-        let txt = self.sets.get(companion).and_then(|s| s.get(&(RecordType::Txt, None)));
+        let txt = self
+            .sets
+            .get(companion)
+            .and_then(|s| s.get(&(RecordType::Txt, None)));
         if let Some(own) = txt.and_then(|t| t.values.iter().find_map(|v| Ownership::decode(v))) {
             if self.is_ours(&own) {
-                self.by_service.entry(own.service.clone()).or_default().insert(covered.clone());
+                self.by_service
+                    .entry(own.service.clone())
+                    .or_default()
+                    .insert(covered.clone());
             }
             self.owners.insert(covered, own);
         }
@@ -138,14 +152,23 @@ impl ZoneCache {
             return if self.is_ours(o) {
                 NameOwner::Ours(o)
             } else {
-                NameOwner::Foreign(format!("owned by feddns instance {:?} of federation {:?}", o.owner, o.federation))
+                NameOwner::Foreign(format!(
+                    "owned by feddns instance {:?} of federation {:?}",
+                    o.owner, o.federation
+                ))
             };
         }
         let companion = companion_name(&self.prefix, name);
         if self.sets.contains_key(&companion) {
-            return NameOwner::Foreign(format!("{companion} holds records that are not a feddns ownership record"));
+            return NameOwner::Foreign(format!(
+                "{companion} holds records that are not a feddns ownership record"
+            ));
         }
-        if self.sets.contains_key(name) { NameOwner::Unowned } else { NameOwner::Free }
+        if self.sets.contains_key(name) {
+            NameOwner::Unowned
+        } else {
+            NameOwner::Free
+        }
     }
 
     /// The names we own for a Service.
@@ -201,18 +224,32 @@ pub struct ServiceDiff {
 
 /// Diffs one Service's desired state against the cache. `adopt` takes over names that hold records
 /// but no ownership record at all (Federation v1 leftovers).
-pub fn diff_service(cache: &ZoneCache, desired: &DesiredService, owner: &Ownership, adopt: bool) -> ServiceDiff {
+pub fn diff_service(
+    cache: &ZoneCache,
+    desired: &DesiredService,
+    owner: &Ownership,
+    adopt: bool,
+) -> ServiceDiff {
     let mut out = ServiceDiff::default();
-    let names: BTreeSet<&String> = desired.names.keys().chain(cache.owned_names(&desired.key)).collect();
+    let names: BTreeSet<&String> = desired
+        .names
+        .keys()
+        .chain(cache.owned_names(&desired.key))
+        .collect();
     for name in names {
         if desired.held.contains(name) {
             continue;
         }
-        let conflict = |reason: String| Conflict { name: name.clone(), service: desired.key.clone(), reason };
+        let conflict = |reason: String| Conflict {
+            name: name.clone(),
+            service: desired.key.clone(),
+            reason,
+        };
         let want = desired.names.get(name);
         match cache.owner(name) {
             NameOwner::Ours(o) if o.service != desired.key => {
-                out.conflicts.push(conflict(format!("owned by service {}", o.service)));
+                out.conflicts
+                    .push(conflict(format!("owned by service {}", o.service)));
                 continue;
             }
             NameOwner::Ours(_) | NameOwner::Free => {}
@@ -228,19 +265,28 @@ pub fn diff_service(cache: &ZoneCache, desired: &DesiredService, owner: &Ownersh
                 continue;
             }
         }
-        let current: BTreeMap<_, &RecordSet> =
-            cache.sets_at(name).filter(|s| s.rtype.is_managed_target()).map(|s| (s.key(), s)).collect();
-        let others: Vec<&RecordSet> = cache.sets_at(name).filter(|s| !s.rtype.is_managed_target()).collect();
+        let current: BTreeMap<_, &RecordSet> = cache
+            .sets_at(name)
+            .filter(|s| s.rtype.is_managed_target())
+            .map(|s| (s.key(), s))
+            .collect();
+        let others: Vec<&RecordSet> = cache
+            .sets_at(name)
+            .filter(|s| !s.rtype.is_managed_target())
+            .collect();
         let companion = companion_name(cache.prefix(), name);
-        let current_txt = cache.sets_at(&companion).find(|s| s.rtype == RecordType::Txt && s.routing.is_none());
+        let current_txt = cache
+            .sets_at(&companion)
+            .find(|s| s.rtype == RecordType::Txt && s.routing.is_none());
         let mut changes = Vec::new();
         match want {
             Some(sets) => {
-                if sets.iter().any(|s| s.rtype == RecordType::Cname) {
-                    if let Some(o) = others.first() {
-                        out.conflicts.push(conflict(format!("a CNAME cannot be placed beside the {} set there", o.rtype)));
-                        continue;
-                    }
+                if sets.iter().any(|s| s.rtype == RecordType::Cname)
+                    && let Some(o) = others.first()
+                {
+                    let why = format!("a CNAME cannot be placed beside the {} set there", o.rtype);
+                    out.conflicts.push(conflict(why));
+                    continue;
                 }
                 let wanted: BTreeMap<_, &RecordSet> = sets.iter().map(|s| (s.key(), s)).collect();
                 for (k, cur) in &current {
@@ -250,16 +296,26 @@ pub fn diff_service(cache: &ZoneCache, desired: &DesiredService, owner: &Ownersh
                 }
                 for (k, new) in &wanted {
                     match current.get(k) {
-                        Some(cur) if cur != new => changes.push(Change::Replace { old: (*cur).clone(), new: (*new).clone() }),
+                        Some(cur) if cur != new => changes.push(Change::Replace {
+                            old: (*cur).clone(),
+                            new: (*new).clone(),
+                        }),
                         Some(_) => {}
                         None => changes.push(Change::Create { new: (*new).clone() }),
                     }
                 }
-                let ttl = sets.iter().map(|s| s.ttl).min().unwrap_or(crate::planner::DEFAULT_TTL);
+                let ttl = sets
+                    .iter()
+                    .map(|s| s.ttl)
+                    .min()
+                    .unwrap_or(crate::planner::DEFAULT_TTL);
                 let txt = RecordSet::new(&companion, RecordType::Txt, ttl, [owner.encode()]);
                 match current_txt {
                     None => changes.push(Change::Create { new: txt }),
-                    Some(cur) if *cur != txt => changes.push(Change::Replace { old: cur.clone(), new: txt }),
+                    Some(cur) if *cur != txt => changes.push(Change::Replace {
+                        old: cur.clone(),
+                        new: txt,
+                    }),
                     Some(_) => {}
                 }
             }
@@ -276,7 +332,11 @@ pub fn diff_service(cache: &ZoneCache, desired: &DesiredService, owner: &Ownersh
             Change::Create { .. } => 2,
         });
         if !changes.is_empty() {
-            out.names.push(NameChanges { name: name.clone(), service: desired.key.clone(), changes });
+            out.names.push(NameChanges {
+                name: name.clone(),
+                service: desired.key.clone(),
+                changes,
+            });
         }
     }
     out

@@ -57,7 +57,10 @@ impl Topology {
                 None => {}
             }
         }
-        let region = regions.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(r, _)| (*r).to_string());
+        let region = regions
+            .iter()
+            .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+            .map(|(r, _)| (*r).to_string());
         let disagreement = (regions.len() > 1).then(|| {
             regions
                 .iter()
@@ -70,7 +73,12 @@ impl Topology {
             .filter(|n| n.region.is_none() || n.region == region)
             .filter_map(|n| n.zone.clone())
             .collect();
-        Self { region, zones, unlabeled_nodes: unlabeled, region_disagreement: disagreement }
+        Self {
+            region,
+            zones,
+            unlabeled_nodes: unlabeled,
+            region_disagreement: disagreement,
+        }
     }
 }
 
@@ -87,7 +95,12 @@ pub struct Member {
 
 impl Member {
     fn new() -> Self {
-        Self { status: MemberStatus::Pending, topology: Topology::default(), snapshot: MemberSnapshot::default(), ready: BTreeMap::new() }
+        Self {
+            status: MemberStatus::Pending,
+            topology: Topology::default(),
+            snapshot: MemberSnapshot::default(),
+            ready: BTreeMap::new(),
+        }
     }
 
     /// Whether its shards can count as healthy.
@@ -114,7 +127,9 @@ impl Member {
     /// one ready endpoint.
     pub fn is_healthy(&self, key: &ServiceKey) -> bool {
         self.is_up()
-            && self.service(key).is_some_and(|s| s.federated && !s.ingress.is_empty())
+            && self
+                .service(key)
+                .is_some_and(|s| s.federated && !s.ingress.is_empty())
             && self.ready(key) > 0
     }
 
@@ -160,44 +175,59 @@ impl Index {
         next.status = MemberStatus::Synced;
         next.topology = Topology::from_nodes(snapshot.nodes.values());
         for slice in snapshot.slices.values() {
-            *next.ready.entry(ServiceKey::new(&slice.namespace, &slice.service)).or_default() += slice.ready;
+            *next
+                .ready
+                .entry(ServiceKey::new(&slice.namespace, &slice.service))
+                .or_default() += slice.ready;
         }
         next.snapshot = snapshot;
-        let relocated = next.topology.region != member.topology.region || next.topology.zones != member.topology.zones;
+        let relocated =
+            next.topology.region != member.topology.region || next.topology.zones != member.topology.zones;
         let status_changed = member.is_up() != next.is_up();
-        let keys: BTreeSet<ServiceKey> =
-            member.snapshot.services.keys().chain(next.snapshot.services.keys()).cloned().collect();
+        let keys: BTreeSet<ServiceKey> = member
+            .snapshot
+            .services
+            .keys()
+            .chain(next.snapshot.services.keys())
+            .cloned()
+            .collect();
         let mut changed = Vec::new();
         for key in keys {
             if relocated || status_changed || member.shard_fingerprint(&key) != next.shard_fingerprint(&key) {
                 changed.push(key);
             }
         }
-        let (gone, present): (Vec<_>, Vec<_>) =
-            changed.into_iter().partition(|k| !next.snapshot.services.contains_key(k));
+        let (gone, present): (Vec<_>, Vec<_>) = changed
+            .into_iter()
+            .partition(|k| !next.snapshot.services.contains_key(k));
         *member = next;
         for key in gone {
             self.forget_shard(&key, name);
             self.dirty.insert(key);
         }
         for key in present {
-            self.services.entry(key.clone()).or_default().insert(name.to_string());
+            self.services
+                .entry(key.clone())
+                .or_default()
+                .insert(name.to_string());
             self.dirty.insert(key);
         }
     }
 
     /// Marks a synced member unavailable: its shards keep counting (grace period).
     pub fn set_unavailable(&mut self, name: &str) {
-        if let Some(m) = self.members.get_mut(name) {
-            if m.status == MemberStatus::Synced {
-                m.status = MemberStatus::Unavailable;
-            }
+        if let Some(m) = self.members.get_mut(name)
+            && m.status == MemberStatus::Synced
+        {
+            m.status = MemberStatus::Unavailable;
         }
     }
 
     /// Marks a member down: its shards stop counting as healthy.
     pub fn set_down(&mut self, name: &str) {
-        let Some(m) = self.members.get_mut(name) else { return };
+        let Some(m) = self.members.get_mut(name) else {
+            return;
+        };
         if m.status == MemberStatus::Down {
             return;
         }
@@ -275,7 +305,11 @@ pub(crate) mod tests {
     use crate::model::{ServiceOptions, SliceProj, Target};
 
     pub(crate) fn node(name: &str, zone: Option<&str>, region: Option<&str>) -> NodeProj {
-        NodeProj { name: name.into(), zone: zone.map(Into::into), region: region.map(Into::into) }
+        NodeProj {
+            name: name.into(),
+            zone: zone.map(Into::into),
+            region: region.map(Into::into),
+        }
     }
 
     /// A member snapshot builder for tests.
@@ -284,7 +318,9 @@ pub(crate) mod tests {
 
     impl Snap {
         pub(crate) fn node(mut self, name: &str, zone: &str, region: &str) -> Self {
-            self.0.nodes.insert(name.into(), node(name, Some(zone), Some(region)));
+            self.0
+                .nodes
+                .insert(name.into(), node(name, Some(zone), Some(region)));
             self
         }
 
@@ -292,16 +328,31 @@ pub(crate) mod tests {
             let key = ServiceKey::new(ns, name);
             let ingress = ingress
                 .iter()
-                .map(|s| s.parse().map(Target::Ip).unwrap_or_else(|_| Target::Hostname((*s).to_string())))
+                .map(|s| {
+                    s.parse()
+                        .map(Target::Ip)
+                        .unwrap_or_else(|_| Target::Hostname((*s).to_string()))
+                })
                 .collect();
             self.0.services.insert(
                 key.clone(),
-                ServiceProj { key, federated: true, ingress, options: ServiceOptions::default(), problems: vec![] },
+                ServiceProj {
+                    key,
+                    federated: true,
+                    ingress,
+                    options: ServiceOptions::default(),
+                    problems: vec![],
+                },
             );
             let slice = format!("{name}-abc");
             self.0.slices.insert(
                 (ns.into(), slice.clone()),
-                SliceProj { namespace: ns.into(), name: slice, service: name.into(), ready },
+                SliceProj {
+                    namespace: ns.into(),
+                    name: slice,
+                    service: name.into(),
+                    ready,
+                },
             );
             self
         }
@@ -321,9 +372,15 @@ pub(crate) mod tests {
         ];
         let t = Topology::from_nodes(&nodes);
         assert_eq!(t.region.as_deref(), Some("eu-west-1"));
-        assert_eq!(t.zones.iter().map(String::as_str).collect::<Vec<_>>(), ["eu-west-1a", "eu-west-1b"]);
+        assert_eq!(
+            t.zones.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["eu-west-1a", "eu-west-1b"]
+        );
         assert_eq!(t.unlabeled_nodes, 1);
-        assert_eq!(t.region_disagreement.as_deref(), Some("eu-west-1: 2 nodes, us-east-1: 1 node"));
+        assert_eq!(
+            t.region_disagreement.as_deref(),
+            Some("eu-west-1: 2 nodes, us-east-1: 1 node")
+        );
     }
 
     #[test]
@@ -338,18 +395,33 @@ pub(crate) mod tests {
     fn snapshot_marks_only_changed_services_dirty() {
         let mut ix = Index::new();
         ix.add_member("m1");
-        let s1 = Snap::default().node("n", "z1", "r1").service("ns", "a", &["192.0.2.1"], 1).service("ns", "b", &["192.0.2.2"], 1);
+        let s1 = Snap::default()
+            .node("n", "z1", "r1")
+            .service("ns", "a", &["192.0.2.1"], 1)
+            .service("ns", "b", &["192.0.2.2"], 1);
         ix.set_snapshot("m1", s1.build());
         assert_eq!(ix.take_dirty().len(), 2);
-        let s2 = Snap::default().node("n", "z1", "r1").service("ns", "a", &["192.0.2.1"], 1).service("ns", "b", &["192.0.2.3"], 1);
+        let s2 = Snap::default()
+            .node("n", "z1", "r1")
+            .service("ns", "a", &["192.0.2.1"], 1)
+            .service("ns", "b", &["192.0.2.3"], 1);
         ix.set_snapshot("m1", s2.build());
-        assert_eq!(ix.take_dirty().into_iter().collect::<Vec<_>>(), vec![ServiceKey::new("ns", "b")]);
+        assert_eq!(
+            ix.take_dirty().into_iter().collect::<Vec<_>>(),
+            vec![ServiceKey::new("ns", "b")]
+        );
         // Ready count 1 -> 2 keeps the shard healthy: nothing to re-plan.
-        let s3 = Snap::default().node("n", "z1", "r1").service("ns", "a", &["192.0.2.1"], 2).service("ns", "b", &["192.0.2.3"], 1);
+        let s3 = Snap::default()
+            .node("n", "z1", "r1")
+            .service("ns", "a", &["192.0.2.1"], 2)
+            .service("ns", "b", &["192.0.2.3"], 1);
         ix.set_snapshot("m1", s3.build());
         assert!(!ix.has_dirty());
         // A zone change re-plans every Service of the member.
-        let s4 = Snap::default().node("n", "z2", "r1").service("ns", "a", &["192.0.2.1"], 2).service("ns", "b", &["192.0.2.3"], 1);
+        let s4 = Snap::default()
+            .node("n", "z2", "r1")
+            .service("ns", "a", &["192.0.2.1"], 2)
+            .service("ns", "b", &["192.0.2.3"], 1);
         ix.set_snapshot("m1", s4.build());
         assert_eq!(ix.take_dirty().len(), 2);
     }
@@ -359,7 +431,11 @@ pub(crate) mod tests {
         let mut ix = Index::new();
         ix.set_snapshot(
             "m",
-            Snap::default().service("ns", "ok", &["192.0.2.1"], 1).service("ns", "unready", &["192.0.2.2"], 0).service("ns", "pending", &[], 3).build(),
+            Snap::default()
+                .service("ns", "ok", &["192.0.2.1"], 1)
+                .service("ns", "unready", &["192.0.2.2"], 0)
+                .service("ns", "pending", &[], 3)
+                .build(),
         );
         let m = ix.member("m").unwrap();
         assert!(m.is_healthy(&ServiceKey::new("ns", "ok")));
@@ -367,7 +443,10 @@ pub(crate) mod tests {
         assert!(!m.is_healthy(&ServiceKey::new("ns", "pending")));
         ix.take_dirty();
         ix.set_unavailable("m");
-        assert!(ix.member("m").unwrap().is_healthy(&ServiceKey::new("ns", "ok")), "still healthy within grace");
+        assert!(
+            ix.member("m").unwrap().is_healthy(&ServiceKey::new("ns", "ok")),
+            "still healthy within grace"
+        );
         assert!(!ix.has_dirty());
         ix.set_down("m");
         assert!(!ix.member("m").unwrap().is_healthy(&ServiceKey::new("ns", "ok")));
@@ -377,8 +456,14 @@ pub(crate) mod tests {
     #[test]
     fn removing_a_member_dirties_its_services_and_forgets_them() {
         let mut ix = Index::new();
-        ix.set_snapshot("m1", Snap::default().service("ns", "a", &["192.0.2.1"], 1).build());
-        ix.set_snapshot("m2", Snap::default().service("ns", "a", &["192.0.2.2"], 1).build());
+        ix.set_snapshot(
+            "m1",
+            Snap::default().service("ns", "a", &["192.0.2.1"], 1).build(),
+        );
+        ix.set_snapshot(
+            "m2",
+            Snap::default().service("ns", "a", &["192.0.2.2"], 1).build(),
+        );
         ix.take_dirty();
         ix.remove_member("m1");
         assert_eq!(ix.take_dirty().len(), 1);

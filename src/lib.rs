@@ -6,7 +6,9 @@
 //! batches to a `feddns_provider::Provider`.
 
 pub mod applier;
+pub mod cli;
 pub mod config;
+pub mod controller;
 pub mod diff;
 pub mod index;
 pub mod members;

@@ -30,10 +30,28 @@ impl Harness {
         Self {
             index: Index::new(),
             cache: ZoneCache::new("_feddns", "test-owner", "ufp"),
-            zone: ZoneState::new(ZONE, caps, Limits { max_records_per_batch: 100_000, max_value_chars_per_batch: usize::MAX, replace_cost: 2 }),
-            cfg: PlannerConfig { naming: Naming::new("ufp", ZONE).unwrap(), default_ttl: DEFAULT_TTL, capabilities: caps },
-            hosts: BTreeMap::from([("a9.us-west-2.elb.amazonaws.com".to_string(), vec!["198.51.100.1".parse().unwrap()])]),
-            opts: PlanOptions { owner_id: "test-owner".into(), ..PlanOptions::default() },
+            zone: ZoneState::new(
+                ZONE,
+                caps,
+                Limits {
+                    max_records_per_batch: 100_000,
+                    max_value_chars_per_batch: usize::MAX,
+                    replace_cost: 2,
+                },
+            ),
+            cfg: PlannerConfig {
+                naming: Naming::new("ufp", ZONE).unwrap(),
+                default_ttl: DEFAULT_TTL,
+                capabilities: caps,
+            },
+            hosts: BTreeMap::from([(
+                "a9.us-west-2.elb.amazonaws.com".to_string(),
+                vec!["198.51.100.1".parse().unwrap()],
+            )]),
+            opts: PlanOptions {
+                owner_id: "test-owner".into(),
+                ..PlanOptions::default()
+            },
         }
     }
 
@@ -52,7 +70,14 @@ impl Harness {
 
     fn plan_all(&self) -> Plan {
         let keys = all_services(&self.index, &self.cache);
-        plan(&self.index, &self.cache, &keys, &self.cfg, &self.hosts, &self.opts)
+        plan(
+            &self.index,
+            &self.cache,
+            &keys,
+            &self.cfg,
+            &self.hosts,
+            &self.opts,
+        )
     }
 
     fn reconcile(&mut self) -> Plan {
@@ -113,7 +138,13 @@ fn v1_service_with_single_lb_ingress() {
 #[test]
 fn v1_service_with_aws_and_gcp_multiple_lb_ingress_keeps_elb_hostnames_as_cnames() {
     let mut h = Harness::v1();
-    h.member("c1", "foozone", "fooregion", &["a9.us-west-2.elb.amazonaws.com"], 1);
+    h.member(
+        "c1",
+        "foozone",
+        "fooregion",
+        &["a9.us-west-2.elb.amazonaws.com"],
+        1,
+    );
     h.member("c2", "barzone", "barregion", &["198.51.100.2"], 1);
     h.reconcile();
     assert_eq!(
@@ -127,9 +158,15 @@ fn v1_service_with_aws_and_gcp_multiple_lb_ingress_keeps_elb_hostnames_as_cnames
         ])
     );
     // The ELB moves to another address: the next plan follows it.
-    h.hosts.insert("a9.us-west-2.elb.amazonaws.com".into(), vec!["198.51.100.9".parse().unwrap()]);
+    h.hosts.insert(
+        "a9.us-west-2.elb.amazonaws.com".into(),
+        vec!["198.51.100.9".parse().unwrap()],
+    );
     h.reconcile();
-    assert!(h.records().contains("nginx.test.ufp.svc.example.com:A:180:[198.51.100.2 198.51.100.9]"));
+    assert!(
+        h.records()
+            .contains("nginx.test.ufp.svc.example.com:A:180:[198.51.100.2 198.51.100.9]")
+    );
 }
 
 #[test]
@@ -209,8 +246,14 @@ fn v1_service_with_lb_ingress_modified_over_time() {
     h.member("c1", "foozone", "fooregion", &["198.51.100.3"], 0);
     h.reconcile();
     assert!(h.records().contains("nginx.test.ufp.svc.foozone.fooregion.example.com:CNAME:180:[nginx.test.ufp.svc.fooregion.example.com]"));
-    assert!(h.records().contains("nginx.test.ufp.svc.fooregion.example.com:CNAME:180:[nginx.test.ufp.svc.example.com]"));
-    assert!(h.records().contains("nginx.test.ufp.svc.example.com:A:180:[198.51.100.2]"));
+    assert!(
+        h.records()
+            .contains("nginx.test.ufp.svc.fooregion.example.com:CNAME:180:[nginx.test.ufp.svc.example.com]")
+    );
+    assert!(
+        h.records()
+            .contains("nginx.test.ufp.svc.example.com:A:180:[198.51.100.2]")
+    );
     assert!(h.plan_all().is_empty(), "a second plan must be empty");
 }
 
@@ -226,20 +269,36 @@ fn every_zone_of_a_multi_zone_member_gets_its_names() {
     h.index.set_snapshot("eu", snap.build());
     h.reconcile();
     for z in ["eu-west-1a", "eu-west-1b", "eu-west-1c"] {
-        assert!(h.records().contains(&format!("nginx.test.ufp.svc.{z}.eu-west-1.example.com:A:180:[203.0.113.5]")), "{z}");
+        assert!(
+            h.records().contains(&format!(
+                "nginx.test.ufp.svc.{z}.eu-west-1.example.com:A:180:[203.0.113.5]"
+            )),
+            "{z}"
+        );
     }
 }
 
 #[test]
 fn several_hostnames_become_weighted_cnames_where_the_provider_has_them() {
-    let caps = Capabilities { weighted: true, ..Capabilities::default() };
+    let caps = Capabilities {
+        weighted: true,
+        ..Capabilities::default()
+    };
     let mut h = Harness::new(caps);
     h.member("c1", "foozone", "fooregion", &["lb-1.elb.example.net"], 1);
     h.member("c2", "barzone", "barregion", &["lb-2.elb.example.net"], 1);
     h.reconcile();
-    let global: Vec<RecordSet> = h.zone.sets_at("nginx.test.ufp.svc.example.com").cloned().collect();
+    let global: Vec<RecordSet> = h
+        .zone
+        .sets_at("nginx.test.ufp.svc.example.com")
+        .cloned()
+        .collect();
     assert_eq!(global.len(), 2, "{global:#?}");
-    assert!(global.iter().all(|s| s.rtype == RecordType::Cname && s.routing.is_some()));
+    assert!(
+        global
+            .iter()
+            .all(|s| s.rtype == RecordType::Cname && s.routing.is_some())
+    );
 }
 
 #[test]
@@ -249,17 +308,28 @@ fn unresolved_hostnames_hold_the_name_until_they_resolve() {
     h.member("c2", "barzone", "barregion", &["198.51.100.2"], 1);
     let p = h.reconcile();
     assert_eq!(p.held, vec!["nginx.test.ufp.svc.example.com".to_string()]);
-    assert!(!h.records().iter().any(|r| r.starts_with("nginx.test.ufp.svc.example.com:")));
+    assert!(
+        !h.records()
+            .iter()
+            .any(|r| r.starts_with("nginx.test.ufp.svc.example.com:"))
+    );
     assert_eq!(p.hostnames.len(), 1);
-    h.hosts.insert("new.elb.example.net".into(), vec!["192.0.2.44".parse().unwrap()]);
+    h.hosts
+        .insert("new.elb.example.net".into(), vec!["192.0.2.44".parse().unwrap()]);
     h.reconcile();
-    assert!(h.records().contains("nginx.test.ufp.svc.example.com:A:180:[192.0.2.44 198.51.100.2]"));
+    assert!(
+        h.records()
+            .contains("nginx.test.ufp.svc.example.com:A:180:[192.0.2.44 198.51.100.2]")
+    );
 }
 
 #[test]
 fn ttl_annotation_applies_to_every_name_of_the_service() {
     let mut h = Harness::v1();
-    let mut snap = Snap::default().node("n", "foozone", "fooregion").service("test", "nginx", &["192.0.2.1"], 1).build();
+    let mut snap = Snap::default()
+        .node("n", "foozone", "fooregion")
+        .service("test", "nginx", &["192.0.2.1"], 1)
+        .build();
     snap.services.values_mut().for_each(|s| s.options.ttl = Some(30));
     h.index.set_snapshot("c1", snap);
     h.reconcile();
@@ -271,52 +341,104 @@ fn invalid_zone_labels_are_reported_and_skipped_not_fatal() {
     let mut h = Harness::v1();
     h.member("c1", "foo_zone", "fooregion", &["192.0.2.1"], 1);
     let p = h.reconcile();
-    assert!(p.problems.iter().any(|m| m.contains("foo_zone") && m.contains("underscores")), "{:?}", p.problems);
-    assert!(h.records().contains("nginx.test.ufp.svc.fooregion.example.com:A:180:[192.0.2.1]"));
+    assert!(
+        p.problems
+            .iter()
+            .any(|m| m.contains("foo_zone") && m.contains("underscores")),
+        "{:?}",
+        p.problems
+    );
+    assert!(
+        h.records()
+            .contains("nginx.test.ufp.svc.fooregion.example.com:A:180:[192.0.2.1]")
+    );
 }
 
 #[test]
 fn foreign_records_are_conflicts_and_never_touched() {
     let mut h = Harness::v1();
-    let foreign = RecordSet::new("nginx.test.ufp.svc.example.com", RecordType::A, 60, ["192.0.2.200".to_string()]);
-    let foreign_owned = RecordSet::new("nginx.test.ufp.svc.fooregion.example.com", RecordType::A, 60, ["192.0.2.201".to_string()]);
+    let foreign = RecordSet::new(
+        "nginx.test.ufp.svc.example.com",
+        RecordType::A,
+        60,
+        ["192.0.2.200".to_string()],
+    );
+    let foreign_owned = RecordSet::new(
+        "nginx.test.ufp.svc.fooregion.example.com",
+        RecordType::A,
+        60,
+        ["192.0.2.201".to_string()],
+    );
     let foreign_txt = RecordSet::new(
         "_feddns.nginx.test.ufp.svc.fooregion.example.com",
         RecordType::Txt,
         60,
-        ["heritage=feddns,feddns/owner=someone-else,feddns/federation=ufp,feddns/service=test/nginx".to_string()],
+        [
+            "heritage=feddns,feddns/owner=someone-else,feddns/federation=ufp,feddns/service=test/nginx"
+                .to_string(),
+        ],
     );
-    let batch: Vec<Change> = [&foreign, &foreign_owned, &foreign_txt].iter().map(|s| Change::Create { new: (*s).clone() }).collect();
+    let batch: Vec<Change> = [&foreign, &foreign_owned, &foreign_txt]
+        .iter()
+        .map(|s| Change::Create { new: (*s).clone() })
+        .collect();
     h.zone.apply(&batch).unwrap();
     h.cache.load(h.zone.sets().cloned().collect::<Vec<_>>());
     h.member("c1", "foozone", "fooregion", &["192.0.2.1"], 1);
     let p = h.reconcile();
     let conflicted: BTreeSet<&str> = p.conflicts.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(conflicted, BTreeSet::from(["nginx.test.ufp.svc.example.com", "nginx.test.ufp.svc.fooregion.example.com"]));
+    assert_eq!(
+        conflicted,
+        BTreeSet::from([
+            "nginx.test.ufp.svc.example.com",
+            "nginx.test.ufp.svc.fooregion.example.com"
+        ])
+    );
     assert!(p.conflicts.iter().any(|c| c.reason.contains("someone-else")));
     assert!(h.zone.sets().any(|s| *s == foreign) && h.zone.sets().any(|s| *s == foreign_owned));
     assert!(render_table(&p).contains("CONFLICT  nginx.test.ufp.svc.example.com"));
     // The zone name was free: it is ours now.
-    assert!(h.records().contains("nginx.test.ufp.svc.foozone.fooregion.example.com:A:180:[192.0.2.1]"));
+    assert!(
+        h.records()
+            .contains("nginx.test.ufp.svc.foozone.fooregion.example.com:A:180:[192.0.2.1]")
+    );
 }
 
 #[test]
 fn adopt_takes_over_federation_v1_leftovers_only() {
     let mut h = Harness::v1();
     h.opts.adopt = true;
-    let v1_leftover = RecordSet::new("nginx.test.ufp.svc.fooregion.example.com", RecordType::Cname, 180, ["nginx.test.ufp.svc.example.com".to_string()]);
+    let v1_leftover = RecordSet::new(
+        "nginx.test.ufp.svc.fooregion.example.com",
+        RecordType::Cname,
+        180,
+        ["nginx.test.ufp.svc.example.com".to_string()],
+    );
     let other_owner = RecordSet::new(
         "_feddns.nginx.test.ufp.svc.example.com",
         RecordType::Txt,
         60,
         ["heritage=external-dns,external-dns/owner=default".to_string()],
     );
-    h.zone.apply(&[Change::Create { new: v1_leftover }, Change::Create { new: other_owner }]).unwrap();
+    h.zone
+        .apply(&[
+            Change::Create { new: v1_leftover },
+            Change::Create { new: other_owner },
+        ])
+        .unwrap();
     h.cache.load(h.zone.sets().cloned().collect::<Vec<_>>());
     h.member("c1", "foozone", "fooregion", &["192.0.2.1"], 1);
     let p = h.reconcile();
-    assert!(h.records().contains("nginx.test.ufp.svc.fooregion.example.com:A:180:[192.0.2.1]"));
-    assert_eq!(p.conflicts.len(), 1, "a name with a foreign TXT is not adoptable: {:?}", p.conflicts);
+    assert!(
+        h.records()
+            .contains("nginx.test.ufp.svc.fooregion.example.com:A:180:[192.0.2.1]")
+    );
+    assert_eq!(
+        p.conflicts.len(),
+        1,
+        "a name with a foreign TXT is not adoptable: {:?}",
+        p.conflicts
+    );
 }
 
 #[test]
@@ -346,17 +468,28 @@ fn a_plan_deleting_most_owned_records_is_refused_unless_forced() {
     for i in 0..5 {
         let mut snap = Snap::default().node("n", "foozone", "fooregion");
         for s in 0..4 {
-            snap = snap.service("test", &format!("svc{s}"), &[&format!("192.0.2.{}", i * 10 + s)], 1);
+            snap = snap.service(
+                "test",
+                &format!("svc{s}"),
+                &[&format!("192.0.2.{}", i * 10 + s)],
+                1,
+            );
         }
         h.index.set_snapshot(&format!("c{i}"), snap.build());
     }
     h.reconcile();
     for i in 0..5 {
-        h.index.set_snapshot(&format!("c{i}"), Snap::default().node("n", "foozone", "fooregion").build());
+        h.index.set_snapshot(
+            &format!("c{i}"),
+            Snap::default().node("n", "foozone", "fooregion").build(),
+        );
     }
     let p = h.plan_all();
     let refused = p.refused.clone().expect("the guard must refuse");
-    assert!(refused.contains("refusing to delete 12 of 12 owned record sets"), "{refused}");
+    assert!(
+        refused.contains("refusing to delete 12 of 12 owned record sets"),
+        "{refused}"
+    );
     assert!(render_table(&p).contains("REFUSED"));
     h.opts.force = true;
     assert!(h.plan_all().refused.is_none());
@@ -364,15 +497,27 @@ fn a_plan_deleting_most_owned_records_is_refused_unless_forced() {
 
 // ---- properties ----
 
-fn arb_member() -> impl Strategy<Value = (u8, u8, Vec<(u8, Vec<u8>, u8)>)> {
-    // (zone index, region index, services: (service index, ingress picks, ready))
-    (0u8..3, 0u8..2, prop::collection::vec((0u8..4, prop::collection::vec(0u8..8, 0..3), 0u8..2), 0..4))
+/// (zone index, region index, services: (service index, ingress picks, ready endpoints))
+type ArbMember = (u8, u8, Vec<(u8, Vec<u8>, u8)>);
+
+fn arb_member() -> impl Strategy<Value = ArbMember> {
+    (
+        0u8..3,
+        0u8..2,
+        prop::collection::vec((0u8..4, prop::collection::vec(0u8..8, 0..3), 0u8..2), 0..4),
+    )
 }
 
-fn build(h: &mut Harness, members: &[(u8, u8, Vec<(u8, Vec<u8>, u8)>)]) {
+fn build(h: &mut Harness, members: &[ArbMember]) {
     const TARGETS: [&str; 8] = [
-        "192.0.2.1", "192.0.2.2", "198.51.100.3", "2001:db8::4", "lb-a.elb.example.net", "lb-b.elb.example.net",
-        "203.0.113.7", "2001:db8::8",
+        "192.0.2.1",
+        "192.0.2.2",
+        "198.51.100.3",
+        "2001:db8::4",
+        "lb-a.elb.example.net",
+        "lb-b.elb.example.net",
+        "203.0.113.7",
+        "2001:db8::8",
     ];
     for (i, (z, r, services)) in members.iter().enumerate() {
         let mut snap = Snap::default().node("n", &format!("z{r}{z}"), &format!("r{r}"));

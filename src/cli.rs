@@ -1,0 +1,248 @@
+//! The command line: `feddns run`, `feddns plan`, `feddns validate`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use feddns_embedded::{EmbeddedConfig, EmbeddedProvider};
+use feddns_provider::{MemoryProvider, Provider};
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use crate::config::{Config, ProviderConfig};
+use crate::controller::Controller;
+use crate::index::Topology;
+use crate::members::MemberEvent;
+use crate::members::snapshot::{load_snapshot, watch_file};
+use crate::plan::render_table;
+use crate::resolver::DnsResolver;
+
+/// Federated DNS controller for Kubernetes.
+#[derive(Debug, Parser)]
+#[command(name = "feddns", version, about)]
+pub struct Cli {
+    /// Log filter (tracing syntax, e.g. `info`, `feddns=debug`); default `info` for `run`,
+    /// `warn` otherwise.
+    #[arg(long, global = true, env = "FEDDNS_LOG")]
+    pub log: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Watch the members and keep the zone in step with them.
+    Run {
+        /// Configuration file.
+        #[arg(short, long)]
+        config: PathBuf,
+        /// Apply plans even when they delete more owned records than `safety.max_delete_share`.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Show what `run` would change now, without changing anything.
+    Plan {
+        /// Configuration file.
+        #[arg(short, long)]
+        config: PathBuf,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+        /// Show the plan as `run --force` would apply it.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check the configuration and the member files.
+    Validate {
+        /// Configuration file.
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// A readable table.
+    Table,
+    /// JSON.
+    Json,
+}
+
+impl Cli {
+    /// The log filter to use.
+    pub fn log_filter(&self) -> &str {
+        match (&self.log, &self.command) {
+            (Some(f), _) => f,
+            (None, Command::Run { .. }) => "info",
+            (None, _) => "warn",
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run { config, force } => run_controller(&config, force).await,
+        Command::Plan {
+            config,
+            output,
+            force,
+        } => plan(&config, output, force).await,
+        Command::Validate { config } => validate(&config),
+    }
+}
+
+fn resolver(cfg: &Config) -> anyhow::Result<Arc<DnsResolver>> {
+    let r = DnsResolver::new(&cfg.resolver, Duration::from_secs(u64::from(cfg.ttl)))
+        .map_err(anyhow::Error::msg)?;
+    Ok(Arc::new(r))
+}
+
+async fn run_controller(path: &Path, force: bool) -> anyhow::Result<()> {
+    let cfg = Config::load(path)?;
+    let zone = cfg.naming().suffix().to_string();
+    let provider: Arc<dyn Provider> = match &cfg.provider {
+        ProviderConfig::Embedded(e) => {
+            let p = EmbeddedProvider::start(EmbeddedConfig {
+                zone: zone.clone(),
+                listen: e.listen,
+            })
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot start the embedded DNS server (provider.embedded.listen {})",
+                    e.listen
+                )
+            })?;
+            let addr = p.local_addr();
+            info!(%zone, %addr, "embedded DNS server listening (UDP and TCP); try: dig @{} -p {} <name>", addr.ip(), addr.port());
+            Arc::new(p)
+        }
+    };
+    let controller = Controller::new(&cfg, provider, resolver(&cfg)?, force);
+    let (tx, rx) = mpsc::channel::<MemberEvent>(64);
+    for m in &cfg.members {
+        tokio::spawn(watch_file(
+            m.name.clone(),
+            m.file.clone(),
+            cfg.controller.file_poll.0,
+            tx.clone(),
+        ));
+    }
+    drop(tx);
+    controller
+        .run(rx, shutdown_signal())
+        .await
+        .context("cannot list the zone")?;
+    info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops feddns");
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// Loads every member file once; errors name the member and the file.
+fn load_members(cfg: &Config) -> anyhow::Result<Vec<MemberEvent>> {
+    let mut events = Vec::new();
+    let mut errors = Vec::new();
+    for m in &cfg.members {
+        match load_snapshot(&m.file) {
+            Ok(parsed) => {
+                for w in &parsed.warnings {
+                    eprintln!("warning: member {}: {w}", m.name);
+                }
+                events.push(MemberEvent::Snapshot {
+                    member: m.name.clone(),
+                    snapshot: parsed.snapshot,
+                });
+            }
+            Err(e) => errors.push(format!("member {}: {e}", m.name)),
+        }
+    }
+    if !errors.is_empty() {
+        bail!("{}", errors.join("\n"));
+    }
+    Ok(events)
+}
+
+async fn plan(path: &Path, output: Output, force: bool) -> anyhow::Result<()> {
+    let cfg = Config::load(path)?;
+    let zone = cfg.naming().suffix().to_string();
+    let provider: Arc<dyn Provider> = match &cfg.provider {
+        ProviderConfig::Embedded(_) => {
+            eprintln!(
+                "note: the embedded provider's zone starts empty on every run; planning against an empty zone"
+            );
+            Arc::new(MemoryProvider::plain(&zone))
+        }
+    };
+    let mut controller = Controller::new(&cfg, provider, resolver(&cfg)?, force);
+    for ev in load_members(&cfg)? {
+        controller.apply_event(ev);
+    }
+    let p = controller.plan_once().await.context("cannot list the zone")?;
+    match output {
+        Output::Table => print!("{}", render_table(&p)),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&p)?),
+    }
+    Ok(())
+}
+
+fn validate(path: &Path) -> anyhow::Result<()> {
+    let cfg = Config::load(path)?;
+    println!(
+        "config {}: federation {}, zone {}, owner id {}, {} members",
+        path.display(),
+        cfg.federation,
+        cfg.naming().suffix(),
+        cfg.owner_id(),
+        cfg.members.len()
+    );
+    for ev in load_members(&cfg)? {
+        if let MemberEvent::Snapshot { member, snapshot } = ev {
+            let t = Topology::from_nodes(snapshot.nodes.values());
+            let lb = snapshot.services.values().filter(|s| s.federated).count();
+            println!(
+                "member {member}: {} nodes, region {}, zones [{}], {} services ({lb} federated), {} endpoint slices",
+                snapshot.nodes.len(),
+                t.region.as_deref().unwrap_or("-"),
+                t.zones.iter().cloned().collect::<Vec<_>>().join(", "),
+                snapshot.services.len(),
+                snapshot.slices.len()
+            );
+            if let Some(d) = &t.region_disagreement {
+                println!("  note: nodes disagree on region ({d}); the majority wins");
+            }
+            for s in snapshot.services.values() {
+                for p in &s.problems {
+                    println!("  problem: service {}: {p}", s.key);
+                }
+            }
+        }
+    }
+    println!("ok");
+    Ok(())
+}

@@ -1,0 +1,498 @@
+//! The controller loop: member events in, provider batches out.
+//!
+//! ```text
+//! MemberEvent ──► index (marks Services dirty) ──debounce──► plan (dirty only) ──► applier ──► provider
+//!                                                              ▲                      │
+//!                           hostname answers ──────────────────┘      cache ◄─────────┘
+//! ```
+//!
+//! The provider is listed once at start and on the periodic verify; otherwise the cache is kept
+//! by our own writes, so a steady state makes no provider calls.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use feddns_provider::{Change, Provider, ProviderError};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
+use tracing::{debug, error, info, warn};
+
+use crate::applier::{self, RetryPolicy};
+use crate::config::Config;
+use crate::diff::ZoneCache;
+use crate::index::{Index, MemberStatus};
+use crate::members::MemberEvent;
+use crate::model::ServiceKey;
+use crate::plan::{Plan, PlanOptions, all_services, plan};
+use crate::planner::PlannerConfig;
+use crate::resolver::{HostCache, Resolution, Resolve};
+
+/// Delay before services whose changes failed transiently are planned again.
+const RETRY_DELAY: Duration = Duration::from_secs(5);
+
+/// Counters a test or the metrics endpoint can read.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Plans computed.
+    pub plans: AtomicU64,
+    /// Provider list calls.
+    pub provider_lists: AtomicU64,
+    /// Provider apply calls (batches, retries included).
+    pub provider_applies: AtomicU64,
+    /// Changes the provider accepted.
+    pub changes_applied: AtomicU64,
+    /// Conflicts in the last plan.
+    pub conflicts: AtomicU64,
+    /// Names quarantined now.
+    pub quarantined: AtomicU64,
+    /// Plans refused by the delete guard.
+    pub refused: AtomicU64,
+}
+
+impl Stats {
+    /// Provider calls of any kind.
+    pub fn provider_calls(&self) -> u64 {
+        self.provider_lists.load(Ordering::SeqCst) + self.provider_applies.load(Ordering::SeqCst)
+    }
+}
+
+/// Settings of the loop, from the configuration.
+#[derive(Debug, Clone)]
+pub struct LoopSettings {
+    /// Quiet time after the last event.
+    pub debounce: Duration,
+    /// Longest delay of a burst.
+    pub max_debounce: Duration,
+    /// Re-list period.
+    pub verify_interval: Duration,
+    /// How long an unreachable member keeps its shards.
+    pub member_grace: Duration,
+    /// Upper bound of hostname re-resolution (the record TTL).
+    pub max_refresh: Duration,
+    /// Retries of transient provider errors.
+    pub retry: RetryPolicy,
+}
+
+impl LoopSettings {
+    /// From a validated configuration.
+    pub fn from_config(cfg: &Config) -> Self {
+        let ttl = Duration::from_secs(u64::from(cfg.ttl));
+        Self {
+            debounce: cfg.controller.debounce.0,
+            max_debounce: cfg.controller.max_debounce.0,
+            verify_interval: cfg.controller.verify_interval.0,
+            member_grace: cfg.safety.member_grace.0,
+            max_refresh: cfg.resolver.max_refresh.map_or(ttl, |d| d.0.min(ttl)),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// The controller's state.
+pub struct Controller {
+    provider: Arc<dyn Provider>,
+    resolver: Arc<dyn Resolve>,
+    planner: PlannerConfig,
+    opts: PlanOptions,
+    settings: LoopSettings,
+    index: Index,
+    cache: ZoneCache,
+    hosts: HostCache,
+    service_hosts: BTreeMap<ServiceKey, BTreeSet<String>>,
+    quarantine: BTreeMap<String, (Vec<Change>, String)>,
+    failing_since: BTreeMap<String, Instant>,
+    started: Instant,
+    retry_keys: BTreeSet<ServiceKey>,
+    retry_at: Option<Instant>,
+    stats: Arc<Stats>,
+}
+
+impl Controller {
+    /// A controller for the configured members, writing to `provider`.
+    pub fn new(cfg: &Config, provider: Arc<dyn Provider>, resolver: Arc<dyn Resolve>, force: bool) -> Self {
+        let mut index = Index::new();
+        for m in &cfg.members {
+            index.add_member(&m.name);
+        }
+        let planner = PlannerConfig {
+            naming: cfg.naming(),
+            default_ttl: cfg.ttl,
+            capabilities: provider.capabilities(),
+        };
+        let opts = PlanOptions {
+            owner_id: cfg.owner_id(),
+            adopt: cfg.ownership.adopt,
+            max_delete_share: cfg.safety.max_delete_share,
+            min_guarded_deletes: cfg.safety.min_guarded_deletes,
+            force,
+        };
+        Self {
+            cache: ZoneCache::new(&cfg.ownership.txt_prefix, &opts.owner_id, &cfg.federation),
+            provider,
+            resolver,
+            planner,
+            opts,
+            settings: LoopSettings::from_config(cfg),
+            index,
+            hosts: HostCache::new(),
+            service_hosts: BTreeMap::new(),
+            quarantine: BTreeMap::new(),
+            failing_since: BTreeMap::new(),
+            started: Instant::now(),
+            retry_keys: BTreeSet::new(),
+            retry_at: None,
+            stats: Arc::new(Stats::default()),
+        }
+    }
+
+    /// Shared counters.
+    pub fn stats(&self) -> Arc<Stats> {
+        self.stats.clone()
+    }
+
+    /// Lists the provider into the cache, retrying transient errors.
+    async fn relist(&mut self) -> Result<(), ProviderError> {
+        let mut delay = self.settings.retry.base;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.stats.provider_lists.fetch_add(1, Ordering::SeqCst);
+            match self.provider.list().await {
+                Ok(sets) => {
+                    self.cache.load(sets);
+                    return Ok(());
+                }
+                Err(e) if e.is_transient() && attempt < self.settings.retry.attempts => {
+                    warn!(error = %e, "listing the zone failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(self.settings.retry.max);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Runs until `shutdown` resolves or the event channel closes. Fails only if the zone cannot
+    /// be listed at start.
+    pub async fn run(
+        mut self,
+        mut events: mpsc::Receiver<MemberEvent>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), ProviderError> {
+        self.relist().await?;
+        info!(
+            zone = self.provider.zone(),
+            provider = self.provider.kind(),
+            records = self.cache.sets().count(),
+            "zone listed"
+        );
+        let (res_tx, mut res_rx) = mpsc::channel::<(String, Result<Resolution, String>)>(256);
+        tokio::pin!(shutdown);
+        let tick = (self.settings.member_grace / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+        let mut housekeeping = tokio::time::interval(tick);
+        housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut next_verify = Instant::now() + self.settings.verify_interval;
+        let mut deadline: Option<(Instant, Instant)> = None; // (fire at, burst started)
+        loop {
+            let fire_at = deadline.map(|(at, _)| at).or(self.retry_at);
+            tokio::select! {
+                () = &mut shutdown => break,
+                ev = events.recv() => {
+                    let Some(ev) = ev else { break };
+                    self.on_member_event(ev);
+                }
+                Some((host, answer)) = res_rx.recv() => {
+                    if self.hosts.record(&host, answer, Instant::now(), self.settings.max_refresh) {
+                        debug!(%host, "hostname resolves differently; re-planning its services");
+                        for (key, hosts) in &self.service_hosts {
+                            if hosts.contains(&host) {
+                                self.index.mark_dirty(key.clone());
+                            }
+                        }
+                    }
+                }
+                _ = housekeeping.tick() => {
+                    self.housekeeping(&res_tx);
+                    if Instant::now() >= next_verify {
+                        next_verify = Instant::now() + self.settings.verify_interval;
+                        match self.relist().await {
+                            Ok(()) => self.index.mark_all_dirty(),
+                            Err(e) => warn!(error = %e, "periodic verify could not list the zone"),
+                        }
+                    }
+                }
+                () = sleep_until(fire_at.unwrap_or_else(Instant::now)), if fire_at.is_some() => {
+                    deadline = None;
+                    self.retry_at = None;
+                    self.reconcile(&res_tx).await;
+                }
+            }
+            if self.index.has_dirty() {
+                let now = Instant::now();
+                let started = deadline.map_or(now, |(_, s)| s);
+                let at = (now + self.settings.debounce).min(started + self.settings.max_debounce);
+                deadline = Some((at, started));
+            }
+        }
+        Ok(())
+    }
+
+    fn on_member_event(&mut self, ev: MemberEvent) {
+        let was_settled = self.index.all_settled();
+        match ev {
+            MemberEvent::Snapshot { member, snapshot } => {
+                if self.index.member(&member).is_none() {
+                    debug!(%member, "snapshot of a member that is no longer configured; ignored");
+                    return;
+                }
+                self.failing_since.remove(&member);
+                self.index.set_snapshot(&member, snapshot);
+                if let Some(m) = self.index.member(&member) {
+                    let t = &m.topology;
+                    info!(%member, region = ?t.region, zones = ?t.zones, services = m.services().count(), "member synced");
+                    if let Some(d) = &t.region_disagreement {
+                        warn!(%member, chosen = ?t.region, "nodes disagree on region ({d}); using the majority");
+                    }
+                    if t.unlabeled_nodes > 0 {
+                        warn!(%member, nodes = t.unlabeled_nodes, "nodes without zone or region labels are ignored");
+                    }
+                }
+            }
+            MemberEvent::Failed { member, error } => {
+                warn!(%member, %error, "member unavailable");
+                self.failing_since
+                    .entry(member.clone())
+                    .or_insert_with(Instant::now);
+                self.index.set_unavailable(&member);
+            }
+        }
+        if !was_settled && self.index.all_settled() {
+            info!("every member has reported: deletions are allowed from now on");
+            self.index.mark_all_dirty();
+        }
+    }
+
+    fn housekeeping(&mut self, res_tx: &mpsc::Sender<(String, Result<Resolution, String>)>) {
+        let now = Instant::now();
+        let grace = self.settings.member_grace;
+        let was_settled = self.index.all_settled();
+        let mut down = Vec::new();
+        for (name, m) in self.index.members() {
+            let since = self.failing_since.get(name).copied();
+            let expired = match m.status {
+                MemberStatus::Pending => now >= self.started + grace,
+                MemberStatus::Unavailable => since.is_some_and(|s| now >= s + grace),
+                MemberStatus::Synced | MemberStatus::Down => false,
+            };
+            if expired {
+                down.push(name.clone());
+            }
+        }
+        for name in down {
+            warn!(member = %name, ?grace, "member unavailable for longer than the grace period: its shards no longer count");
+            self.index.set_down(&name);
+        }
+        if !was_settled && self.index.all_settled() {
+            self.index.mark_all_dirty();
+        }
+        let due = self.hosts.due(now);
+        if !due.is_empty() {
+            self.hosts.asked(&due, now);
+            self.spawn_resolutions(due, res_tx);
+        }
+    }
+
+    fn spawn_resolutions(
+        &self,
+        hosts: Vec<String>,
+        res_tx: &mpsc::Sender<(String, Result<Resolution, String>)>,
+    ) {
+        for host in hosts {
+            let resolver = self.resolver.clone();
+            let tx = res_tx.clone();
+            tokio::spawn(async move {
+                let answer = resolver.resolve(&host).await;
+                if let Err(e) = &answer {
+                    warn!(%host, error = %e, "ingress hostname could not be resolved; will retry");
+                }
+                let _ = tx.send((host, answer)).await;
+            });
+        }
+    }
+
+    async fn reconcile(&mut self, res_tx: &mpsc::Sender<(String, Result<Resolution, String>)>) {
+        let mut keys = self.index.take_dirty();
+        keys.append(&mut self.retry_keys);
+        if keys.is_empty() {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let mut p = plan(
+            &self.index,
+            &self.cache,
+            &keys,
+            &self.planner,
+            &self.hosts,
+            &self.opts,
+        );
+        self.stats.plans.fetch_add(1, Ordering::SeqCst);
+        self.track_hostnames(&keys, &p, res_tx);
+        report(&p);
+        self.stats
+            .conflicts
+            .store(p.conflicts.len() as u64, Ordering::SeqCst);
+        if let Some(reason) = &p.refused {
+            error!(%reason, "plan refused by the delete guard; nothing applied");
+            self.stats.refused.fetch_add(1, Ordering::SeqCst);
+            self.retry_keys.extend(keys);
+            return;
+        }
+        p.names.retain(|n| match self.quarantine.get(&n.name) {
+            Some((changes, reason)) if *changes == n.changes => {
+                debug!(name = %n.name, %reason, "name still quarantined");
+                false
+            }
+            _ => true,
+        });
+        if p.names.is_empty() {
+            return;
+        }
+        let (c, r, d) = p.counts();
+        let names: BTreeSet<String> = p.names.iter().map(|n| n.name.clone()).collect();
+        let outcome = applier::apply(
+            self.provider.as_ref(),
+            p.names,
+            &mut self.cache,
+            self.settings.retry,
+        )
+        .await;
+        self.stats
+            .provider_applies
+            .fetch_add(outcome.requests as u64, Ordering::SeqCst);
+        self.stats
+            .changes_applied
+            .fetch_add(outcome.applied as u64, Ordering::SeqCst);
+        for name in names {
+            self.quarantine.remove(&name);
+        }
+        for (g, reason) in outcome.quarantined {
+            self.quarantine.insert(g.name.clone(), (g.changes, reason));
+        }
+        self.stats
+            .quarantined
+            .store(self.quarantine.len() as u64, Ordering::SeqCst);
+        info!(
+            services = keys.len(),
+            creates = c,
+            replaces = r,
+            deletes = d,
+            applied = outcome.applied,
+            requests = outcome.requests,
+            elapsed = ?started.elapsed(),
+            "plan applied"
+        );
+        if !outcome.stale.is_empty() {
+            warn!(
+                names = outcome.stale.len(),
+                "zone changed behind our back; re-listing"
+            );
+            let stale: Vec<ServiceKey> = outcome.stale.iter().map(|g| g.service.clone()).collect();
+            match self.relist().await {
+                Ok(()) => self.retry_keys.extend(stale),
+                Err(e) => {
+                    warn!(error = %e, "re-listing failed");
+                    self.retry_keys.extend(stale);
+                }
+            }
+            self.retry_at = Some(Instant::now());
+        }
+        if !outcome.retry.is_empty() {
+            self.retry_keys.extend(outcome.retry);
+            self.retry_at = Some(Instant::now() + RETRY_DELAY);
+        }
+    }
+
+    fn track_hostnames(
+        &mut self,
+        keys: &BTreeSet<ServiceKey>,
+        p: &Plan,
+        res_tx: &mpsc::Sender<(String, Result<Resolution, String>)>,
+    ) {
+        for k in keys {
+            self.service_hosts.remove(k);
+        }
+        for (k, hosts) in &p.hostnames {
+            self.service_hosts.insert(k.clone(), hosts.clone());
+        }
+        let used: BTreeSet<String> = self.service_hosts.values().flatten().cloned().collect();
+        self.hosts.retain(&used);
+        let new = self.hosts.start(&used, Instant::now());
+        if !new.is_empty() {
+            self.spawn_resolutions(new, res_tx);
+        }
+    }
+
+    /// Plans every Service once against a fresh listing, without applying (for `feddns plan`).
+    pub async fn plan_once(&mut self) -> Result<Plan, ProviderError> {
+        self.relist().await?;
+        let keys = all_services(&self.index, &self.cache);
+        let first = plan(
+            &self.index,
+            &self.cache,
+            &keys,
+            &self.planner,
+            &self.hosts,
+            &self.opts,
+        );
+        let hosts: BTreeSet<String> = first
+            .hostnames
+            .iter()
+            .flat_map(|(_, h)| h.iter().cloned())
+            .collect();
+        if hosts.is_empty() {
+            return Ok(first);
+        }
+        let now = Instant::now();
+        self.hosts.start(&hosts, now);
+        for h in &hosts {
+            let answer = self.resolver.resolve(h).await;
+            self.hosts.record(h, answer, now, self.settings.max_refresh);
+        }
+        Ok(plan(
+            &self.index,
+            &self.cache,
+            &keys,
+            &self.planner,
+            &self.hosts,
+            &self.opts,
+        ))
+    }
+
+    /// Feeds a member event directly (for `feddns plan`, which loads files once).
+    pub fn apply_event(&mut self, ev: MemberEvent) {
+        self.on_member_event(ev);
+    }
+}
+
+fn report(p: &Plan) {
+    for problem in &p.problems {
+        warn!(%problem, "planning problem");
+    }
+    for c in &p.conflicts {
+        warn!(name = %c.name, service = %c.service, reason = %c.reason, "conflict: name skipped");
+    }
+    if !p.deferred.is_empty() {
+        info!(
+            names = p.deferred.len(),
+            "changes deferred until every member has reported"
+        );
+    }
+    if !p.held.is_empty() {
+        debug!(
+            names = p.held.len(),
+            "names held until their ingress hostnames resolve"
+        );
+    }
+}
