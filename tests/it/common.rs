@@ -1,0 +1,142 @@
+//! Shared helpers: a DNS client over real UDP/TCP, polling with a deadline, config files.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hickory_net::client::{Client, ClientHandle};
+use hickory_net::proto::op::ResponseCode;
+use hickory_net::proto::rr::{DNSClass, Name, RData, RecordType};
+use hickory_net::runtime::TokioRuntimeProvider;
+use hickory_net::tcp::TcpClientStream;
+use hickory_net::udp::UdpClientStream;
+
+pub(crate) const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A DNS client for one server, over UDP or TCP.
+pub(crate) struct Dns {
+    client: Client<TokioRuntimeProvider>,
+}
+
+impl Dns {
+    pub(crate) async fn udp(addr: SocketAddr) -> Self {
+        let stream = UdpClientStream::builder(addr, TokioRuntimeProvider::default())
+            .with_timeout(Some(Duration::from_secs(2)))
+            .build();
+        let (client, bg) = Client::<TokioRuntimeProvider>::from_sender(stream);
+        tokio::spawn(bg);
+        Self { client }
+    }
+
+    pub(crate) async fn tcp(addr: SocketAddr) -> Self {
+        let (connect, handle) = TcpClientStream::new(
+            addr,
+            None,
+            Some(Duration::from_secs(2)),
+            TokioRuntimeProvider::default(),
+        );
+        let (client, bg) = Client::<TokioRuntimeProvider>::with_timeout(
+            connect.await.unwrap(),
+            handle,
+            Duration::from_secs(2),
+        );
+        tokio::spawn(bg);
+        Self { client }
+    }
+
+    /// The answer section as `TYPE value` strings, sorted; `NXDOMAIN` or `REFUSED` for those codes.
+    pub(crate) async fn ask(&mut self, name: &str, rtype: RecordType) -> Vec<String> {
+        let q = Name::from_ascii(format!("{name}.")).unwrap();
+        let resp = match self.client.query(q, DNSClass::IN, rtype).await {
+            Ok(r) => r,
+            Err(e) => return vec![format!("ERROR {e}")],
+        };
+        match resp.response_code {
+            ResponseCode::NoError => {}
+            ResponseCode::NXDomain => return vec!["NXDOMAIN".into()],
+            ResponseCode::Refused => return vec!["REFUSED".into()],
+            code => return vec![format!("{code:?}")],
+        }
+        let mut out: Vec<String> = resp
+            .answers
+            .iter()
+            .map(|r| match &r.data {
+                RData::CNAME(c) => format!("CNAME {}", c.0.to_ascii().trim_end_matches('.')),
+                d => format!("{} {d}", r.record_type()),
+            })
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+/// Polls `check` until it returns `Ok`, or panics with its last `Err` after the deadline.
+pub(crate) async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    let end = tokio::time::Instant::now() + DEADLINE;
+    let mut last;
+    loop {
+        match check().await {
+            Ok(()) => return,
+            Err(e) => last = e,
+        }
+        if tokio::time::Instant::now() > end {
+            panic!("{what}: not reached within {DEADLINE:?}; last: {last}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Polls until `name`/`rtype` answers exactly `want`.
+pub(crate) async fn expect_answer(dns: &mut Dns, name: &str, rtype: RecordType, want: &[&str]) {
+    let end = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let got = dns.ask(name, rtype).await;
+        if got.iter().map(String::as_str).eq(want.iter().copied()) {
+            return;
+        }
+        if tokio::time::Instant::now() > end {
+            panic!("{name} {rtype}: got {got:?}, want {want:?} (waited {DEADLINE:?})");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The demo's directory.
+pub(crate) fn demo_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo")
+}
+
+/// Copies the demo into a temporary directory with the given listen address and poll interval.
+pub(crate) fn demo_copy(listen: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("members")).unwrap();
+    for m in ["us", "eu", "jp"] {
+        std::fs::copy(
+            demo_dir().join(format!("members/{m}.yaml")),
+            dir.path().join(format!("members/{m}.yaml")),
+        )
+        .unwrap();
+    }
+    let cfg = std::fs::read_to_string(demo_dir().join("config.yaml"))
+        .unwrap()
+        .replace("listen: 127.0.0.1:15353", &format!("listen: {listen}"))
+        .replace("file_poll: 200ms", "file_poll: 20ms");
+    assert!(cfg.contains(listen));
+    std::fs::write(dir.path().join("config.yaml"), cfg).unwrap();
+    dir
+}
+
+/// Replaces a file the way editors do: write a temporary file, then rename it over the original.
+pub(crate) fn replace_file(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+pub(crate) const GLOBAL: &str = "nginx.default.myfed.svc.example.com";
+pub(crate) const ELB: &str = "a9d02aafa350411e7999c0ad4271fa7c-336709007.us-east-1.elb.amazonaws.com";

@@ -1,0 +1,308 @@
+//! The controller in-process: member events in, answers from the embedded DNS server out.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use feddns::config::Config;
+use feddns::controller::{Controller, Stats};
+use feddns::members::MemberEvent;
+use feddns::model::{MemberSnapshot, NodeProj, ServiceKey, ServiceOptions, ServiceProj, SliceProj, Target};
+use feddns::resolver::{Resolution, Resolve};
+use feddns_embedded::{EmbeddedConfig, EmbeddedProvider};
+use hickory_net::proto::rr::RecordType;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::common::*;
+
+struct NoResolve;
+
+#[async_trait::async_trait]
+impl Resolve for NoResolve {
+    async fn resolve(&self, host: &str) -> Result<Resolution, String> {
+        Err(format!("no resolution in this test ({host})"))
+    }
+}
+
+fn snapshot(region: &str, zones: &[&str], ip: &str, ready: usize) -> MemberSnapshot {
+    let mut s = MemberSnapshot::default();
+    for (i, z) in zones.iter().enumerate() {
+        let name = format!("node-{i}");
+        s.nodes.insert(
+            name.clone(),
+            NodeProj {
+                name,
+                zone: Some((*z).into()),
+                region: Some(region.into()),
+            },
+        );
+    }
+    let key = ServiceKey::new("default", "nginx");
+    let ip: IpAddr = ip.parse().unwrap();
+    s.services.insert(
+        key.clone(),
+        ServiceProj {
+            key,
+            federated: true,
+            ingress: vec![Target::Ip(ip)],
+            options: ServiceOptions::default(),
+            problems: vec![],
+        },
+    );
+    s.slices.insert(
+        ("default".into(), "nginx-1".into()),
+        SliceProj {
+            namespace: "default".into(),
+            name: "nginx-1".into(),
+            service: "nginx".into(),
+            ready,
+        },
+    );
+    s
+}
+
+struct Running {
+    tx: mpsc::Sender<MemberEvent>,
+    stats: Arc<Stats>,
+    dns: Dns,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    async fn start(extra: &str) -> Self {
+        let text = format!(
+            "federation: myfed\ndomain: example.com\nprovider: {{ embedded: {{ listen: 127.0.0.1:0 }} }}\n\
+             members: [{{ name: m1, file: m1.yaml }}, {{ name: m2, file: m2.yaml }}]\n\
+             controller: {{ debounce: 20ms, max_debounce: 200ms }}\n{extra}"
+        );
+        let cfg = Config::parse(&text, Path::new("/nowhere/config.yaml")).unwrap();
+        let provider = EmbeddedProvider::start(EmbeddedConfig {
+            zone: "example.com".into(),
+            listen: "127.0.0.1:0".parse().unwrap(),
+        })
+        .await
+        .unwrap();
+        let dns = Dns::udp(provider.local_addr()).await;
+        let controller = Controller::new(&cfg, Arc::new(provider), Arc::new(NoResolve), false);
+        let stats = controller.stats();
+        let (tx, rx) = mpsc::channel(256);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            controller
+                .run(rx, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        Self {
+            tx,
+            stats,
+            dns,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    async fn send(&self, member: &str, snapshot: MemberSnapshot) {
+        self.tx
+            .send(MemberEvent::Snapshot {
+                member: member.into(),
+                snapshot,
+            })
+            .await
+            .unwrap();
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.await.unwrap();
+    }
+}
+
+const M1_ZONE: &str = "nginx.default.myfed.svc.z1.r1.example.com";
+const M2_ZONE: &str = "nginx.default.myfed.svc.z2.r2.example.com";
+const M2_REGION: &str = "nginx.default.myfed.svc.r2.example.com";
+
+#[tokio::test]
+async fn steady_state_makes_no_provider_calls() {
+    let mut c = Running::start("").await;
+    c.send("m1", snapshot("r1", &["z1"], "192.0.2.1", 1)).await;
+    c.send("m2", snapshot("r2", &["z2"], "192.0.2.2", 1)).await;
+    expect_answer(&mut c.dns, GLOBAL, RecordType::A, &["A 192.0.2.1", "A 192.0.2.2"]).await;
+    expect_answer(&mut c.dns, M2_ZONE, RecordType::A, &["A 192.0.2.2"]).await;
+    let lists = c.stats.provider_lists.load(Ordering::SeqCst);
+    let applies = c.stats.provider_applies.load(Ordering::SeqCst);
+    assert_eq!(lists, 1, "the zone is listed once at start");
+
+    // The same state again, many times: nothing to write.
+    for _ in 0..20 {
+        c.send("m1", snapshot("r1", &["z1"], "192.0.2.1", 1)).await;
+        c.send("m2", snapshot("r2", &["z2"], "192.0.2.2", 3)).await;
+    }
+    // A real change after them (events are handled in order): exactly one more batch.
+    c.send("m2", snapshot("r2", &["z2"], "192.0.2.22", 3)).await;
+    expect_answer(
+        &mut c.dns,
+        GLOBAL,
+        RecordType::A,
+        &["A 192.0.2.1", "A 192.0.2.22"],
+    )
+    .await;
+    assert_eq!(c.stats.provider_lists.load(Ordering::SeqCst), lists);
+    assert_eq!(c.stats.provider_applies.load(Ordering::SeqCst), applies + 1);
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn bursts_are_debounced_into_few_plans() {
+    let mut c = Running::start("").await;
+    c.send("m2", snapshot("r2", &["z2"], "192.0.2.2", 1)).await;
+    for i in 0..100 {
+        c.send("m1", snapshot("r1", &["z1"], &format!("198.51.100.{}", i + 1), 1))
+            .await;
+    }
+    expect_answer(&mut c.dns, M1_ZONE, RecordType::A, &["A 198.51.100.100"]).await;
+    let plans = c.stats.plans.load(Ordering::SeqCst);
+    assert!(plans < 20, "101 events made {plans} plans");
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn an_unavailable_member_keeps_its_targets_for_the_grace_period() {
+    let mut c = Running::start("safety: { member_grace: 1h }").await;
+    c.send("m1", snapshot("r1", &["z1"], "192.0.2.1", 1)).await;
+    c.send("m2", snapshot("r2", &["z2"], "192.0.2.2", 1)).await;
+    expect_answer(&mut c.dns, GLOBAL, RecordType::A, &["A 192.0.2.1", "A 192.0.2.2"]).await;
+    c.tx.send(MemberEvent::Failed {
+        member: "m2".into(),
+        error: "connection refused".into(),
+    })
+    .await
+    .unwrap();
+    // A later change of m1 is applied; m2's targets are still there.
+    c.send("m1", snapshot("r1", &["z1"], "192.0.2.11", 1)).await;
+    expect_answer(
+        &mut c.dns,
+        GLOBAL,
+        RecordType::A,
+        &["A 192.0.2.11", "A 192.0.2.2"],
+    )
+    .await;
+    expect_answer(&mut c.dns, M2_ZONE, RecordType::A, &["A 192.0.2.2"]).await;
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn a_member_down_past_the_grace_period_loses_its_targets_until_it_returns() {
+    let mut c = Running::start("safety: { member_grace: 200ms }").await;
+    c.send("m1", snapshot("r1", &["z1"], "192.0.2.1", 1)).await;
+    c.send("m2", snapshot("r2", &["z2"], "192.0.2.2", 1)).await;
+    expect_answer(&mut c.dns, GLOBAL, RecordType::A, &["A 192.0.2.1", "A 192.0.2.2"]).await;
+    c.tx.send(MemberEvent::Failed {
+        member: "m2".into(),
+        error: "connection refused".into(),
+    })
+    .await
+    .unwrap();
+    expect_answer(&mut c.dns, GLOBAL, RecordType::A, &["A 192.0.2.1"]).await;
+    expect_answer(
+        &mut c.dns,
+        M2_ZONE,
+        RecordType::CNAME,
+        &[&format!("CNAME {M2_REGION}")],
+    )
+    .await;
+    c.send("m2", snapshot("r2", &["z2"], "192.0.2.2", 1)).await;
+    expect_answer(&mut c.dns, GLOBAL, RecordType::A, &["A 192.0.2.1", "A 192.0.2.2"]).await;
+    expect_answer(&mut c.dns, M2_ZONE, RecordType::A, &["A 192.0.2.2"]).await;
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn a_member_that_never_reports_is_declared_down_after_the_grace_period() {
+    let mut c = Running::start("safety: { member_grace: 200ms }").await;
+    c.send("m1", snapshot("r1", &["z1"], "192.0.2.1", 1)).await;
+    // Creates go through at once; m2 never reports, and after the grace the plan is complete.
+    expect_answer(&mut c.dns, GLOBAL, RecordType::A, &["A 192.0.2.1"]).await;
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn hostnames_that_must_be_resolved_follow_the_resolver() {
+    struct Moving(std::sync::Mutex<BTreeMap<String, Vec<IpAddr>>>);
+    #[async_trait::async_trait]
+    impl Resolve for Moving {
+        async fn resolve(&self, host: &str) -> Result<Resolution, String> {
+            let addrs = self.0.lock().unwrap().get(host).cloned().unwrap_or_default();
+            Ok(Resolution {
+                addrs,
+                ttl: std::time::Duration::from_millis(50),
+            })
+        }
+    }
+    let text = "federation: myfed\ndomain: example.com\nprovider: { embedded: { listen: 127.0.0.1:0 } }\n\
+                members: [{ name: m1, file: a }, { name: m2, file: b }]\ncontroller: { debounce: 20ms }\n";
+    let cfg = Config::parse(text, Path::new("/nowhere/c.yaml")).unwrap();
+    let provider = EmbeddedProvider::start(EmbeddedConfig {
+        zone: "example.com".into(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+    })
+    .await
+    .unwrap();
+    let mut dns = Dns::udp(provider.local_addr()).await;
+    let resolver = Arc::new(Moving(std::sync::Mutex::new(BTreeMap::from([(
+        "lb.elb.example.net".to_string(),
+        vec!["198.51.100.5".parse().unwrap()],
+    )]))));
+    let controller = Controller::new(&cfg, Arc::new(provider), resolver.clone(), false);
+    let (tx, rx) = mpsc::channel(16);
+    let task = tokio::spawn(controller.run(rx, std::future::pending()));
+    let mut elb = snapshot("r1", &["z1"], "192.0.2.1", 1);
+    elb.services
+        .values_mut()
+        .for_each(|s| s.ingress = vec![Target::Hostname("lb.elb.example.net".into())]);
+    tx.send(MemberEvent::Snapshot {
+        member: "m1".into(),
+        snapshot: elb,
+    })
+    .await
+    .unwrap();
+    tx.send(MemberEvent::Snapshot {
+        member: "m2".into(),
+        snapshot: snapshot("r2", &["z2"], "192.0.2.2", 1),
+    })
+    .await
+    .unwrap();
+    expect_answer(
+        &mut dns,
+        GLOBAL,
+        RecordType::A,
+        &["A 192.0.2.2", "A 198.51.100.5"],
+    )
+    .await;
+    expect_answer(
+        &mut dns,
+        M1_ZONE,
+        RecordType::CNAME,
+        &["CNAME lb.elb.example.net"],
+    )
+    .await;
+    // The ELB moves: the global name follows within the (short) TTL.
+    resolver
+        .0
+        .lock()
+        .unwrap()
+        .insert("lb.elb.example.net".into(), vec!["198.51.100.6".parse().unwrap()]);
+    expect_answer(
+        &mut dns,
+        GLOBAL,
+        RecordType::A,
+        &["A 192.0.2.2", "A 198.51.100.6"],
+    )
+    .await;
+    task.abort();
+}
