@@ -32,7 +32,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { attempts: 6, base: Duration::from_millis(200), max: Duration::from_secs(10) }
+        Self {
+            attempts: 6,
+            base: Duration::from_millis(200),
+            max: Duration::from_secs(10),
+        }
     }
 }
 
@@ -63,7 +67,8 @@ pub fn batches(groups: Vec<NameChanges>, limits: Limits) -> Vec<Vec<NameChanges>
     for g in groups {
         let gc: usize = g.changes.iter().map(|c| c.cost(limits.replace_cost)).sum();
         let gv: usize = g.changes.iter().map(|c| c.value_chars(limits.replace_cost)).sum();
-        let fits = cost + gc <= limits.max_records_per_batch && chars + gv <= limits.max_value_chars_per_batch;
+        let fits =
+            cost + gc <= limits.max_records_per_batch && chars + gv <= limits.max_value_chars_per_batch;
         match out.last_mut() {
             Some(batch) if fits && !batch.is_empty() => {
                 batch.push(g);
@@ -98,9 +103,11 @@ pub async fn apply(
                 cache.apply(&changes);
                 out.applied += changes.len();
             }
-            Err(e @ (ProviderError::Invalid { .. } | ProviderError::TooLarge(_) | ProviderError::Conflict { .. }))
-                if batch.len() > 1 =>
-            {
+            Err(
+                e @ (ProviderError::Invalid { .. }
+                | ProviderError::TooLarge(_)
+                | ProviderError::Conflict { .. }),
+            ) if batch.len() > 1 => {
                 debug!(error = %e, names = batch.len(), "batch rejected; splitting it to isolate the name at fault");
                 let mut first = batch;
                 let second = first.split_off(first.len() / 2);
@@ -132,7 +139,9 @@ pub async fn apply(
 
 fn single(mut batch: Vec<NameChanges>) -> NameChanges {
     // Only called with exactly one group.
-    batch.pop().unwrap_or_else(|| unreachable!("a batch holds at least one name"))
+    batch
+        .pop()
+        .unwrap_or_else(|| unreachable!("a batch holds at least one name"))
 }
 
 async fn send(
@@ -148,7 +157,10 @@ async fn send(
         *requests += 1;
         match provider.apply(changes).await {
             Err(e) if e.is_transient() && attempt < retry.attempts => {
-                let exp = retry.base.saturating_mul(1 << (attempt - 1).min(16)).min(retry.max);
+                let exp = retry
+                    .base
+                    .saturating_mul(1 << (attempt - 1).min(16))
+                    .min(retry.max);
                 // Full jitter: anywhere between half and all of the exponential delay.
                 let delay = exp / 2 + exp.mul_f64(rng.next_unit() / 2.0);
                 debug!(error = %e, attempt, ?delay, "transient provider error; backing off");
@@ -195,18 +207,38 @@ mod tests {
             60,
             (0..values).map(|i| format!("192.0.2.{}", i % 250 + 1)),
         );
-        NameChanges { name: set.name.clone(), service: ServiceKey::new("ns", name), changes: vec![Change::Create { new: set }] }
+        NameChanges {
+            name: set.name.clone(),
+            service: ServiceKey::new("ns", name),
+            changes: vec![Change::Create { new: set }],
+        }
     }
 
     #[test]
     fn batches_respect_record_and_character_limits_and_keep_names_whole() {
-        let limits = Limits { max_records_per_batch: 10, max_value_chars_per_batch: 1000, replace_cost: 2 };
+        let limits = Limits {
+            max_records_per_batch: 10,
+            max_value_chars_per_batch: 1000,
+            replace_cost: 2,
+        };
         let groups = vec![group("a", 4), group("b", 4), group("c", 4), group("d", 30)];
         let b = batches(groups, limits);
         let sizes: Vec<usize> = b.iter().map(Vec::len).collect();
-        assert_eq!(sizes, vec![2, 1, 1], "a and b fit, c alone, the oversized d alone");
-        let limits = Limits { max_records_per_batch: 1000, max_value_chars_per_batch: 30, replace_cost: 2 };
-        assert_eq!(batches(vec![group("a", 2), group("b", 2)], limits).len(), 2, "characters count too");
+        assert_eq!(
+            sizes,
+            vec![2, 1, 1],
+            "a and b fit, c alone, the oversized d alone"
+        );
+        let limits = Limits {
+            max_records_per_batch: 1000,
+            max_value_chars_per_batch: 30,
+            replace_cost: 2,
+        };
+        assert_eq!(
+            batches(vec![group("a", 2), group("b", 2)], limits).len(),
+            2,
+            "characters count too"
+        );
     }
 
     /// Fails transiently a number of times, and refuses names containing "bad".
@@ -228,7 +260,10 @@ mod tests {
             self.inner.capabilities()
         }
         fn limits(&self) -> Limits {
-            Limits { max_records_per_batch: 4, ..Limits::default() }
+            Limits {
+                max_records_per_batch: 4,
+                ..Limits::default()
+            }
         }
         async fn list(&self) -> Result<Vec<RecordSet>, ProviderError> {
             self.inner.list().await
@@ -240,21 +275,34 @@ mod tests {
                 return Err(ProviderError::Transient("Throttling: Rate exceeded".into()));
             }
             if let Some(c) = changes.iter().find(|c| c.name().contains("bad")) {
-                return Err(ProviderError::Invalid { key: c.key(), reason: "refused".into() });
+                return Err(ProviderError::Invalid {
+                    key: c.key(),
+                    reason: "refused".into(),
+                });
             }
             self.inner.apply(changes).await
         }
     }
 
     fn flaky(transient: usize) -> Flaky {
-        Flaky { inner: MemoryProvider::plain("example.com"), transient: AtomicUsize::new(transient), calls: Mutex::new(vec![]) }
+        Flaky {
+            inner: MemoryProvider::plain("example.com"),
+            transient: AtomicUsize::new(transient),
+            calls: Mutex::new(vec![]),
+        }
     }
 
     #[tokio::test(start_paused = true)]
     async fn transient_errors_are_retried_until_they_pass() {
         let p = flaky(3);
         let mut cache = ZoneCache::new("_feddns", "o", "f");
-        let out = apply(&p, vec![group("a", 1), group("b", 1)], &mut cache, RetryPolicy::default()).await;
+        let out = apply(
+            &p,
+            vec![group("a", 1), group("b", 1)],
+            &mut cache,
+            RetryPolicy::default(),
+        )
+        .await;
         assert_eq!(out.applied, 2);
         assert!(out.retry.is_empty() && out.quarantined.is_empty());
         assert_eq!(out.requests, 4);
@@ -265,11 +313,24 @@ mod tests {
     async fn transient_errors_outlasting_the_retries_leave_the_services_for_later() {
         let p = flaky(100);
         let mut cache = ZoneCache::new("_feddns", "o", "f");
-        let out = apply(&p, vec![group("a", 1)], &mut cache, RetryPolicy { attempts: 3, ..RetryPolicy::default() }).await;
+        let out = apply(
+            &p,
+            vec![group("a", 1)],
+            &mut cache,
+            RetryPolicy {
+                attempts: 3,
+                ..RetryPolicy::default()
+            },
+        )
+        .await;
         assert_eq!(out.applied, 0);
         assert_eq!(out.retry.len(), 1);
         assert!(out.error.unwrap().contains("Throttling"));
-        assert_eq!(cache.sets().count(), 0, "the cache holds only what the provider accepted");
+        assert_eq!(
+            cache.sets().count(),
+            0,
+            "the cache holds only what the provider accepted"
+        );
     }
 
     #[tokio::test]
@@ -291,7 +352,13 @@ mod tests {
         // Someone created b behind our back.
         p.inner.apply(&group("b", 2).changes).await.unwrap();
         let mut cache = ZoneCache::new("_feddns", "o", "f");
-        let out = apply(&p, vec![group("a", 1), group("b", 1)], &mut cache, RetryPolicy::default()).await;
+        let out = apply(
+            &p,
+            vec![group("a", 1), group("b", 1)],
+            &mut cache,
+            RetryPolicy::default(),
+        )
+        .await;
         assert_eq!(out.applied, 1);
         assert_eq!(out.stale.len(), 1);
         assert_eq!(out.stale[0].name, "b.example.com");

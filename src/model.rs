@@ -21,7 +21,10 @@ pub struct ServiceKey {
 impl ServiceKey {
     /// A key from namespace and name.
     pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
-        Self { namespace: namespace.into(), name: name.into() }
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
     }
 }
 
@@ -109,9 +112,15 @@ pub struct MemberSnapshot {
 }
 
 /// Label keys for zones and regions, in order of preference.
-pub const ZONE_LABELS: [&str; 2] = ["topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/zone"];
+pub const ZONE_LABELS: [&str; 2] = [
+    "topology.kubernetes.io/zone",
+    "failure-domain.beta.kubernetes.io/zone",
+];
 /// Label keys for regions, in order of preference.
-pub const REGION_LABELS: [&str; 2] = ["topology.kubernetes.io/region", "failure-domain.beta.kubernetes.io/region"];
+pub const REGION_LABELS: [&str; 2] = [
+    "topology.kubernetes.io/region",
+    "failure-domain.beta.kubernetes.io/region",
+];
 /// Annotation: TTL override for a Service's records, in seconds.
 pub const ANNOTATION_TTL: &str = "feddns.io/ttl";
 /// Annotation: `"true"` keeps a LoadBalancer Service out of DNS.

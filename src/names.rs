@@ -62,14 +62,28 @@ pub enum NameError {
 
 /// Checks one RFC 1123 label (lower-case letters, digits, '-', not at either end, 1..=63 long).
 pub fn check_label(what: &str, label: &str) -> Result<(), NameError> {
-    let err = |reason| NameError::BadLabel { what: what.to_string(), value: label.to_string(), reason };
+    let err = |reason| NameError::BadLabel {
+        what: what.to_string(),
+        value: label.to_string(),
+        reason,
+    };
     if label.is_empty() {
-        return Err(NameError::EmptyLabel { what: what.to_string(), value: label.to_string() });
+        return Err(NameError::EmptyLabel {
+            what: what.to_string(),
+            value: label.to_string(),
+        });
     }
     if label.len() > MAX_LABEL {
-        return Err(NameError::LabelTooLong { what: what.to_string(), value: label.to_string(), len: label.len() });
+        return Err(NameError::LabelTooLong {
+            what: what.to_string(),
+            value: label.to_string(),
+            len: label.len(),
+        });
     }
-    if let Some(c) = label.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')) {
+    if let Some(c) = label
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+    {
         return Err(err(if c.is_ascii_uppercase() {
             "upper-case letters are not allowed"
         } else if c == '_' {
@@ -87,22 +101,36 @@ pub fn check_label(what: &str, label: &str) -> Result<(), NameError> {
 /// Checks a dotted name made of RFC 1123 labels (no trailing dot), at most 253 characters.
 pub fn check_name(what: &str, name: &str) -> Result<(), NameError> {
     if name.len() > MAX_NAME {
-        return Err(NameError::NameTooLong { what: what.to_string(), value: name.to_string(), len: name.len() });
+        return Err(NameError::NameTooLong {
+            what: what.to_string(),
+            value: name.to_string(),
+            len: name.len(),
+        });
     }
     if name.is_empty() {
-        return Err(NameError::EmptyLabel { what: what.to_string(), value: name.to_string() });
+        return Err(NameError::EmptyLabel {
+            what: what.to_string(),
+            value: name.to_string(),
+        });
     }
     for label in name.split('.') {
         if label.is_empty() {
-            return Err(NameError::EmptyLabel { what: what.to_string(), value: name.to_string() });
+            return Err(NameError::EmptyLabel {
+                what: what.to_string(),
+                value: name.to_string(),
+            });
         }
         check_label(what, label).map_err(|e| match e {
-            NameError::BadLabel { reason, .. } => {
-                NameError::BadLabel { what: what.to_string(), value: name.to_string(), reason }
-            }
-            NameError::LabelTooLong { len, .. } => {
-                NameError::LabelTooLong { what: what.to_string(), value: name.to_string(), len }
-            }
+            NameError::BadLabel { reason, .. } => NameError::BadLabel {
+                what: what.to_string(),
+                value: name.to_string(),
+                reason,
+            },
+            NameError::LabelTooLong { len, .. } => NameError::LabelTooLong {
+                what: what.to_string(),
+                value: name.to_string(),
+                len,
+            },
             other => other,
         })?;
     }
@@ -151,7 +179,10 @@ impl Naming {
         check_label("federation name", federation)?;
         let suffix = feddns_provider::normalize_name(suffix);
         check_name("DNS suffix", &suffix)?;
-        Ok(Self { federation: federation.to_string(), suffix })
+        Ok(Self {
+            federation: federation.to_string(),
+            suffix,
+        })
     }
 
     /// The federation label.
@@ -172,7 +203,11 @@ impl Naming {
         // The longest global name must fit.
         let global = format!("{prefix}.{}", self.suffix);
         if global.len() > MAX_NAME {
-            return Err(NameError::NameTooLong { what: format!("name of service {svc}"), value: global.clone(), len: global.len() });
+            return Err(NameError::NameTooLong {
+                what: format!("name of service {svc}"),
+                value: global.clone(),
+                len: global.len(),
+            });
         }
         Ok(prefix)
     }
@@ -192,7 +227,11 @@ impl Naming {
             Level::Global => format!("{prefix}.{}", self.suffix),
         };
         if name.len() > MAX_NAME {
-            return Err(NameError::NameTooLong { what: format!("{level} name"), value: name.clone(), len: name.len() });
+            return Err(NameError::NameTooLong {
+                what: format!("{level} name"),
+                value: name.clone(),
+                len: name.len(),
+            });
         }
         Ok(name)
     }
@@ -211,18 +250,47 @@ mod tests {
         let n = naming();
         let p = n.prefix(&ServiceKey::new("test", "nginx")).unwrap();
         assert_eq!(p, "nginx.test.ufp.svc");
-        let zone = Level::Zone { zone: "foozone".into(), region: "fooregion".into() };
-        assert_eq!(n.name(&p, &zone).unwrap(), "nginx.test.ufp.svc.foozone.fooregion.example.com");
-        assert_eq!(n.name(&p, &Level::Region { region: "fooregion".into() }).unwrap(), "nginx.test.ufp.svc.fooregion.example.com");
-        assert_eq!(n.name(&p, &Level::Global).unwrap(), "nginx.test.ufp.svc.example.com");
+        let zone = Level::Zone {
+            zone: "foozone".into(),
+            region: "fooregion".into(),
+        };
+        assert_eq!(
+            n.name(&p, &zone).unwrap(),
+            "nginx.test.ufp.svc.foozone.fooregion.example.com"
+        );
+        assert_eq!(
+            n.name(
+                &p,
+                &Level::Region {
+                    region: "fooregion".into()
+                }
+            )
+            .unwrap(),
+            "nginx.test.ufp.svc.fooregion.example.com"
+        );
+        assert_eq!(
+            n.name(&p, &Level::Global).unwrap(),
+            "nginx.test.ufp.svc.example.com"
+        );
     }
 
     #[test]
     fn bad_labels_are_reported_with_what_and_why() {
         let n = naming();
         let p = n.prefix(&ServiceKey::new("test", "nginx")).unwrap();
-        let err = n.name(&p, &Level::Zone { zone: "us_east_1a".into(), region: "us-east-1".into() }).unwrap_err();
-        assert_eq!(err.to_string(), "zone label \"us_east_1a\" is not an RFC 1123 label: underscores are not allowed");
+        let err = n
+            .name(
+                &p,
+                &Level::Zone {
+                    zone: "us_east_1a".into(),
+                    region: "us-east-1".into(),
+                },
+            )
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "zone label \"us_east_1a\" is not an RFC 1123 label: underscores are not allowed"
+        );
         assert!(matches!(check_label("x", "-a"), Err(NameError::BadLabel { .. })));
         assert!(matches!(check_label("x", "Ab"), Err(NameError::BadLabel { .. })));
         assert!(matches!(check_label("x", ""), Err(NameError::EmptyLabel { .. })));
@@ -233,10 +301,16 @@ mod tests {
     fn overlong_labels_and_names_are_refused() {
         let n = naming();
         let long = "a".repeat(64);
-        assert!(matches!(n.prefix(&ServiceKey::new("ns", &long)), Err(NameError::LabelTooLong { len: 64, .. })));
+        assert!(matches!(
+            n.prefix(&ServiceKey::new("ns", &long)),
+            Err(NameError::LabelTooLong { len: 64, .. })
+        ));
         let ok63 = "a".repeat(63);
         let p = n.prefix(&ServiceKey::new(&ok63, &ok63)).unwrap();
-        let zone = Level::Zone { zone: ok63.clone(), region: ok63.clone() };
+        let zone = Level::Zone {
+            zone: ok63.clone(),
+            region: ok63.clone(),
+        };
         assert!(matches!(n.name(&p, &zone), Err(NameError::NameTooLong { .. })));
         assert!(Naming::new("fed", &format!("{}.com", "a.".repeat(130))).is_err());
     }

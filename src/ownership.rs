@@ -52,7 +52,11 @@ impl Ownership {
         if heritage != Some(HERITAGE) {
             return None;
         }
-        Some(Self { owner: owner?, federation: federation?, service: service? })
+        Some(Self {
+            owner: owner?,
+            federation: federation?,
+            service: service?,
+        })
     }
 }
 
@@ -72,16 +76,26 @@ mod tests {
 
     #[test]
     fn encodes_and_decodes() {
-        let o = Ownership { owner: "prod-1".into(), federation: "myfed".into(), service: ServiceKey::new("web", "nginx") };
+        let o = Ownership {
+            owner: "prod-1".into(),
+            federation: "myfed".into(),
+            service: ServiceKey::new("web", "nginx"),
+        };
         let v = o.encode();
-        assert_eq!(v, "heritage=feddns,feddns/owner=prod-1,feddns/federation=myfed,feddns/service=web/nginx");
+        assert_eq!(
+            v,
+            "heritage=feddns,feddns/owner=prod-1,feddns/federation=myfed,feddns/service=web/nginx"
+        );
         assert_eq!(Ownership::decode(&v), Some(o.clone()));
         assert_eq!(Ownership::decode(&format!("\"{v}\"")), Some(o));
     }
 
     #[test]
     fn foreign_and_partial_values_are_not_ours() {
-        assert_eq!(Ownership::decode("heritage=external-dns,external-dns/owner=default"), None);
+        assert_eq!(
+            Ownership::decode("heritage=external-dns,external-dns/owner=default"),
+            None
+        );
         assert_eq!(Ownership::decode("heritage=feddns,feddns/owner=x"), None);
         assert_eq!(Ownership::decode("v=spf1 -all"), None);
         assert_eq!(Ownership::decode(""), None);

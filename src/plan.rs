@@ -34,7 +34,13 @@ pub struct PlanOptions {
 
 impl Default for PlanOptions {
     fn default() -> Self {
-        Self { owner_id: "feddns".into(), adopt: false, max_delete_share: 0.5, min_guarded_deletes: 10, force: false }
+        Self {
+            owner_id: "feddns".into(),
+            adopt: false,
+            max_delete_share: 0.5,
+            min_guarded_deletes: 10,
+            force: false,
+        }
     }
 }
 
@@ -101,8 +107,11 @@ pub fn plan<'a>(
             continue;
         }
         let want = desired(index, key, cfg, hosts);
-        let owner =
-            Ownership { owner: opts.owner_id.clone(), federation: cfg.naming.federation().to_string(), service: key.clone() };
+        let owner = Ownership {
+            owner: opts.owner_id.clone(),
+            federation: cfg.naming.federation().to_string(),
+            service: key.clone(),
+        };
         let diff = diff_service(cache, &want, &owner, opts.adopt);
         out.problems.extend(want.problems);
         out.held.extend(want.held);
@@ -140,7 +149,11 @@ pub fn plan<'a>(
 
 /// Every Service worth planning: all the index knows plus all we own names for.
 pub fn all_services(index: &Index, cache: &ZoneCache) -> BTreeSet<ServiceKey> {
-    index.service_keys().chain(cache.owned_services()).cloned().collect()
+    index
+        .service_keys()
+        .chain(cache.owned_services())
+        .cloned()
+        .collect()
 }
 
 /// A readable table of a plan.

@@ -82,11 +82,23 @@ pub struct DesiredService {
 }
 
 /// Plans one Service.
-pub fn desired(index: &Index, key: &ServiceKey, cfg: &PlannerConfig, hosts: &dyn HostLookup) -> DesiredService {
-    let mut out = DesiredService { key: key.clone(), ..DesiredService::default() };
+pub fn desired(
+    index: &Index,
+    key: &ServiceKey,
+    cfg: &PlannerConfig,
+    hosts: &dyn HostLookup,
+) -> DesiredService {
+    let mut out = DesiredService {
+        key: key.clone(),
+        ..DesiredService::default()
+    };
     let participants: Vec<(&str, &Member, &ServiceProj)> = index
         .shards(key)
-        .filter_map(|(name, m)| m.service(key).filter(|s| s.federated && !s.ingress.is_empty()).map(|s| (name, m, s)))
+        .filter_map(|(name, m)| {
+            m.service(key)
+                .filter(|s| s.federated && !s.ingress.is_empty())
+                .map(|s| (name, m, s))
+        })
         .collect();
     if participants.is_empty() {
         return out;
@@ -98,7 +110,11 @@ pub fn desired(index: &Index, key: &ServiceKey, cfg: &PlannerConfig, hosts: &dyn
             return out;
         }
     };
-    let ttl = participants.iter().filter_map(|(_, _, s)| s.options.ttl).min().unwrap_or(cfg.default_ttl);
+    let ttl = participants
+        .iter()
+        .filter_map(|(_, _, s)| s.options.ttl)
+        .min()
+        .unwrap_or(cfg.default_ttl);
 
     // Which levels exist, and the healthy shards of each.
     let mut levels: BTreeMap<Level, Vec<(&str, &ServiceProj)>> = BTreeMap::new();
@@ -112,9 +128,14 @@ pub fn desired(index: &Index, key: &ServiceKey, cfg: &PlannerConfig, hosts: &dyn
         };
         add(Level::Global);
         if let Some(region) = &m.topology.region {
-            add(Level::Region { region: region.clone() });
+            add(Level::Region {
+                region: region.clone(),
+            });
             for zone in &m.topology.zones {
-                add(Level::Zone { zone: zone.clone(), region: region.clone() });
+                add(Level::Zone {
+                    zone: zone.clone(),
+                    region: region.clone(),
+                });
             }
         }
     }
@@ -123,7 +144,8 @@ pub fn desired(index: &Index, key: &ServiceKey, cfg: &PlannerConfig, hosts: &dyn
         let name = match cfg.naming.name(&prefix, level) {
             Ok(n) => n,
             Err(e) => {
-                out.problems.push(format!("service {key}: {level} name skipped: {e}"));
+                out.problems
+                    .push(format!("service {key}: {level} name skipped: {e}"));
                 continue;
             }
         };
@@ -136,16 +158,23 @@ pub fn desired(index: &Index, key: &ServiceKey, cfg: &PlannerConfig, hosts: &dyn
             }
             Rendered::Empty => {
                 let up = match level {
-                    Level::Zone { region, .. } => Some(Level::Region { region: region.clone() }),
+                    Level::Zone { region, .. } => Some(Level::Region {
+                        region: region.clone(),
+                    }),
                     Level::Region { .. } => Some(Level::Global),
                     Level::Global => None,
                 };
                 if let Some(up) = up {
                     match cfg.naming.name(&prefix, &up) {
                         Ok(target) => {
-                            out.names.insert(name.clone(), vec![RecordSet::new(&name, RecordType::Cname, ttl, [target])]);
+                            out.names.insert(
+                                name.clone(),
+                                vec![RecordSet::new(&name, RecordType::Cname, ttl, [target])],
+                            );
                         }
-                        Err(e) => out.problems.push(format!("service {key}: {level} fall-back skipped: {e}")),
+                        Err(e) => out
+                            .problems
+                            .push(format!("service {key}: {level} fall-back skipped: {e}")),
                     }
                 }
             }
@@ -192,10 +221,20 @@ fn render(
             let hs: Vec<&str> = svc
                 .ingress
                 .iter()
-                .filter_map(|t| if let Target::Hostname(h) = t { Some(h.as_str()) } else { None })
+                .filter_map(|t| {
+                    if let Target::Hostname(h) = t {
+                        Some(h.as_str())
+                    } else {
+                        None
+                    }
+                })
                 .collect();
             for (i, h) in hs.iter().enumerate() {
-                let set_id = if hs.len() == 1 { (*member).to_string() } else { format!("{member}-{i}") };
+                let set_id = if hs.len() == 1 {
+                    (*member).to_string()
+                } else {
+                    format!("{member}-{i}")
+                };
                 sets.push(
                     RecordSet::new(name, RecordType::Cname, ttl, [(*h).to_string()])
                         .with_routing(Routing::Weighted { set_id, weight: 1 }),
@@ -218,10 +257,24 @@ fn render(
     let (v4, v6): (Vec<IpAddr>, Vec<IpAddr>) = ips.into_iter().partition(IpAddr::is_ipv4);
     let mut sets = Vec::new();
     if !v4.is_empty() {
-        sets.push(RecordSet::new(name, RecordType::A, ttl, v4.iter().map(ToString::to_string)));
+        sets.push(RecordSet::new(
+            name,
+            RecordType::A,
+            ttl,
+            v4.iter().map(ToString::to_string),
+        ));
     }
     if !v6.is_empty() {
-        sets.push(RecordSet::new(name, RecordType::Aaaa, ttl, v6.iter().map(ToString::to_string)));
+        sets.push(RecordSet::new(
+            name,
+            RecordType::Aaaa,
+            ttl,
+            v6.iter().map(ToString::to_string),
+        ));
     }
-    if sets.is_empty() { Rendered::Empty } else { Rendered::Sets(sets) }
+    if sets.is_empty() {
+        Rendered::Empty
+    } else {
+        Rendered::Sets(sets)
+    }
 }

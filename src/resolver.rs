@@ -49,14 +49,28 @@ impl DnsResolver {
     /// Builds the resolver: the configured name servers, or the system's.
     pub fn new(cfg: &ResolverConfig, static_ttl: Duration) -> Result<Self, String> {
         let builder = if cfg.nameservers.is_empty() {
-            TokioResolver::builder_tokio().map_err(|e| format!("cannot read the system resolver configuration: {e}"))?
+            TokioResolver::builder_tokio()
+                .map_err(|e| format!("cannot read the system resolver configuration: {e}"))?
         } else {
             let servers = cfg.nameservers.iter().map(|a| name_server(*a)).collect();
-            TokioResolver::builder_with_config(HickoryConfig::from_parts(None, vec![], servers), TokioRuntimeProvider::default())
+            TokioResolver::builder_with_config(
+                HickoryConfig::from_parts(None, vec![], servers),
+                TokioRuntimeProvider::default(),
+            )
         };
-        let resolver = builder.build().map_err(|e| format!("cannot build the resolver: {e}"))?;
-        let hosts = cfg.hosts.iter().map(|(k, v)| (feddns_provider::normalize_name(k), v.clone())).collect();
-        Ok(Self { resolver, hosts, static_ttl })
+        let resolver = builder
+            .build()
+            .map_err(|e| format!("cannot build the resolver: {e}"))?;
+        let hosts = cfg
+            .hosts
+            .iter()
+            .map(|(k, v)| (feddns_provider::normalize_name(k), v.clone()))
+            .collect();
+        Ok(Self {
+            resolver,
+            hosts,
+            static_ttl,
+        })
     }
 }
 
@@ -65,25 +79,37 @@ fn name_server(addr: SocketAddr) -> NameServerConfig {
         c.port = addr.port();
         c
     };
-    NameServerConfig::new(addr.ip(), true, vec![conn(ConnectionConfig::udp()), conn(ConnectionConfig::tcp())])
+    NameServerConfig::new(
+        addr.ip(),
+        true,
+        vec![conn(ConnectionConfig::udp()), conn(ConnectionConfig::tcp())],
+    )
 }
 
 #[async_trait::async_trait]
 impl Resolve for DnsResolver {
     async fn resolve(&self, host: &str) -> Result<Resolution, String> {
         if let Some(addrs) = self.hosts.get(host) {
-            return Ok(Resolution { addrs: addrs.clone(), ttl: self.static_ttl });
+            return Ok(Resolution {
+                addrs: addrs.clone(),
+                ttl: self.static_ttl,
+            });
         }
         // A trailing dot: the name is absolute, never completed from a search list.
         match self.resolver.lookup_ip(format!("{host}.")).await {
             Ok(answer) => {
-                let ttl = answer.valid_until().saturating_duration_since(std::time::Instant::now());
+                let ttl = answer
+                    .valid_until()
+                    .saturating_duration_since(std::time::Instant::now());
                 let mut addrs: Vec<IpAddr> = answer.iter().collect();
                 addrs.sort();
                 addrs.dedup();
                 Ok(Resolution { addrs, ttl })
             }
-            Err(e) if e.is_nx_domain() || e.is_no_records_found() => Ok(Resolution { addrs: vec![], ttl: Duration::from_secs(30) }),
+            Err(e) if e.is_nx_domain() || e.is_no_records_found() => Ok(Resolution {
+                addrs: vec![],
+                ttl: Duration::from_secs(30),
+            }),
             Err(e) => Err(e.to_string()),
         }
     }
@@ -112,7 +138,13 @@ impl HostCache {
         let mut out = Vec::new();
         for h in wanted {
             if !self.entries.contains_key(h) {
-                self.entries.insert(h.clone(), Entry { addrs: None, next: now + RETRY_AFTER_FAILURE });
+                self.entries.insert(
+                    h.clone(),
+                    Entry {
+                        addrs: None,
+                        next: now + RETRY_AFTER_FAILURE,
+                    },
+                );
                 out.push(h.clone());
             }
         }
@@ -121,8 +153,16 @@ impl HostCache {
 
     /// Records an answer. `max_refresh` bounds how long addresses are trusted (the record TTL).
     /// Returns true when the addresses changed.
-    pub fn record(&mut self, host: &str, answer: Result<Resolution, String>, now: Instant, max_refresh: Duration) -> bool {
-        let Some(entry) = self.entries.get_mut(host) else { return false };
+    pub fn record(
+        &mut self,
+        host: &str,
+        answer: Result<Resolution, String>,
+        now: Instant,
+        max_refresh: Duration,
+    ) -> bool {
+        let Some(entry) = self.entries.get_mut(host) else {
+            return false;
+        };
         match answer {
             Ok(r) => {
                 entry.next = now + r.ttl.min(max_refresh).max(MIN_REFRESH);
@@ -140,7 +180,11 @@ impl HostCache {
 
     /// Hostnames due for another resolution.
     pub fn due(&self, now: Instant) -> Vec<String> {
-        self.entries.iter().filter(|(_, e)| e.next <= now).map(|(h, _)| h.clone()).collect()
+        self.entries
+            .iter()
+            .filter(|(_, e)| e.next <= now)
+            .map(|(h, _)| h.clone())
+            .collect()
     }
 
     /// Marks hostnames as asked for again (so `due` does not repeat them while in flight).
@@ -177,7 +221,10 @@ mod tests {
     use super::*;
 
     fn ok(addrs: &[&str], ttl: u64) -> Result<Resolution, String> {
-        Ok(Resolution { addrs: addrs.iter().map(|a| a.parse().unwrap()).collect(), ttl: Duration::from_secs(ttl) })
+        Ok(Resolution {
+            addrs: addrs.iter().map(|a| a.parse().unwrap()).collect(),
+            ttl: Duration::from_secs(ttl),
+        })
     }
 
     #[test]
@@ -192,8 +239,15 @@ mod tests {
         assert!(matches!(c.lookup(&h), Lookup::Resolved(a) if a.len() == 1));
         assert!(c.due(t0 + Duration::from_secs(179)).is_empty());
         assert_eq!(c.due(t0 + Duration::from_secs(180)), vec![h.clone()]);
-        assert!(!c.record(&h, ok(&["192.0.2.1"], 60), t0, Duration::from_secs(180)), "same answer: no change");
-        assert_eq!(c.due(t0 + Duration::from_secs(60)), vec![h.clone()], "a shorter DNS TTL wins");
+        assert!(
+            !c.record(&h, ok(&["192.0.2.1"], 60), t0, Duration::from_secs(180)),
+            "same answer: no change"
+        );
+        assert_eq!(
+            c.due(t0 + Duration::from_secs(60)),
+            vec![h.clone()],
+            "a shorter DNS TTL wins"
+        );
     }
 
     #[test]
@@ -208,7 +262,10 @@ mod tests {
         assert!(!c.record(&h, Err("timeout".into()), t0, Duration::from_secs(180)));
         assert!(matches!(c.lookup(&h), Lookup::Resolved(a) if a.len() == 1));
         assert_eq!(c.due(t0 + RETRY_AFTER_FAILURE), vec![h.clone()]);
-        assert!(c.record(&h, ok(&[], 30), t0, Duration::from_secs(180)), "the name is gone");
+        assert!(
+            c.record(&h, ok(&[], 30), t0, Duration::from_secs(180)),
+            "the name is gone"
+        );
         assert_eq!(c.lookup(&h), Lookup::Resolved(&[]));
         c.retain(&BTreeSet::new());
         assert_eq!(c.lookup(&h), Lookup::Pending);
