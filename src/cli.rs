@@ -78,7 +78,7 @@ impl Cli {
     pub fn log_filter(&self) -> &str {
         match (&self.log, &self.command) {
             (Some(f), _) => f,
-            (None, Command::Run { .. }) => "info",
+            (None, Command::Run { .. }) => "info,hickory_server=warn,hickory_proto=warn",
             (None, _) => "warn",
         }
     }

@@ -4,7 +4,7 @@
 //! allowed) and works below the `cf.` label of that zone. Run the whole suite from a provider's
 //! tests with [`conformance_tests!`](crate::conformance_tests), which writes one test per case:
 //!
-//! ```ignore
+//! ```text
 //! feddns_provider::conformance_tests!(async { std::sync::Arc::new(MyProvider::start().await) });
 //! ```
 
