@@ -329,14 +329,7 @@ impl Controller {
             return;
         }
         let started = std::time::Instant::now();
-        let mut p = plan(
-            &self.index,
-            &self.cache,
-            &keys,
-            &self.planner,
-            &self.hosts,
-            &self.opts,
-        );
+        let mut p = self.plan_keys(&keys);
         self.stats.plans.fetch_add(1, Ordering::SeqCst);
         self.track_hostnames(&keys, &p, res_tx);
         report(&p);
@@ -434,18 +427,22 @@ impl Controller {
         }
     }
 
+    fn plan_keys(&self, keys: &BTreeSet<ServiceKey>) -> Plan {
+        plan(
+            &self.index,
+            &self.cache,
+            keys,
+            &self.planner,
+            &self.hosts,
+            &self.opts,
+        )
+    }
+
     /// Plans every Service once against a fresh listing, without applying (for `feddns plan`).
     pub async fn plan_once(&mut self) -> Result<Plan, ProviderError> {
         self.relist().await?;
         let keys = all_services(&self.index, &self.cache);
-        let first = plan(
-            &self.index,
-            &self.cache,
-            &keys,
-            &self.planner,
-            &self.hosts,
-            &self.opts,
-        );
+        let first = self.plan_keys(&keys);
         let hosts: BTreeSet<String> = first
             .hostnames
             .iter()
@@ -460,14 +457,7 @@ impl Controller {
             let answer = self.resolver.resolve(h).await;
             self.hosts.record(h, answer, now, self.settings.max_refresh);
         }
-        Ok(plan(
-            &self.index,
-            &self.cache,
-            &keys,
-            &self.planner,
-            &self.hosts,
-            &self.opts,
-        ))
+        Ok(self.plan_keys(&keys))
     }
 
     /// Feeds a member event directly (for `feddns plan`, which loads files once).

@@ -73,6 +73,10 @@ struct Running {
 
 impl Running {
     async fn start(extra: &str) -> Self {
+        Self::start_with(extra, Arc::new(NoResolve)).await
+    }
+
+    async fn start_with(extra: &str, resolver: Arc<dyn Resolve>) -> Self {
         let text = format!(
             "federation: myfed\ndomain: example.com\nprovider: {{ embedded: {{ listen: 127.0.0.1:0 }} }}\n\
              members: [{{ name: m1, file: m1.yaml }}, {{ name: m2, file: m2.yaml }}]\n\
@@ -86,7 +90,7 @@ impl Running {
         .await
         .unwrap();
         let dns = Dns::udp(provider.local_addr()).await;
-        let controller = Controller::new(&cfg, Arc::new(provider), Arc::new(NoResolve), false);
+        let controller = Controller::new(&cfg, Arc::new(provider), resolver, false);
         let stats = controller.stats();
         let (tx, rx) = mpsc::channel(256);
         let (stop, stopped) = oneshot::channel::<()>();
@@ -115,6 +119,14 @@ impl Running {
             })
             .await
             .unwrap();
+    }
+
+    async fn fail(&self, member: &str) {
+        let ev = MemberEvent::Failed {
+            member: member.into(),
+            error: "connection refused".into(),
+        };
+        self.tx.send(ev).await.unwrap();
     }
 
     async fn stop(mut self) {
@@ -177,12 +189,7 @@ async fn an_unavailable_member_keeps_its_targets_for_the_grace_period() {
     c.send("m1", snapshot("r1", &["z1"], "192.0.2.1", 1)).await;
     c.send("m2", snapshot("r2", &["z2"], "192.0.2.2", 1)).await;
     expect_answer(&mut c.dns, GLOBAL, RecordType::A, &["A 192.0.2.1", "A 192.0.2.2"]).await;
-    c.tx.send(MemberEvent::Failed {
-        member: "m2".into(),
-        error: "connection refused".into(),
-    })
-    .await
-    .unwrap();
+    c.fail("m2").await;
     // A later change of m1 is applied; m2's targets are still there.
     c.send("m1", snapshot("r1", &["z1"], "192.0.2.11", 1)).await;
     expect_answer(
@@ -202,12 +209,7 @@ async fn a_member_down_past_the_grace_period_loses_its_targets_until_it_returns(
     c.send("m1", snapshot("r1", &["z1"], "192.0.2.1", 1)).await;
     c.send("m2", snapshot("r2", &["z2"], "192.0.2.2", 1)).await;
     expect_answer(&mut c.dns, GLOBAL, RecordType::A, &["A 192.0.2.1", "A 192.0.2.2"]).await;
-    c.tx.send(MemberEvent::Failed {
-        member: "m2".into(),
-        error: "connection refused".into(),
-    })
-    .await
-    .unwrap();
+    c.fail("m2").await;
     expect_answer(&mut c.dns, GLOBAL, RecordType::A, &["A 192.0.2.1"]).await;
     expect_answer(
         &mut c.dns,
@@ -244,48 +246,26 @@ async fn hostnames_that_must_be_resolved_follow_the_resolver() {
             })
         }
     }
-    let text = "federation: myfed\ndomain: example.com\nprovider: { embedded: { listen: 127.0.0.1:0 } }\n\
-                members: [{ name: m1, file: a }, { name: m2, file: b }]\ncontroller: { debounce: 20ms }\n";
-    let cfg = Config::parse(text, Path::new("/nowhere/c.yaml")).unwrap();
-    let provider = EmbeddedProvider::start(EmbeddedConfig {
-        zone: "example.com".into(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-    })
-    .await
-    .unwrap();
-    let mut dns = Dns::udp(provider.local_addr()).await;
     let resolver = Arc::new(Moving(std::sync::Mutex::new(BTreeMap::from([(
         "lb.elb.example.net".to_string(),
         vec!["198.51.100.5".parse().unwrap()],
     )]))));
-    let controller = Controller::new(&cfg, Arc::new(provider), resolver.clone(), false);
-    let (tx, rx) = mpsc::channel(16);
-    let task = tokio::spawn(controller.run(rx, std::future::pending()));
+    let mut c = Running::start_with("", resolver.clone()).await;
     let mut elb = snapshot("r1", &["z1"], "192.0.2.1", 1);
     elb.services
         .values_mut()
         .for_each(|s| s.ingress = vec![Target::Hostname("lb.elb.example.net".into())]);
-    tx.send(MemberEvent::Snapshot {
-        member: "m1".into(),
-        snapshot: elb,
-    })
-    .await
-    .unwrap();
-    tx.send(MemberEvent::Snapshot {
-        member: "m2".into(),
-        snapshot: snapshot("r2", &["z2"], "192.0.2.2", 1),
-    })
-    .await
-    .unwrap();
+    c.send("m1", elb).await;
+    c.send("m2", snapshot("r2", &["z2"], "192.0.2.2", 1)).await;
     expect_answer(
-        &mut dns,
+        &mut c.dns,
         GLOBAL,
         RecordType::A,
         &["A 192.0.2.2", "A 198.51.100.5"],
     )
     .await;
     expect_answer(
-        &mut dns,
+        &mut c.dns,
         M1_ZONE,
         RecordType::CNAME,
         &["CNAME lb.elb.example.net"],
@@ -298,11 +278,11 @@ async fn hostnames_that_must_be_resolved_follow_the_resolver() {
         .unwrap()
         .insert("lb.elb.example.net".into(), vec!["198.51.100.6".parse().unwrap()]);
     expect_answer(
-        &mut dns,
+        &mut c.dns,
         GLOBAL,
         RecordType::A,
         &["A 192.0.2.2", "A 198.51.100.6"],
     )
     .await;
-    task.abort();
+    c.stop().await;
 }
