@@ -25,7 +25,7 @@ use crate::diff::ZoneCache;
 use crate::index::{Index, MemberStatus};
 use crate::members::MemberEvent;
 use crate::model::ServiceKey;
-use crate::plan::{Plan, PlanOptions, all_services, plan};
+use crate::plan::{HostDeps, Plan, PlanOptions, all_services, plan};
 use crate::planner::PlannerConfig;
 use crate::resolver::{HostCache, Resolution, Resolve};
 
@@ -69,7 +69,8 @@ pub struct LoopSettings {
     pub verify_interval: Duration,
     /// How long an unreachable member keeps its shards.
     pub member_grace: Duration,
-    /// Upper bound of hostname re-resolution (the record TTL).
+    /// Upper bound of hostname re-resolution (the federation TTL, or `resolver.max_refresh`);
+    /// a Service with a shorter TTL bounds its own hostnames tighter.
     pub max_refresh: Duration,
     /// Retries of transient provider errors.
     pub retry: RetryPolicy,
@@ -100,7 +101,7 @@ pub struct Controller {
     index: Index,
     cache: ZoneCache,
     hosts: HostCache,
-    service_hosts: BTreeMap<ServiceKey, BTreeSet<String>>,
+    service_hosts: BTreeMap<ServiceKey, HostDeps>,
     quarantine: BTreeMap<String, (Vec<Change>, String)>,
     failing_since: BTreeMap<String, Instant>,
     started: Instant,
@@ -204,10 +205,11 @@ impl Controller {
                     self.on_member_event(ev);
                 }
                 Some((host, answer)) = res_rx.recv() => {
-                    if self.hosts.record(&host, answer, Instant::now(), self.settings.max_refresh) {
+                    let bound = self.refresh_bound(&host);
+                    if self.hosts.record(&host, answer, Instant::now(), bound) {
                         debug!(%host, "hostname resolves differently; re-planning its services");
-                        for (key, hosts) in &self.service_hosts {
-                            if hosts.contains(&host) {
+                        for (key, deps) in &self.service_hosts {
+                            if deps.hosts.contains(&host) {
                                 self.index.mark_dirty(key.clone());
                             }
                         }
@@ -416,15 +418,29 @@ impl Controller {
         for k in keys {
             self.service_hosts.remove(k);
         }
-        for (k, hosts) in &p.hostnames {
-            self.service_hosts.insert(k.clone(), hosts.clone());
+        for deps in &p.hostnames {
+            self.service_hosts.insert(deps.service.clone(), deps.clone());
         }
-        let used: BTreeSet<String> = self.service_hosts.values().flatten().cloned().collect();
+        let used: BTreeSet<String> = self
+            .service_hosts
+            .values()
+            .flat_map(|d| d.hosts.iter().cloned())
+            .collect();
         self.hosts.retain(&used);
         let new = self.hosts.start(&used, Instant::now());
         if !new.is_empty() {
             self.spawn_resolutions(new, res_tx);
         }
+    }
+
+    /// How long an answer for `host` may be trusted: the shortest TTL of the records that depend
+    /// on it, and never longer than the configured bound.
+    fn refresh_bound(&self, host: &str) -> Duration {
+        self.service_hosts
+            .values()
+            .filter(|d| d.hosts.contains(host))
+            .map(|d| Duration::from_secs(u64::from(d.ttl)))
+            .fold(self.settings.max_refresh, Duration::min)
     }
 
     fn plan_keys(&self, keys: &BTreeSet<ServiceKey>) -> Plan {
@@ -446,7 +462,7 @@ impl Controller {
         let hosts: BTreeSet<String> = first
             .hostnames
             .iter()
-            .flat_map(|(_, h)| h.iter().cloned())
+            .flat_map(|d| d.hosts.iter().cloned())
             .collect();
         if hosts.is_empty() {
             return Ok(first);

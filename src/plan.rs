@@ -44,6 +44,17 @@ impl Default for PlanOptions {
     }
 }
 
+/// The ingress hostnames one Service's records depend on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostDeps {
+    /// The Service.
+    pub service: ServiceKey,
+    /// The TTL of its records: its hostnames must be re-resolved at least this often.
+    pub ttl: u32,
+    /// The hostnames.
+    pub hosts: BTreeSet<String>,
+}
+
 /// The plan for some Services.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Plan {
@@ -63,7 +74,7 @@ pub struct Plan {
     pub services: BTreeSet<ServiceKey>,
     /// Hostnames the planned records depend on, per Service.
     #[serde(skip)]
-    pub hostnames: Vec<(ServiceKey, BTreeSet<String>)>,
+    pub hostnames: Vec<HostDeps>,
 }
 
 impl Plan {
@@ -116,7 +127,11 @@ pub fn plan<'a>(
         out.problems.extend(want.problems);
         out.held.extend(want.held);
         if !want.hostnames.is_empty() {
-            out.hostnames.push((key.clone(), want.hostnames));
+            out.hostnames.push(HostDeps {
+                service: key.clone(),
+                ttl: want.ttl,
+                hosts: want.hostnames,
+            });
         }
         out.conflicts.extend(diff.conflicts);
         for n in diff.names {

@@ -77,6 +77,8 @@ pub struct DesiredService {
     pub held: BTreeSet<String>,
     /// Hostnames whose resolution these records depend on.
     pub hostnames: BTreeSet<String>,
+    /// The TTL of this Service's records.
+    pub ttl: u32,
     /// Problems found (invalid names, ...); the affected names are skipped.
     pub problems: Vec<String>,
 }
@@ -115,6 +117,7 @@ pub fn desired(
         .filter_map(|(_, _, s)| s.options.ttl)
         .min()
         .unwrap_or(cfg.default_ttl);
+    out.ttl = ttl;
 
     // Which levels exist, and the healthy shards of each.
     let mut levels: BTreeMap<Level, Vec<(&str, &ServiceProj)>> = BTreeMap::new();

@@ -49,8 +49,10 @@ impl DnsResolver {
     /// Builds the resolver: the configured name servers, or the system's.
     pub fn new(cfg: &ResolverConfig, static_ttl: Duration) -> Result<Self, String> {
         let builder = if cfg.nameservers.is_empty() {
-            TokioResolver::builder_tokio()
-                .map_err(|e| format!("cannot read the system resolver configuration: {e}"))?
+            TokioResolver::builder_tokio().unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot read the system resolver configuration; only resolver.hosts will answer");
+                TokioResolver::builder_with_config(HickoryConfig::default(), TokioRuntimeProvider::default())
+            })
         } else {
             let servers = cfg.nameservers.iter().map(|a| name_server(*a)).collect();
             TokioResolver::builder_with_config(

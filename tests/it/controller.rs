@@ -233,30 +233,56 @@ async fn a_member_that_never_reports_is_declared_down_after_the_grace_period() {
     c.stop().await;
 }
 
-#[tokio::test]
-async fn hostnames_that_must_be_resolved_follow_the_resolver() {
-    struct Moving(std::sync::Mutex<BTreeMap<String, Vec<IpAddr>>>);
-    #[async_trait::async_trait]
-    impl Resolve for Moving {
-        async fn resolve(&self, host: &str) -> Result<Resolution, String> {
-            let addrs = self.0.lock().unwrap().get(host).cloned().unwrap_or_default();
-            Ok(Resolution {
-                addrs,
-                ttl: std::time::Duration::from_millis(50),
-            })
-        }
+/// Resolves from a map the test can change; answers carry `ttl`.
+struct Moving {
+    addrs: std::sync::Mutex<BTreeMap<String, Vec<IpAddr>>>,
+    ttl: std::time::Duration,
+}
+
+impl Moving {
+    fn new(ttl: std::time::Duration) -> Arc<Self> {
+        let addrs = BTreeMap::from([(
+            "lb.elb.example.net".to_string(),
+            vec!["198.51.100.5".parse().unwrap()],
+        )]);
+        Arc::new(Self {
+            addrs: std::sync::Mutex::new(addrs),
+            ttl,
+        })
     }
-    let resolver = Arc::new(Moving(std::sync::Mutex::new(BTreeMap::from([(
-        "lb.elb.example.net".to_string(),
-        vec!["198.51.100.5".parse().unwrap()],
-    )]))));
-    let mut c = Running::start_with("", resolver.clone()).await;
+
+    fn move_to(&self, ip: &str) {
+        self.addrs
+            .lock()
+            .unwrap()
+            .insert("lb.elb.example.net".into(), vec![ip.parse().unwrap()]);
+    }
+}
+
+#[async_trait::async_trait]
+impl Resolve for Moving {
+    async fn resolve(&self, host: &str) -> Result<Resolution, String> {
+        let addrs = self.addrs.lock().unwrap().get(host).cloned().unwrap_or_default();
+        Ok(Resolution { addrs, ttl: self.ttl })
+    }
+}
+
+/// m1 behind an ELB hostname (with an optional TTL annotation), m2 with an IP.
+async fn elb_and_ip(c: &Running, ttl: Option<u32>) {
     let mut elb = snapshot("r1", &["z1"], "192.0.2.1", 1);
-    elb.services
-        .values_mut()
-        .for_each(|s| s.ingress = vec![Target::Hostname("lb.elb.example.net".into())]);
+    for s in elb.services.values_mut() {
+        s.ingress = vec![Target::Hostname("lb.elb.example.net".into())];
+        s.options.ttl = ttl;
+    }
     c.send("m1", elb).await;
     c.send("m2", snapshot("r2", &["z2"], "192.0.2.2", 1)).await;
+}
+
+#[tokio::test]
+async fn hostnames_that_must_be_resolved_follow_the_resolver() {
+    let resolver = Moving::new(std::time::Duration::from_millis(50));
+    let mut c = Running::start_with("", resolver.clone()).await;
+    elb_and_ip(&c, None).await;
     expect_answer(
         &mut c.dns,
         GLOBAL,
@@ -271,17 +297,38 @@ async fn hostnames_that_must_be_resolved_follow_the_resolver() {
         &["CNAME lb.elb.example.net"],
     )
     .await;
-    // The ELB moves: the global name follows within the (short) TTL.
-    resolver
-        .0
-        .lock()
-        .unwrap()
-        .insert("lb.elb.example.net".into(), vec!["198.51.100.6".parse().unwrap()]);
+    // The ELB moves: the global name follows within the (short) DNS TTL.
+    resolver.move_to("198.51.100.6");
     expect_answer(
         &mut c.dns,
         GLOBAL,
         RecordType::A,
         &["A 192.0.2.2", "A 198.51.100.6"],
+    )
+    .await;
+    c.stop().await;
+}
+
+/// The resolver's answer may be cached for an hour, the federation TTL is 180 s, but the Service's
+/// records live 1 s: its hostnames are re-resolved at least that often.
+#[tokio::test]
+async fn hostnames_are_re_resolved_within_the_services_own_ttl() {
+    let resolver = Moving::new(std::time::Duration::from_secs(3600));
+    let mut c = Running::start_with("", resolver.clone()).await;
+    elb_and_ip(&c, Some(1)).await;
+    expect_answer(
+        &mut c.dns,
+        GLOBAL,
+        RecordType::A,
+        &["A 192.0.2.2", "A 198.51.100.5"],
+    )
+    .await;
+    resolver.move_to("198.51.100.7");
+    expect_answer(
+        &mut c.dns,
+        GLOBAL,
+        RecordType::A,
+        &["A 192.0.2.2", "A 198.51.100.7"],
     )
     .await;
     c.stop().await;
