@@ -355,6 +355,30 @@ fn invalid_zone_labels_are_reported_and_skipped_not_fatal() {
 }
 
 #[test]
+fn an_overlong_service_is_reported_and_skipped_while_others_are_planned() {
+    let mut h = Harness::v1();
+    let long = "s".repeat(64);
+    let snap = Snap::default()
+        .node("n", "foozone", "fooregion")
+        .service("test", &long, &["192.0.2.1"], 1)
+        .service("test", "nginx", &["192.0.2.2"], 1);
+    h.index.set_snapshot("c1", snap.build());
+    let p = h.reconcile();
+    assert!(
+        p.problems
+            .iter()
+            .any(|m| m.contains(&format!("service test/{long} skipped")) && m.contains("64 characters")),
+        "{:?}",
+        p.problems
+    );
+    assert!(
+        h.records()
+            .contains("nginx.test.ufp.svc.example.com:A:180:[192.0.2.2]")
+    );
+    assert!(render_table(&p).contains("PROBLEM"));
+}
+
+#[test]
 fn foreign_records_are_conflicts_and_never_touched() {
     let mut h = Harness::v1();
     let foreign = RecordSet::new(
