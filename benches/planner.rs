@@ -84,11 +84,11 @@ fn best<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
 }
 
 fn main() {
-    let cfg = PlannerConfig {
-        naming: Naming::new("bench", "example.com").expect("valid naming"),
-        default_ttl: DEFAULT_TTL,
-        capabilities: Capabilities::default(),
-    };
+    let cfg = PlannerConfig::new(
+        Naming::new("bench", "example.com").expect("valid naming"),
+        DEFAULT_TTL,
+        Capabilities::default(),
+    );
     let opts = PlanOptions::default();
 
     let rss_before = rss_bytes();

@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+use crate::model::RoutingMode;
 use crate::names::{Naming, check_label};
 use crate::ownership::DEFAULT_PREFIX;
 use crate::planner::DEFAULT_TTL;
@@ -205,6 +206,18 @@ pub struct ResolverConfig {
     pub max_refresh: Option<Dur>,
 }
 
+/// Routing of the global and vanity names.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingConfig {
+    /// `plain` (one set of every healthy target) or `latency` (one latency set per region with
+    /// healthy shards, on providers that have latency routing). Services override it with the
+    /// `feddns.io/routing` annotation.
+    pub policy: RoutingMode,
+    /// Member region → AWS region, on top of the table that ships with feddns.
+    pub regions: BTreeMap<String, String>,
+}
+
 /// One member cluster.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -243,6 +256,9 @@ pub struct Config {
     /// Hostname resolution.
     #[serde(default)]
     pub resolver: ResolverConfig,
+    /// Routing of global and vanity names.
+    #[serde(default)]
+    pub routing: RoutingConfig,
     /// Member clusters.
     pub members: Vec<MemberConfig>,
     /// The file this was read from (members' relative paths are resolved against it).
@@ -365,6 +381,14 @@ impl Config {
                 return Err(self.invalid(
                     format!("members[{i}].name"),
                     format!("{:?} is used by two members", m.name),
+                ));
+            }
+        }
+        for (from, to) in &self.routing.regions {
+            if from.is_empty() || to.is_empty() {
+                return Err(self.invalid(
+                    format!("routing.regions.{from}"),
+                    "region names must not be empty",
                 ));
             }
         }

@@ -27,6 +27,7 @@ use crate::members::MemberEvent;
 use crate::model::ServiceKey;
 use crate::plan::{HostDeps, Plan, PlanOptions, all_services, plan};
 use crate::planner::PlannerConfig;
+use crate::regions::RegionMap;
 use crate::resolver::{HostCache, Resolution, Resolve};
 
 /// Delay before services whose changes failed transiently are planned again.
@@ -121,6 +122,8 @@ impl Controller {
             naming: cfg.naming(),
             default_ttl: cfg.ttl,
             capabilities: provider.capabilities(),
+            routing: cfg.routing.policy,
+            regions: Arc::new(RegionMap::shipped_with(&cfg.routing.regions)),
         };
         let opts = PlanOptions {
             owner_id: cfg.owner_id(),

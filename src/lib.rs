@@ -17,4 +17,5 @@ pub mod names;
 pub mod ownership;
 pub mod plan;
 pub mod planner;
+pub mod regions;
 pub mod resolver;

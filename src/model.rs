@@ -53,11 +53,27 @@ impl fmt::Display for Target {
     }
 }
 
+/// How the global (and vanity) names of a Service are answered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoutingMode {
+    /// One set with every healthy target.
+    #[default]
+    Plain,
+    /// One latency set per region with healthy shards (Route53 latency routing).
+    Latency,
+}
+
 /// Per-Service options read from annotations.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ServiceOptions {
     /// `feddns.io/ttl`: TTL override in seconds.
     pub ttl: Option<u32>,
+    /// `feddns.io/routing`: `plain` or `latency`, overriding the federation's policy.
+    pub routing: Option<RoutingMode>,
+    /// `feddns.io/hostnames`: extra (vanity) names answered like the global name, comma-separated,
+    /// lower-case, without trailing dots.
+    pub hostnames: Vec<String>,
 }
 
 /// The projection of a Service.
@@ -123,6 +139,10 @@ pub const REGION_LABELS: [&str; 2] = [
 ];
 /// Annotation: TTL override for a Service's records, in seconds.
 pub const ANNOTATION_TTL: &str = "feddns.io/ttl";
+/// Annotation: `plain` or `latency` routing for the global and vanity names.
+pub const ANNOTATION_ROUTING: &str = "feddns.io/routing";
+/// Annotation: extra (vanity) names, comma-separated, answered like the global name.
+pub const ANNOTATION_HOSTNAMES: &str = "feddns.io/hostnames";
 /// Annotation: `"true"` keeps a LoadBalancer Service out of DNS.
 pub const ANNOTATION_EXCLUDE: &str = "feddns.io/exclude";
 /// Label linking an EndpointSlice to its Service.

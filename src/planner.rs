@@ -14,12 +14,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use feddns_provider::{Capabilities, RecordSet, RecordType, Routing};
 
 use crate::index::{Index, Member};
-use crate::model::{ServiceKey, ServiceProj, Target};
+use crate::model::{RoutingMode, ServiceKey, ServiceProj, Target};
 use crate::names::{Level, Naming};
+use crate::regions::RegionMap;
 
 /// Federation v1's TTL: the default for every record.
 pub const DEFAULT_TTL: u32 = 180;
@@ -33,6 +35,23 @@ pub struct PlannerConfig {
     pub default_ttl: u32,
     /// What the provider can represent.
     pub capabilities: Capabilities,
+    /// Routing of global and vanity names when a Service does not choose.
+    pub routing: RoutingMode,
+    /// Member region → provider region, for latency routing.
+    pub regions: Arc<RegionMap>,
+}
+
+impl PlannerConfig {
+    /// Plain routing, the shipped region table.
+    pub fn new(naming: Naming, default_ttl: u32, capabilities: Capabilities) -> Self {
+        Self {
+            naming,
+            default_ttl,
+            capabilities,
+            routing: RoutingMode::Plain,
+            regions: Arc::new(RegionMap::default()),
+        }
+    }
 }
 
 /// The answer of a hostname lookup made at the edge.
@@ -118,6 +137,21 @@ pub fn desired(
         .min()
         .unwrap_or(cfg.default_ttl);
     out.ttl = ttl;
+    let mode = participants
+        .iter()
+        .find_map(|(_, _, s)| s.options.routing)
+        .unwrap_or(cfg.routing);
+    let latency = mode == RoutingMode::Latency && cfg.capabilities.latency;
+    if mode == RoutingMode::Latency && !latency {
+        out.problems.push(format!(
+            "service {key}: latency routing is not supported by this provider; plain records written"
+        ));
+    }
+    let plain = RenderOpts {
+        cname: true,
+        weighted: cfg.capabilities.weighted,
+    };
+    let mut global: Option<Rendered> = None;
 
     // Which levels exist, and the healthy shards of each.
     let mut levels: BTreeMap<Level, Vec<(&str, &ServiceProj)>> = BTreeMap::new();
@@ -152,7 +186,15 @@ pub fn desired(
                 continue;
             }
         };
-        match render(&name, ttl, shards, cfg.capabilities, hosts, &mut out.hostnames) {
+        let rendered = if *level == Level::Global && latency {
+            render_latency(&name, ttl, key, &participants, cfg, hosts, &mut out)
+        } else {
+            render(&name, ttl, shards, plain, hosts, &mut out.hostnames)
+        };
+        if *level == Level::Global {
+            global = Some(rendered.clone());
+        }
+        match rendered {
             Rendered::Sets(sets) => {
                 out.names.insert(name, sets);
             }
@@ -183,9 +225,111 @@ pub fn desired(
             }
         }
     }
+    let vanity: BTreeSet<&String> = participants
+        .iter()
+        .flat_map(|(_, _, s)| &s.options.hostnames)
+        .collect();
+    for v in vanity {
+        if let Err(e) = crate::names::check_name("vanity hostname", v) {
+            out.problems.push(format!("service {key}: {e}; skipped"));
+            continue;
+        }
+        if !feddns_provider::in_zone(v, cfg.naming.suffix()) || v == cfg.naming.suffix() {
+            out.problems.push(format!(
+                "service {key}: vanity hostname {v} is not below the zone {}; skipped",
+                cfg.naming.suffix()
+            ));
+            continue;
+        }
+        match &global {
+            Some(Rendered::Sets(sets)) => {
+                let renamed = sets
+                    .iter()
+                    .map(|s| RecordSet {
+                        name: v.clone(),
+                        ..s.clone()
+                    })
+                    .collect();
+                out.names.insert(v.clone(), renamed);
+            }
+            Some(Rendered::Pending) => {
+                out.held.insert(v.clone());
+            }
+            Some(Rendered::Empty) | None => {}
+        }
+    }
     out
 }
 
+/// The latency sets of a name: one per member region with healthy shards, set identifier = the
+/// member region, provider region from the region table.
+fn render_latency(
+    name: &str,
+    ttl: u32,
+    key: &ServiceKey,
+    participants: &[(&str, &Member, &ServiceProj)],
+    cfg: &PlannerConfig,
+    hosts: &dyn HostLookup,
+    out: &mut DesiredService,
+) -> Rendered {
+    let mut by_region: BTreeMap<&str, Vec<(&str, &ServiceProj)>> = BTreeMap::new();
+    for (member, m, svc) in participants {
+        if !m.is_healthy(key) {
+            continue;
+        }
+        match &m.topology.region {
+            Some(r) => by_region.entry(r).or_default().push((*member, *svc)),
+            None => out.problems.push(format!(
+                "service {key}: member {member} has no region label; left out of the latency sets of {name}"
+            )),
+        }
+    }
+    // A CNAME cannot share its name with A sets of other regions: CNAMEs only when every region
+    // answers with one hostname, otherwise hostnames are resolved.
+    let single_host = |shards: &[(&str, &ServiceProj)]| {
+        let targets: BTreeSet<&Target> = shards.iter().flat_map(|(_, s)| &s.ingress).collect();
+        targets.len() == 1 && targets.iter().all(|t| matches!(t, Target::Hostname(_)))
+    };
+    let opts = RenderOpts {
+        cname: by_region.values().all(|s| single_host(s)),
+        weighted: false,
+    };
+    let mut sets = Vec::new();
+    for (region, shards) in &by_region {
+        let Some(aws) = cfg.regions.aws_region(region) else {
+            out.problems.push(format!(
+                "service {key}: region {region} has no latency region (add it to routing.regions); left out of {name}"
+            ));
+            continue;
+        };
+        match render(name, ttl, shards, opts, hosts, &mut out.hostnames) {
+            Rendered::Pending => return Rendered::Pending,
+            Rendered::Empty => {}
+            Rendered::Sets(s) => sets.extend(s.into_iter().map(|s| {
+                s.with_routing(Routing::Latency {
+                    set_id: (*region).to_string(),
+                    region: aws.to_string(),
+                })
+            })),
+        }
+    }
+    if sets.is_empty() {
+        Rendered::Empty
+    } else {
+        Rendered::Sets(sets)
+    }
+}
+
+/// What `render` may produce.
+#[derive(Debug, Clone, Copy)]
+struct RenderOpts {
+    /// A lone hostname becomes a CNAME.
+    cname: bool,
+    /// Several hostnames become weighted CNAMEs.
+    weighted: bool,
+}
+
+#[derive(Debug, Clone)]
 enum Rendered {
     Sets(Vec<RecordSet>),
     Pending,
@@ -196,7 +340,7 @@ fn render(
     name: &str,
     ttl: u32,
     shards: &[(&str, &ServiceProj)],
-    caps: Capabilities,
+    opts: RenderOpts,
     hosts: &dyn HostLookup,
     used_hosts: &mut BTreeSet<String>,
 ) -> Rendered {
@@ -214,11 +358,11 @@ fn render(
             }
         }
     }
-    if hostnames.len() == 1 && ips.is_empty() {
+    if opts.cname && hostnames.len() == 1 && ips.is_empty() {
         let host = hostnames.first().map(|h| (*h).to_string()).unwrap_or_default();
         return Rendered::Sets(vec![RecordSet::new(name, RecordType::Cname, ttl, [host])]);
     }
-    if !hostnames.is_empty() && ips.is_empty() && caps.weighted {
+    if !hostnames.is_empty() && ips.is_empty() && opts.weighted {
         let mut sets = Vec::new();
         for (member, svc) in shards {
             let hs: Vec<&str> = svc

@@ -12,8 +12,9 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::model::{
-    ANNOTATION_EXCLUDE, ANNOTATION_TTL, LABEL_SERVICE_NAME, NodeProj, REGION_LABELS, ServiceKey,
-    ServiceOptions, ServiceProj, SliceProj, Target, ZONE_LABELS,
+    ANNOTATION_EXCLUDE, ANNOTATION_HOSTNAMES, ANNOTATION_ROUTING, ANNOTATION_TTL, LABEL_SERVICE_NAME,
+    NodeProj, REGION_LABELS, RoutingMode, ServiceKey, ServiceOptions, ServiceProj, SliceProj, Target,
+    ZONE_LABELS,
 };
 
 /// Namespace assumed for namespaced objects that carry none (hand-written snapshot files).
@@ -43,6 +44,23 @@ pub fn project_service(svc: &Service) -> Option<ServiceProj> {
     let is_lb = svc.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer");
 
     let mut options = ServiceOptions::default();
+    match annotation(ANNOTATION_ROUTING) {
+        None => {}
+        Some("plain") => options.routing = Some(RoutingMode::Plain),
+        Some("latency") => options.routing = Some(RoutingMode::Latency),
+        Some(other) => problems.push(format!(
+            "Service {key}: annotation {ANNOTATION_ROUTING}={other:?} is neither \"plain\" nor \"latency\"; ignored"
+        )),
+    }
+    if let Some(value) = annotation(ANNOTATION_HOSTNAMES) {
+        for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+            if options.hostnames.contains(&name) {
+                continue;
+            }
+            options.hostnames.push(name);
+        }
+    }
     if let Some(value) = annotation(ANNOTATION_TTL) {
         match parse_ttl(value) {
             Some(ttl) => options.ttl = Some(ttl),
@@ -249,6 +267,15 @@ mod tests {
     #[test]
     fn exclude_annotation_and_type() {
         let fed = |a| project_service(&lb(a, json!([]))).unwrap();
+        let p = fed(
+            json!({ANNOTATION_ROUTING: "latency", ANNOTATION_HOSTNAMES: " Hugo-Fed.example.com., api.example.com,,hugo-fed.example.com"}),
+        );
+        assert_eq!(p.options.routing, Some(RoutingMode::Latency));
+        assert_eq!(p.options.hostnames, ["hugo-fed.example.com", "api.example.com"]);
+        assert!(p.problems.is_empty(), "{:?}", p.problems);
+        let p = fed(json!({ANNOTATION_ROUTING: "fastest"}));
+        assert_eq!(p.options.routing, None);
+        assert!(p.problems[0].contains(ANNOTATION_ROUTING) && p.problems[0].contains("\"fastest\""));
         assert!(!fed(json!({ANNOTATION_EXCLUDE: "true"})).federated);
         let p = fed(json!({ANNOTATION_EXCLUDE: "false"}));
         assert!(p.federated && p.problems.is_empty());

@@ -11,6 +11,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::index::tests::Snap;
+use crate::model::MemberSnapshot;
 use crate::names::Naming;
 use crate::planner::{DEFAULT_TTL, PlannerConfig};
 
@@ -39,11 +40,7 @@ impl Harness {
                     replace_cost: 2,
                 },
             ),
-            cfg: PlannerConfig {
-                naming: Naming::new("ufp", ZONE).unwrap(),
-                default_ttl: DEFAULT_TTL,
-                capabilities: caps,
-            },
+            cfg: PlannerConfig::new(Naming::new("ufp", ZONE).unwrap(), DEFAULT_TTL, caps),
             hosts: BTreeMap::from([(
                 "a9.us-west-2.elb.amazonaws.com".to_string(),
                 vec!["198.51.100.1".parse().unwrap()],
@@ -517,6 +514,260 @@ fn a_plan_deleting_most_owned_records_is_refused_unless_forced() {
     assert!(render_table(&p).contains("REFUSED"));
     h.opts.force = true;
     assert!(h.plan_all().refused.is_none());
+}
+
+// ---- latency routing (Route53) ----
+
+fn latency_harness() -> Harness {
+    let caps = Capabilities {
+        latency: true,
+        weighted: true,
+        alias: true,
+        ..Capabilities::default()
+    };
+    let mut h = Harness::new(caps);
+    h.cfg.routing = crate::model::RoutingMode::Latency;
+    h
+}
+
+fn global_sets(h: &Harness, name: &str) -> Vec<String> {
+    h.zone
+        .sets_at(name)
+        .map(|s| {
+            format!(
+                "{} {} {} {}",
+                s.rtype,
+                s.routing.as_ref().map_or("-", |r| r.set_id()),
+                match &s.routing {
+                    Some(feddns_provider::Routing::Latency { region, .. }) => region.as_str(),
+                    _ => "-",
+                },
+                s.values.join(" ")
+            )
+        })
+        .collect()
+}
+
+/// Seed 003 by hand: three clusters in three AWS regions, ELB hostnames, one latency record per
+/// region at the global name and at the vanity name `hugo-fed.<domain>`.
+#[test]
+fn latency_sets_follow_regions_gaining_and_losing_healthy_shards() {
+    let mut h = latency_harness();
+    let svc = |elb: &str, ready| {
+        let mut s = Snap::default().service("test", "nginx", &[elb], ready).build();
+        s.services
+            .values_mut()
+            .for_each(|s| s.options.hostnames = vec!["hugo-fed.example.com".into()]);
+        s
+    };
+    let with_node = |mut s: MemberSnapshot, zone: &str, region: &str| {
+        s.nodes.insert(
+            "n".into(),
+            crate::index::tests::node("n", Some(zone), Some(region)),
+        );
+        s
+    };
+    h.index.set_snapshot(
+        "usa",
+        with_node(
+            svc("a1.us-east-1.elb.amazonaws.com", 1),
+            "us-east-1a",
+            "us-east-1",
+        ),
+    );
+    h.index.set_snapshot(
+        "eur",
+        with_node(
+            svc("a2.eu-west-1.elb.amazonaws.com", 1),
+            "eu-west-1a",
+            "eu-west-1",
+        ),
+    );
+    h.index.set_snapshot(
+        "jpn",
+        with_node(
+            svc("a3.ap-northeast-1.elb.amazonaws.com", 0),
+            "ap-northeast-1a",
+            "ap-northeast-1",
+        ),
+    );
+    h.reconcile();
+    let want = vec![
+        "CNAME eu-west-1 eu-west-1 a2.eu-west-1.elb.amazonaws.com".to_string(),
+        "CNAME us-east-1 us-east-1 a1.us-east-1.elb.amazonaws.com".to_string(),
+    ];
+    assert_eq!(global_sets(&h, "nginx.test.ufp.svc.example.com"), want);
+    assert_eq!(global_sets(&h, "hugo-fed.example.com"), want);
+    // Japan becomes healthy: its latency set appears.
+    h.index.set_snapshot(
+        "jpn",
+        with_node(
+            svc("a3.ap-northeast-1.elb.amazonaws.com", 2),
+            "ap-northeast-1a",
+            "ap-northeast-1",
+        ),
+    );
+    h.reconcile();
+    assert_eq!(global_sets(&h, "hugo-fed.example.com").len(), 3);
+    // Europe loses its endpoints: its set goes, the others stay untouched.
+    h.index.set_snapshot(
+        "eur",
+        with_node(
+            svc("a2.eu-west-1.elb.amazonaws.com", 0),
+            "eu-west-1a",
+            "eu-west-1",
+        ),
+    );
+    let p = h.reconcile();
+    // The two eu-west-1 latency sets go; the EU zone and region names fall back to CNAMEs.
+    assert_eq!(p.counts(), (0, 2, 2), "{}", render_table(&p));
+    let deleted: Vec<String> = p
+        .names
+        .iter()
+        .flat_map(|n| &n.changes)
+        .filter_map(|c| match c {
+            Change::Delete { old } => Some(format!("{} {}", old.name, old.key().set_id.unwrap_or_default())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        deleted,
+        [
+            "hugo-fed.example.com eu-west-1",
+            "nginx.test.ufp.svc.example.com eu-west-1"
+        ]
+    );
+    assert_eq!(
+        global_sets(&h, "nginx.test.ufp.svc.example.com"),
+        vec![
+            "CNAME ap-northeast-1 ap-northeast-1 a3.ap-northeast-1.elb.amazonaws.com".to_string(),
+            "CNAME us-east-1 us-east-1 a1.us-east-1.elb.amazonaws.com".to_string(),
+        ]
+    );
+    // Zone and region names stay plain.
+    assert!(
+        h.records()
+            .contains("nginx.test.ufp.svc.eu-west-1.example.com:CNAME:180:[nginx.test.ufp.svc.example.com]")
+    );
+    assert!(h.plan_all().is_empty());
+    // Nothing healthy anywhere: no global record, no vanity record.
+    for (m, zone, region, elb) in [
+        ("usa", "us-east-1a", "us-east-1", "a1.us-east-1.elb.amazonaws.com"),
+        (
+            "jpn",
+            "ap-northeast-1a",
+            "ap-northeast-1",
+            "a3.ap-northeast-1.elb.amazonaws.com",
+        ),
+    ] {
+        h.index.set_snapshot(m, with_node(svc(elb, 0), zone, region));
+    }
+    h.reconcile();
+    assert!(global_sets(&h, "nginx.test.ufp.svc.example.com").is_empty());
+    assert!(global_sets(&h, "hugo-fed.example.com").is_empty());
+}
+
+#[test]
+fn latency_regions_are_mapped_from_gce_and_azure_and_unknown_ones_reported() {
+    let mut h = latency_harness();
+    h.member("gce", "us-east1-b", "us-east1", &["192.0.2.1"], 1);
+    h.member(
+        "azure",
+        "westeurope-1",
+        "westeurope",
+        &["192.0.2.2", "2001:db8::2"],
+        1,
+    );
+    h.member("dc", "rack-1", "moon-base", &["192.0.2.3"], 1);
+    let p = h.reconcile();
+    assert_eq!(
+        global_sets(&h, "nginx.test.ufp.svc.example.com"),
+        vec![
+            "A us-east1 us-east-1 192.0.2.1".to_string(),
+            "A westeurope eu-central-1 192.0.2.2".to_string(),
+            "AAAA westeurope eu-central-1 2001:db8::2".to_string(),
+        ]
+    );
+    assert!(
+        p.problems
+            .iter()
+            .any(|m| m.contains("region moon-base has no latency region")),
+        "{:?}",
+        p.problems
+    );
+    // An override maps it.
+    let mut regions = BTreeMap::new();
+    regions.insert("moon-base".to_string(), "us-west-2".to_string());
+    h.cfg.regions = std::sync::Arc::new(crate::regions::RegionMap::shipped_with(&regions));
+    h.index.mark_all_dirty();
+    h.reconcile();
+    assert!(
+        global_sets(&h, "nginx.test.ufp.svc.example.com")
+            .contains(&"A moon-base us-west-2 192.0.2.3".to_string())
+    );
+}
+
+#[test]
+fn latency_regions_mixing_hostnames_and_ips_resolve_the_hostnames() {
+    let mut h = latency_harness();
+    h.member(
+        "c1",
+        "foozone",
+        "us-west-2",
+        &["a9.us-west-2.elb.amazonaws.com"],
+        1,
+    );
+    h.member("c2", "barzone", "eu-west-1", &["198.51.100.2"], 1);
+    h.reconcile();
+    assert_eq!(
+        global_sets(&h, "nginx.test.ufp.svc.example.com"),
+        vec![
+            "A eu-west-1 eu-west-1 198.51.100.2".to_string(),
+            "A us-west-2 us-west-2 198.51.100.1".to_string()
+        ]
+    );
+}
+
+#[test]
+fn latency_on_a_provider_without_it_is_reported_and_plain_records_written() {
+    let mut h = Harness::v1();
+    h.cfg.routing = crate::model::RoutingMode::Latency;
+    h.member("c1", "foozone", "fooregion", &["198.51.100.1"], 1);
+    let p = h.reconcile();
+    assert!(
+        p.problems
+            .iter()
+            .any(|m| m.contains("latency routing is not supported"))
+    );
+    assert!(
+        h.records()
+            .contains("nginx.test.ufp.svc.example.com:A:180:[198.51.100.1]")
+    );
+}
+
+#[test]
+fn vanity_names_outside_the_zone_are_reported_and_skipped() {
+    let mut h = Harness::v1();
+    let mut s = Snap::default()
+        .node("n", "foozone", "fooregion")
+        .service("test", "nginx", &["192.0.2.1"], 1)
+        .build();
+    s.services.values_mut().for_each(|s| {
+        s.options.hostnames = vec![
+            "www.example.org".into(),
+            "bad_name.example.com".into(),
+            "www.example.com".into(),
+        ]
+    });
+    h.index.set_snapshot("c1", s);
+    let p = h.reconcile();
+    assert!(h.records().contains("www.example.com:A:180:[192.0.2.1]"));
+    assert_eq!(p.problems.len(), 2, "{:?}", p.problems);
+    assert!(
+        p.problems
+            .iter()
+            .any(|m| m.contains("www.example.org is not below the zone"))
+    );
 }
 
 // ---- properties ----
