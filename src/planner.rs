@@ -7,7 +7,9 @@
 //! * A name's targets are the ingress entries of the *healthy* shards of its level.
 //! * IPs become A/AAAA sets; a single hostname a CNAME. Several hostnames become weighted CNAME
 //!   sets where the provider has weighted routing; otherwise (and when mixed with IPs) they are
-//!   resolved at the edge and written as addresses. A name whose hostnames are not resolved yet is
+//!   resolved at the edge and written as addresses. Where the provider has weighted routing and
+//!   aliases (Route53), load balancer hostnames mixed with IPs become weighted alias A sets, one
+//!   per shard, instead of being resolved. A name whose hostnames are not resolved yet is
 //!   *held*: left as it is.
 //! * No targets: zone → CNAME to the region name, region → CNAME to the global name, global → no
 //!   record. A Service no member has any more gets no names at all.
@@ -21,7 +23,7 @@ use feddns_provider::{Capabilities, RecordSet, RecordType, Routing};
 use crate::index::{Index, Member};
 use crate::model::{RoutingMode, ServiceKey, ServiceProj, Target};
 use crate::names::{Level, Naming};
-use crate::regions::RegionMap;
+use crate::regions::{RegionMap, elb_alias};
 
 /// Federation v1's TTL: the default for every record.
 pub const DEFAULT_TTL: u32 = 180;
@@ -150,6 +152,7 @@ pub fn desired(
     let plain = RenderOpts {
         cname: true,
         weighted: cfg.capabilities.weighted,
+        alias: cfg.capabilities.alias,
     };
     let mut global: Option<Rendered> = None;
 
@@ -293,6 +296,7 @@ fn render_latency(
     let opts = RenderOpts {
         cname: by_region.values().all(|s| single_host(s)),
         weighted: false,
+        alias: cfg.capabilities.alias,
     };
     let mut sets = Vec::new();
     for (region, shards) in &by_region {
@@ -325,8 +329,56 @@ fn render_latency(
 struct RenderOpts {
     /// A lone hostname becomes a CNAME.
     cname: bool,
-    /// Several hostnames become weighted CNAMEs.
+    /// Several hostnames become weighted sets.
     weighted: bool,
+    /// ELB hostnames may become alias A sets.
+    alias: bool,
+}
+
+/// One weighted set per shard and type: its IPv4 and IPv6 addresses, and each of its load
+/// balancer hostnames as an alias A set. Set identifiers are the member name, suffixed where a
+/// member needs several sets of one type.
+fn weighted_with_aliases(name: &str, ttl: u32, shards: &[(&str, &ServiceProj)]) -> Vec<RecordSet> {
+    let mut sets = Vec::new();
+    for (member, svc) in shards {
+        let mut ids: BTreeMap<RecordType, usize> = BTreeMap::new();
+        let mut next_id = |t: RecordType| {
+            let n = ids.entry(t).or_default();
+            *n += 1;
+            if *n == 1 {
+                (*member).to_string()
+            } else {
+                format!("{member}-{n}")
+            }
+        };
+        let (v4, v6): (Vec<IpAddr>, Vec<IpAddr>) = svc
+            .ingress
+            .iter()
+            .filter_map(|t| if let Target::Ip(ip) = t { Some(*ip) } else { None })
+            .partition(IpAddr::is_ipv4);
+        for (rtype, ips) in [(RecordType::A, v4), (RecordType::Aaaa, v6)] {
+            if !ips.is_empty() {
+                let set_id = next_id(rtype.clone());
+                sets.push(
+                    RecordSet::new(name, rtype, ttl, ips.iter().map(ToString::to_string))
+                        .with_routing(Routing::Weighted { set_id, weight: 1 }),
+                );
+            }
+        }
+        for t in &svc.ingress {
+            if let Target::Hostname(h) = t
+                && let Some(alias) = elb_alias(h)
+            {
+                let set_id = next_id(RecordType::A);
+                sets.push(
+                    RecordSet::new(name, RecordType::A, ttl, [])
+                        .with_alias(alias)
+                        .with_routing(Routing::Weighted { set_id, weight: 1 }),
+                );
+            }
+        }
+    }
+    sets
 }
 
 #[derive(Debug, Clone)]
@@ -358,9 +410,27 @@ fn render(
             }
         }
     }
-    if opts.cname && hostnames.len() == 1 && ips.is_empty() {
+    if hostnames.len() == 1 && ips.is_empty() {
         let host = hostnames.first().map(|h| (*h).to_string()).unwrap_or_default();
-        return Rendered::Sets(vec![RecordSet::new(name, RecordType::Cname, ttl, [host])]);
+        if opts.cname {
+            return Rendered::Sets(vec![RecordSet::new(name, RecordType::Cname, ttl, [host])]);
+        }
+        if let Some(alias) = elb_alias(&host).filter(|_| opts.alias) {
+            return Rendered::Sets(vec![
+                RecordSet::new(name, RecordType::A, ttl, []).with_alias(alias),
+            ]);
+        }
+    }
+    // Several targets with ELB hostnames among them: one weighted set per shard and type, the
+    // load balancers as alias A sets, so nothing is resolved and frozen.
+    let all_elb = hostnames.iter().all(|h| elb_alias(h).is_some());
+    if !hostnames.is_empty()
+        && opts.weighted
+        && opts.alias
+        && all_elb
+        && (hostnames.len() > 1 || !ips.is_empty())
+    {
+        return Rendered::Sets(weighted_with_aliases(name, ttl, shards));
     }
     if !hostnames.is_empty() && ips.is_empty() && opts.weighted {
         let mut sets = Vec::new();

@@ -1,7 +1,10 @@
-//! The region table for latency routing: member region → provider (AWS) region. Pure.
+//! Region data that ships with feddns. Pure.
 //!
-//! The table ships with feddns (`src/data/latency-regions.yaml`) and can be extended or overridden
-//! in the configuration. A region that is not in it is reported, never guessed.
+//! * [`RegionMap`]: member region → AWS region for latency routing (`src/data/latency-regions.yaml`),
+//!   extended or overridden by the configuration. A region that is not in it is reported, never
+//!   guessed.
+//! * [`elb_alias`]: the Route53 alias target of an AWS load balancer hostname, from the canonical
+//!   hosted zone ids of Elastic Load Balancing (`src/data/elb-hosted-zones.yaml`).
 
 use std::collections::BTreeMap;
 
@@ -46,6 +49,46 @@ impl Default for RegionMap {
     }
 }
 
+const ELB_ZONES: &str = include_str!("data/elb-hosted-zones.yaml");
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ElbZones {
+    application_and_classic: BTreeMap<String, String>,
+    network: BTreeMap<String, String>,
+}
+
+fn elb_zones() -> &'static ElbZones {
+    static ZONES: std::sync::OnceLock<ElbZones> = std::sync::OnceLock::new();
+    // The shipped table is part of the binary and covered by a test: it always parses.
+    ZONES.get_or_init(|| {
+        serde_saphyr::from_str(ELB_ZONES).unwrap_or_else(|e| unreachable!("shipped ELB table: {e}"))
+    })
+}
+
+/// The Route53 alias target for an AWS load balancer hostname (`…<region>.elb.amazonaws.com` for
+/// Application and Classic, `…elb.<region>.amazonaws.com` for Network load balancers), or `None`
+/// for any other name or a region missing from the table.
+pub fn elb_alias(hostname: &str) -> Option<feddns_provider::AliasTarget> {
+    let host = hostname.strip_suffix(".amazonaws.com")?;
+    let zones = elb_zones();
+    let (table, region) = if let Some(rest) = host.strip_suffix(".elb") {
+        (&zones.application_and_classic, rest.rsplit('.').next()?)
+    } else {
+        let (before, region) = host.rsplit_once('.')?;
+        if !before.ends_with(".elb") {
+            return None;
+        }
+        (&zones.network, region)
+    };
+    let zone = table.get(region)?;
+    Some(feddns_provider::AliasTarget {
+        hosted_zone_id: zone.clone(),
+        dns_name: hostname.to_string(),
+        evaluate_target_health: true,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,6 +112,32 @@ mod tests {
         assert_eq!(m.aws_region("westeurope"), Some("eu-central-1"));
         assert_eq!(m.aws_region("asia-northeast1"), Some("ap-northeast-1"));
         assert_eq!(m.aws_region("moon-base-1"), None);
+    }
+
+    #[test]
+    fn elb_hostnames_map_to_their_canonical_zones() {
+        let alb =
+            elb_alias("a9d02aafa350411e7999c0ad4271fa7c-336709007.us-east-1.elb.amazonaws.com").unwrap();
+        assert_eq!(alb.hosted_zone_id, "Z35SXDOTRQ7X7K");
+        assert!(alb.evaluate_target_health);
+        let dualstack = elb_alias("dualstack.web-1.eu-west-1.elb.amazonaws.com").unwrap();
+        assert_eq!(dualstack.hosted_zone_id, "Z32O12XQLNTSW2");
+        let nlb = elb_alias("net-lb-0123456789abcdef.elb.eu-west-1.amazonaws.com").unwrap();
+        assert_eq!(nlb.hosted_zone_id, "Z2IFOLAFXWLO4F");
+        assert_eq!(elb_alias("lb.example.net"), None);
+        assert_eq!(elb_alias("x.elb.moon-1.amazonaws.com"), None);
+        assert_eq!(elb_alias("s3.us-east-1.amazonaws.com"), None);
+        let zones = elb_zones();
+        for id in zones
+            .application_and_classic
+            .values()
+            .chain(zones.network.values())
+        {
+            assert!(
+                id.starts_with('Z') && id.len() >= 12 && id.chars().all(|c| c.is_ascii_alphanumeric()),
+                "{id}"
+            );
+        }
     }
 
     #[test]

@@ -708,8 +708,42 @@ fn latency_regions_are_mapped_from_gce_and_azure_and_unknown_ones_reported() {
 }
 
 #[test]
-fn latency_regions_mixing_hostnames_and_ips_resolve_the_hostnames() {
+fn latency_regions_mixing_elb_hostnames_and_ips_use_alias_sets() {
     let mut h = latency_harness();
+    h.member(
+        "c1",
+        "foozone",
+        "us-west-2",
+        &["a9.us-west-2.elb.amazonaws.com"],
+        1,
+    );
+    h.member("c2", "barzone", "eu-west-1", &["198.51.100.2"], 1);
+    h.reconcile();
+    let sets: Vec<RecordSet> = h
+        .zone
+        .sets_at("nginx.test.ufp.svc.example.com")
+        .cloned()
+        .collect();
+    assert_eq!(sets.len(), 2, "{sets:#?}");
+    let alias = sets.iter().find(|s| s.alias.is_some()).expect("an alias set");
+    assert_eq!(alias.rtype, RecordType::A);
+    assert_eq!(alias.alias.as_ref().unwrap().hosted_zone_id, "Z1H1FL5HABSF5");
+    assert_eq!(alias.key().set_id.as_deref(), Some("us-west-2"));
+    assert_eq!(
+        global_sets(&h, "nginx.test.ufp.svc.example.com")[0],
+        "A eu-west-1 eu-west-1 198.51.100.2"
+    );
+    assert!(h.plan_all().is_empty());
+}
+
+#[test]
+fn latency_regions_mixing_other_hostnames_and_ips_resolve_the_hostnames() {
+    let caps = Capabilities {
+        latency: true,
+        ..Capabilities::default()
+    };
+    let mut h = Harness::new(caps);
+    h.cfg.routing = crate::model::RoutingMode::Latency;
     h.member(
         "c1",
         "foozone",
@@ -726,6 +760,59 @@ fn latency_regions_mixing_hostnames_and_ips_resolve_the_hostnames() {
             "A us-west-2 us-west-2 198.51.100.1".to_string()
         ]
     );
+}
+
+/// DESIGN: several hostnames, or hostnames mixed with IPs, on Route53 → weighted sets, one per
+/// shard, with alias A for ELB hostnames — never stale A records.
+#[test]
+fn elb_hostnames_mixed_with_ips_become_weighted_alias_sets_on_route53() {
+    let caps = Capabilities {
+        latency: true,
+        weighted: true,
+        alias: true,
+        ..Capabilities::default()
+    };
+    let mut h = Harness::new(caps);
+    h.member(
+        "c1",
+        "foozone",
+        "us-west-2",
+        &["a9.us-west-2.elb.amazonaws.com"],
+        1,
+    );
+    h.member("c2", "barzone", "eu-west-1", &["198.51.100.2", "2001:db8::2"], 1);
+    let p = h.reconcile();
+    assert!(
+        p.hostnames.is_empty(),
+        "nothing needs resolving: {:?}",
+        p.hostnames
+    );
+    let mut got: Vec<String> = h
+        .zone
+        .sets_at("nginx.test.ufp.svc.example.com")
+        .map(|s| {
+            format!(
+                "{} {} {}",
+                s.rtype,
+                s.key().set_id.unwrap_or_default(),
+                s.describe_values()
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            "A c1 weighted:c1 weight=1 alias a9.us-west-2.elb.amazonaws.com (Z1H1FL5HABSF5)",
+            "A c2 weighted:c2 weight=1 198.51.100.2",
+            "AAAA c2 weighted:c2 weight=1 2001:db8::2",
+        ]
+    );
+    // The ELB alone at its own zone and region names stays a CNAME.
+    assert!(h.records().contains(
+        "nginx.test.ufp.svc.foozone.us-west-2.example.com:CNAME:180:[a9.us-west-2.elb.amazonaws.com]"
+    ));
+    assert!(h.plan_all().is_empty());
 }
 
 #[test]
@@ -792,7 +879,7 @@ fn build(h: &mut Harness, members: &[ArbMember]) {
         "lb-a.elb.example.net",
         "lb-b.elb.example.net",
         "203.0.113.7",
-        "2001:db8::8",
+        "web-1.us-east-1.elb.amazonaws.com",
     ];
     for (i, (z, r, services)) in members.iter().enumerate() {
         let mut snap = Snap::default().node("n", &format!("z{r}{z}"), &format!("r{r}"));
@@ -814,9 +901,11 @@ proptest! {
         before in prop::collection::vec(arb_member(), 1..4),
         after in prop::collection::vec(arb_member(), 1..4),
         weighted in any::<bool>(),
+        alias in any::<bool>(),
         foreign_svc in 0u8..4,
     ) {
-        let mut h = Harness::new(Capabilities { weighted, ..Capabilities::default() });
+        let mut h = Harness::new(Capabilities { weighted, alias, ..Capabilities::default() });
+        h.hosts.insert("web-1.us-east-1.elb.amazonaws.com".into(), vec!["192.0.2.20".parse().unwrap()]);
         // Whole federations are swapped here; the delete guard has a test of its own.
         h.opts.force = true;
         h.hosts.insert("lb-a.elb.example.net".into(), vec!["192.0.2.10".parse().unwrap()]);
