@@ -3,7 +3,8 @@
 //! A CNAME cannot share its name with a TXT, so the TXT sits one label below the name it covers:
 //! `<prefix>.<name>` (default prefix `_feddns`; the underscore keeps it apart from any name feddns
 //! generates). Its value is
-//! `heritage=feddns,feddns/owner=<owner id>,feddns/federation=<F>,feddns/service=<ns>/<svc>`.
+//! `heritage=feddns,owner=<owner id>,federation=<F>,service=<ns>/<svc>`: short, because Route53
+//! counts every character of every value against its 32,000-character limit per request.
 
 use crate::model::ServiceKey;
 
@@ -27,7 +28,7 @@ impl Ownership {
     /// The TXT value.
     pub fn encode(&self) -> String {
         format!(
-            "heritage={HERITAGE},feddns/owner={},feddns/federation={},feddns/service={}/{}",
+            "heritage={HERITAGE},owner={},federation={},service={}/{}",
             self.owner, self.federation, self.service.namespace, self.service.name
         )
     }
@@ -40,9 +41,9 @@ impl Ownership {
             let (k, v) = pair.split_once('=')?;
             match k.trim() {
                 "heritage" => heritage = Some(v.trim()),
-                "feddns/owner" => owner = Some(v.trim().to_string()),
-                "feddns/federation" => federation = Some(v.trim().to_string()),
-                "feddns/service" => {
+                "owner" => owner = Some(v.trim().to_string()),
+                "federation" => federation = Some(v.trim().to_string()),
+                "service" => {
                     let (ns, name) = v.trim().split_once('/')?;
                     service = Some(ServiceKey::new(ns, name));
                 }
@@ -84,7 +85,7 @@ mod tests {
         let v = o.encode();
         assert_eq!(
             v,
-            "heritage=feddns,feddns/owner=prod-1,feddns/federation=myfed,feddns/service=web/nginx"
+            "heritage=feddns,owner=prod-1,federation=myfed,service=web/nginx"
         );
         assert_eq!(Ownership::decode(&v), Some(o.clone()));
         assert_eq!(Ownership::decode(&format!("\"{v}\"")), Some(o));
@@ -96,7 +97,7 @@ mod tests {
             Ownership::decode("heritage=external-dns,external-dns/owner=default"),
             None
         );
-        assert_eq!(Ownership::decode("heritage=feddns,feddns/owner=x"), None);
+        assert_eq!(Ownership::decode("heritage=feddns,owner=x"), None);
         assert_eq!(Ownership::decode("v=spf1 -all"), None);
         assert_eq!(Ownership::decode(""), None);
     }

@@ -395,7 +395,7 @@ fn foreign_records_are_conflicts_and_never_touched() {
         RecordType::Txt,
         60,
         [
-            "heritage=feddns,feddns/owner=someone-else,feddns/federation=ufp,feddns/service=test/nginx"
+            "heritage=feddns,owner=someone-else,federation=ufp,service=test/nginx"
                 .to_string(),
         ],
     );

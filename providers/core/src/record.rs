@@ -221,9 +221,11 @@ impl RecordSet {
         }
     }
 
-    /// The number of characters of values, as Route53 counts them against its per-request limit.
+    /// The number of characters of values, as Route53 counts them against its per-request limit
+    /// (TXT values with the quotes they are sent in).
     pub fn value_chars(&self) -> usize {
-        self.values.iter().map(String::len).sum::<usize>()
+        let quotes = if self.rtype == RecordType::Txt { 2 } else { 0 };
+        self.values.iter().map(|v| v.len() + quotes).sum::<usize>()
             + self.alias.as_ref().map_or(0, |a| a.dns_name.len())
     }
 
