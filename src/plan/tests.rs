@@ -394,10 +394,7 @@ fn foreign_records_are_conflicts_and_never_touched() {
         "_feddns.nginx.test.ufp.svc.fooregion.example.com",
         RecordType::Txt,
         60,
-        [
-            "heritage=feddns,owner=someone-else,federation=ufp,service=test/nginx"
-                .to_string(),
-        ],
+        ["heritage=feddns,owner=someone-else,federation=ufp,service=test/nginx".to_string()],
     );
     let batch: Vec<Change> = [&foreign, &foreign_owned, &foreign_txt]
         .iter()
