@@ -205,4 +205,10 @@ pub trait Provider: Send + Sync {
 
     /// Apply a batch atomically, in order.
     async fn apply(&self, changes: &[Change]) -> Result<(), ProviderError>;
+
+    /// Requests sent to the provider's API so far, by operation, for metrics. Providers without a
+    /// remote API have none.
+    fn api_calls(&self) -> std::collections::BTreeMap<String, u64> {
+        std::collections::BTreeMap::new()
+    }
 }

@@ -192,10 +192,12 @@ impl RecordSet {
         self
     }
 
-    /// Builder: turn this into an alias set (values are cleared).
+    /// Builder: turn this into an alias set (values are cleared, and the TTL is 0: an alias has
+    /// none of its own, and providers list it that way).
     #[must_use]
     pub fn with_alias(mut self, alias: AliasTarget) -> Self {
         self.values.clear();
+        self.ttl = 0;
         self.alias = Some(alias);
         self
     }

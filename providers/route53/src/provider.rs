@@ -1,0 +1,587 @@
+//! [`Route53Provider`]: the feddns [`Provider`] for one Route53 hosted zone.
+
+use std::collections::{BTreeMap, HashSet};
+use std::future::Future;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use feddns_provider::{
+    Capabilities, Change, Limits, Provider, ProviderError, RecordKey, RecordSet, RecordType, Routing,
+    in_zone, normalize_name,
+};
+use tracing::{debug, warn};
+
+use crate::api::{
+    ApiError, ChangeAction, ChangeStatus, HostedZone, Operation, RecordPageStart, Route53Api, WireChange,
+};
+use crate::config::Route53Config;
+use crate::error::{Route53Error, is_transient, map_change_error};
+use crate::limiter::{ApiStats, Counters, RateLimiter};
+use crate::sdk::SdkApi;
+use crate::wire::{self, change_records, change_value_chars, decode_name, fqdn};
+
+/// `ResourceRecord` elements per `ChangeResourceRecordSets` request (an UPSERT counts twice).
+pub const MAX_RECORDS_PER_REQUEST: usize = 1000;
+/// Characters of `Value` per request (an UPSERT counts twice).
+pub const MAX_VALUE_CHARS_PER_REQUEST: usize = 32_000;
+/// Largest `ListResourceRecordSets` page the service returns.
+pub const MAX_PAGE_SIZE: i32 = 300;
+
+/// Attempts for an idempotent read (list pages, zone lookups, `GetChange`) on transient errors.
+const READ_ATTEMPTS: u32 = 5;
+/// First backoff of a retried read; doubles up to [`READ_BACKOFF_MAX`].
+const READ_BACKOFF: Duration = Duration::from_millis(200);
+const READ_BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// A listing stops with an error after this many pages (a server that never ends).
+const MAX_PAGES: usize = 10_000;
+/// How long `apply` waits for INSYNC when asked to, and the polling backoff.
+const INSYNC_TIMEOUT: Duration = Duration::from_secs(300);
+const INSYNC_POLL_FIRST: Duration = Duration::from_secs(1);
+const INSYNC_POLL_MAX: Duration = Duration::from_secs(15);
+
+/// A feddns [`Provider`] writing one Route53 hosted zone.
+///
+/// * `list` pages through `ListResourceRecordSets` (following `NextRecordName`, `NextRecordType`
+///   and `NextRecordIdentifier`, and failing rather than looping if the server repeats a page).
+/// * `apply` sends the whole batch as one `ChangeResourceRecordSets` request, in order: a create
+///   is a `CREATE`, a delete a `DELETE` of the exact current set, and a replace a `DELETE` of the
+///   exact old set followed by a `CREATE` of the new one, so a stale view is refused rather than
+///   overwritten (opt in to `UPSERT`s with [`Route53Config::upsert_replaces`]).
+/// * Every call waits for a token of a client-side rate limiter and is counted (see
+///   [`Route53Provider::api_stats`]).
+pub struct Route53Provider {
+    api: Arc<dyn Route53Api>,
+    zone_id: String,
+    zone: String,
+    limiter: RateLimiter,
+    counters: Counters,
+    wait_for_insync: bool,
+    upsert_replaces: bool,
+    page_size: i32,
+}
+
+impl std::fmt::Debug for Route53Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Route53Provider")
+            .field("zone_id", &self.zone_id)
+            .field("zone", &self.zone)
+            .field("wait_for_insync", &self.wait_for_insync)
+            .field("upsert_replaces", &self.upsert_replaces)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Route53Provider {
+    /// Connects to Route53 through the AWS SDK (default credential chain) and picks the zone.
+    pub async fn connect(cfg: &Route53Config) -> Result<Self, Route53Error> {
+        cfg.validate()?;
+        let api = Arc::new(SdkApi::from_config(cfg).await);
+        Self::with_api_config(api, cfg).await
+    }
+
+    /// A provider over any [`Route53Api`] (the fake, or an [`SdkApi`] built with explicit
+    /// credentials), with default settings. The zone is chosen by id, by name, or by both.
+    pub async fn with_api(
+        api: Arc<dyn Route53Api>,
+        zone_id: Option<&str>,
+        zone_name: Option<&str>,
+    ) -> Result<Self, Route53Error> {
+        let cfg = Route53Config {
+            zone_id: zone_id.map(str::to_string),
+            zone_name: zone_name.map(str::to_string),
+            ..Route53Config::default()
+        };
+        Self::with_api_config(api, &cfg).await
+    }
+
+    /// A provider over any [`Route53Api`] with the given settings (`endpoint_url` and `region`
+    /// are ignored: they configure the API client).
+    pub async fn with_api_config(
+        api: Arc<dyn Route53Api>,
+        cfg: &Route53Config,
+    ) -> Result<Self, Route53Error> {
+        cfg.validate()?;
+        let mut p = Self {
+            api,
+            zone_id: String::new(),
+            zone: String::new(),
+            limiter: RateLimiter::new(cfg.requests_per_second),
+            counters: Counters::default(),
+            wait_for_insync: cfg.wait_for_insync,
+            upsert_replaces: cfg.upsert_replaces,
+            page_size: MAX_PAGE_SIZE,
+        };
+        let (id, name) = p
+            .resolve_zone(cfg.zone_id.as_deref(), cfg.zone_name.as_deref())
+            .await?;
+        debug!(zone_id = %id, zone = %name, "route53 zone chosen");
+        p.zone_id = id;
+        p.zone = name;
+        Ok(p)
+    }
+
+    /// Builder: ask for at most `n` sets per `ListResourceRecordSets` page (1..=300; tests use
+    /// small pages to exercise pagination).
+    #[must_use]
+    pub fn with_page_size(mut self, n: i32) -> Self {
+        self.page_size = n.clamp(1, MAX_PAGE_SIZE);
+        self
+    }
+
+    /// The hosted zone id (without `/hostedzone/`).
+    pub fn zone_id(&self) -> &str {
+        &self.zone_id
+    }
+
+    /// Requests sent, by operation (`ListHostedZonesByName`, `ListResourceRecordSets`,
+    /// `ChangeResourceRecordSets`, `GetChange`).
+    pub fn api_calls(&self) -> BTreeMap<String, u64> {
+        self.counters.snapshot().calls
+    }
+
+    /// Requests, throttles and errors, by operation.
+    pub fn api_stats(&self) -> ApiStats {
+        self.counters.snapshot()
+    }
+
+    /// One rate-limited, counted call.
+    async fn call<T>(
+        &self,
+        op: Operation,
+        fut: impl Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
+        self.limiter.acquire().await;
+        self.counters.call(op);
+        let r = fut.await;
+        if let Err(e) = &r {
+            self.counters.error(op, e.is_throttle());
+            debug!(operation = %op, error = %e, "route53 call failed");
+        }
+        r
+    }
+
+    /// An idempotent call, retried with backoff on transient errors.
+    async fn read<T, F, Fut>(&self, op: Operation, mut f: F) -> Result<T, ApiError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ApiError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.call(op, f()).await {
+                Err(e) if is_transient(&e) && attempt < READ_ATTEMPTS => {
+                    let delay = READ_BACKOFF
+                        .saturating_mul(1 << (attempt - 1).min(10))
+                        .min(READ_BACKOFF_MAX);
+                    tokio::time::sleep(delay).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn resolve_zone(
+        &self,
+        id: Option<&str>,
+        name: Option<&str>,
+    ) -> Result<(String, String), Route53Error> {
+        let id = id
+            .map(|i| i.trim().trim_start_matches("/hostedzone/").to_string())
+            .filter(|i| !i.is_empty());
+        let name = name.map(normalize_name).filter(|n| !n.is_empty());
+        match (id, name) {
+            (Some(id), name) => {
+                let zone = self
+                    .find_zone(|z| z.id == id)
+                    .await?
+                    .ok_or_else(|| Route53Error::ZoneNotFound { zone: id.clone() })?;
+                let actual = decode_name(&zone.name);
+                match name {
+                    Some(configured) if configured != actual => Err(Route53Error::ZoneMismatch {
+                        zone_id: id,
+                        configured,
+                        actual,
+                    }),
+                    _ => Ok((id, actual)),
+                }
+            }
+            (None, Some(name)) => {
+                let zones = self.zones_named(&name).await?;
+                match zones.as_slice() {
+                    [] => Err(Route53Error::ZoneNotFound { zone: name }),
+                    [one] => Ok((one.id.clone(), name)),
+                    many => Err(Route53Error::AmbiguousZone {
+                        zone: name,
+                        ids: many
+                            .iter()
+                            .map(|z| format!("{}{}", z.id, if z.private { " (private)" } else { "" }))
+                            .collect(),
+                    }),
+                }
+            }
+            (None, None) => Err(Route53Error::Config("route53: set zone_id or zone_name".into())),
+        }
+    }
+
+    /// Every hosted zone named `name`.
+    async fn zones_named(&self, name: &str) -> Result<Vec<HostedZone>, Route53Error> {
+        let mut found = Vec::new();
+        self.scan_zones(Some(&fqdn(name)), |z| {
+            if decode_name(&z.name) == name {
+                found.push(z.clone());
+                true
+            } else {
+                // Zones come in name order from the start name: the first other name ends it.
+                false
+            }
+        })
+        .await?;
+        Ok(found)
+    }
+
+    /// The first zone matching `pred`, scanning every zone.
+    async fn find_zone(
+        &self,
+        pred: impl Fn(&HostedZone) -> bool,
+    ) -> Result<Option<HostedZone>, Route53Error> {
+        let mut found = None;
+        self.scan_zones(None, |z| {
+            if found.is_none() && pred(z) {
+                found = Some(z.clone());
+            }
+            found.is_none()
+        })
+        .await?;
+        Ok(found)
+    }
+
+    /// Pages through `ListHostedZonesByName` from `start`, feeding each zone to `visit` until it
+    /// returns false or the list ends.
+    async fn scan_zones(
+        &self,
+        start: Option<&str>,
+        mut visit: impl FnMut(&HostedZone) -> bool,
+    ) -> Result<(), Route53Error> {
+        let op = Operation::ListHostedZonesByName;
+        let mut next: (Option<String>, Option<String>) = (start.map(str::to_string), None);
+        let mut seen = HashSet::new();
+        for _ in 0..MAX_PAGES {
+            let (dns, id) = next.clone();
+            let page = self
+                .read(op, || {
+                    self.api
+                        .list_hosted_zones_by_name(dns.as_deref(), id.as_deref(), 100)
+                })
+                .await?;
+            for z in &page.zones {
+                if !visit(z) {
+                    return Ok(());
+                }
+            }
+            if !page.is_truncated {
+                return Ok(());
+            }
+            next = (page.next_dns_name.clone(), page.next_hosted_zone_id.clone());
+            if next.0.is_none() || !seen.insert(next.clone()) {
+                return Err(Route53Error::Protocol(format!(
+                    "ListHostedZonesByName repeated or lost its position (next name {:?}, next id {:?})",
+                    next.0, next.1
+                )));
+            }
+        }
+        Err(Route53Error::Protocol(format!(
+            "ListHostedZonesByName did not end after {MAX_PAGES} pages"
+        )))
+    }
+
+    fn invalid(key: RecordKey, reason: impl Into<String>) -> ProviderError {
+        ProviderError::Invalid {
+            key,
+            reason: reason.into(),
+        }
+    }
+
+    /// Checks one set against the rules Route53 would enforce without looking at the zone, so
+    /// that malformed batches fail fast (and the same way as on the real service, whatever the
+    /// API implementation checks).
+    fn check_set(&self, set: &RecordSet) -> Result<(), ProviderError> {
+        let key = set.key();
+        if set.name.is_empty() || set.name != normalize_name(&set.name) {
+            return Err(Self::invalid(
+                key,
+                "name is not normalized (lower-case, no trailing dot)",
+            ));
+        }
+        if !in_zone(&set.name, &self.zone) {
+            return Err(Self::invalid(key, format!("name is not in zone {}", self.zone)));
+        }
+        if set.name.len() > 253 || set.name.split('.').any(|l| l.is_empty() || l.len() > 63) {
+            return Err(Self::invalid(key, "name is not a valid DNS name"));
+        }
+        if set.ttl > i32::MAX as u32 {
+            return Err(Self::invalid(key, format!("TTL {} is over 2147483647", set.ttl)));
+        }
+        match &set.routing {
+            Some(Routing::Geo { .. }) => {
+                return Err(Self::invalid(
+                    key,
+                    "geo routing is not supported by this provider (Route53 sets are latency or weighted)",
+                ));
+            }
+            Some(r) if r.set_id().is_empty() || r.set_id().len() > 128 => {
+                return Err(Self::invalid(key, "a set identifier has 1 to 128 characters"));
+            }
+            Some(Routing::Weighted { weight, .. }) if *weight > 255 => {
+                return Err(Self::invalid(key, format!("weight {weight} is over 255")));
+            }
+            Some(Routing::Latency { region, .. }) if region.is_empty() => {
+                return Err(Self::invalid(key, "a latency set needs a region"));
+            }
+            _ => {}
+        }
+        if let Some(alias) = &set.alias {
+            if !set.values.is_empty() || alias.dns_name.is_empty() || alias.hosted_zone_id.is_empty() {
+                return Err(Self::invalid(
+                    key,
+                    "an alias set has a target zone and name and no values",
+                ));
+            }
+            return Ok(());
+        }
+        if set.values.is_empty() {
+            return Err(Self::invalid(key, "a record set needs at least one value"));
+        }
+        for v in &set.values {
+            let ok = match &set.rtype {
+                RecordType::A => v.parse::<Ipv4Addr>().is_ok(),
+                RecordType::Aaaa => v.parse::<Ipv6Addr>().is_ok(),
+                RecordType::Cname => !v.is_empty() && v.len() <= 253 && !v.contains(char::is_whitespace),
+                RecordType::Txt | RecordType::Other(_) => true,
+            };
+            if !ok {
+                return Err(Self::invalid(key, format!("invalid {} value {v:?}", set.rtype)));
+            }
+        }
+        if set.rtype == RecordType::Cname && set.values.len() != 1 {
+            return Err(Self::invalid(key, "a CNAME has exactly one value"));
+        }
+        Ok(())
+    }
+
+    /// Checks the batch, then turns it into wire changes tagged with the index of the feddns
+    /// change each comes from.
+    fn wire_changes(&self, changes: &[Change]) -> Result<Vec<(usize, WireChange)>, ProviderError> {
+        let mut keys = HashSet::new();
+        let mut out = Vec::with_capacity(changes.len() + 4);
+        for (i, change) in changes.iter().enumerate() {
+            let key = change.key();
+            if !keys.insert(key.clone()) {
+                return Err(Self::invalid(
+                    key,
+                    "more than one change for this record set in one batch",
+                ));
+            }
+            let wc = |action, set: &RecordSet| {
+                (
+                    i,
+                    WireChange {
+                        action,
+                        set: wire::to_wire(set),
+                    },
+                )
+            };
+            match change {
+                Change::Create { new } => {
+                    self.check_set(new)?;
+                    out.push(wc(ChangeAction::Create, new));
+                }
+                Change::Delete { old } => {
+                    self.check_set(old)?;
+                    out.push(wc(ChangeAction::Delete, old));
+                }
+                Change::Replace { old, new } => {
+                    if old.key() != new.key() {
+                        return Err(Self::invalid(
+                            key,
+                            "a replace must keep name, type and set identifier",
+                        ));
+                    }
+                    self.check_set(old)?;
+                    self.check_set(new)?;
+                    if self.upsert_replaces && upsert_compatible(old, new) {
+                        out.push(wc(ChangeAction::Upsert, new));
+                    } else {
+                        out.push(wc(ChangeAction::Delete, old));
+                        out.push(wc(ChangeAction::Create, new));
+                    }
+                }
+            }
+        }
+        let records: usize = out.iter().map(|(_, c)| change_records(c)).sum();
+        if records > MAX_RECORDS_PER_REQUEST {
+            return Err(ProviderError::TooLarge(format!(
+                "{records} resource records in one request, Route53 allows {MAX_RECORDS_PER_REQUEST}"
+            )));
+        }
+        let chars: usize = out.iter().map(|(_, c)| change_value_chars(c)).sum();
+        if chars > MAX_VALUE_CHARS_PER_REQUEST {
+            return Err(ProviderError::TooLarge(format!(
+                "{chars} characters of values in one request (quoted), Route53 allows {MAX_VALUE_CHARS_PER_REQUEST}"
+            )));
+        }
+        Ok(out)
+    }
+
+    async fn wait_insync(&self, change_id: &str) {
+        let deadline = tokio::time::Instant::now() + INSYNC_TIMEOUT;
+        let mut delay = INSYNC_POLL_FIRST;
+        loop {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                warn!(change = change_id, timeout = ?INSYNC_TIMEOUT, "route53 change still PENDING; not waiting longer");
+                return;
+            }
+            tokio::time::sleep(delay.min(deadline - now)).await;
+            match self
+                .call(Operation::GetChange, self.api.get_change(change_id))
+                .await
+            {
+                Ok(info) if info.status == ChangeStatus::InSync => return,
+                Ok(_) => {}
+                Err(e) if is_transient(&e) => {}
+                Err(e) => {
+                    warn!(change = change_id, error = %e, "cannot follow the route53 change; not waiting for INSYNC");
+                    return;
+                }
+            }
+            delay = (delay * 2).min(INSYNC_POLL_MAX);
+        }
+    }
+}
+
+/// A replace can be one UPSERT when the type, set identifier, routing policy and alias-ness stay
+/// (Route53 refuses an UPSERT that turns a weighted set into a latency set or a plain set into an
+/// alias).
+fn upsert_compatible(old: &RecordSet, new: &RecordSet) -> bool {
+    old.rtype == new.rtype
+        && old.key().set_id == new.key().set_id
+        && old.routing.as_ref().map(Routing::policy) == new.routing.as_ref().map(Routing::policy)
+        && old.alias.is_some() == new.alias.is_some()
+}
+
+fn list_error(e: &ApiError) -> ProviderError {
+    if is_transient(e) {
+        ProviderError::Transient(e.to_string())
+    } else {
+        ProviderError::Other(e.to_string())
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for Route53Provider {
+    fn kind(&self) -> &'static str {
+        "route53"
+    }
+
+    fn api_calls(&self) -> BTreeMap<String, u64> {
+        self.counters.snapshot().calls
+    }
+
+    fn zone(&self) -> &str {
+        &self.zone
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            weighted: true,
+            latency: true,
+            geo: false,
+            alias: true,
+        }
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            max_records_per_batch: MAX_RECORDS_PER_REQUEST,
+            max_value_chars_per_batch: MAX_VALUE_CHARS_PER_REQUEST,
+            replace_cost: 2,
+        }
+    }
+
+    async fn list(&self) -> Result<Vec<RecordSet>, ProviderError> {
+        let op = Operation::ListResourceRecordSets;
+        let mut start = RecordPageStart::default();
+        let mut starts = HashSet::new();
+        let mut keys = HashSet::new();
+        let mut out = Vec::new();
+        let mut skipped = 0usize;
+        for _ in 0..MAX_PAGES {
+            let page = self
+                .read(op, || {
+                    self.api
+                        .list_resource_record_sets(&self.zone_id, &start, self.page_size)
+                })
+                .await
+                .map_err(|e| list_error(&e))?;
+            for w in &page.sets {
+                match wire::from_wire(w) {
+                    Ok(set) => {
+                        if keys.insert(set.key()) {
+                            out.push(set);
+                        }
+                    }
+                    Err(reason) => {
+                        skipped += 1;
+                        debug!(name = %w.name, rtype = %w.rtype, %reason, "route53 set not listed");
+                    }
+                }
+            }
+            let Some(next) = page.next_start() else {
+                if skipped > 0 {
+                    warn!(zone = %self.zone, skipped, "route53 sets with routing feddns does not model were left out of the listing");
+                }
+                return Ok(out);
+            };
+            if next.name.is_none() {
+                return Err(ProviderError::Other(format!(
+                    "ListResourceRecordSets of zone {} is truncated but names no next record",
+                    self.zone_id
+                )));
+            }
+            if next == start || !starts.insert(next.clone()) {
+                return Err(ProviderError::Other(format!(
+                    "ListResourceRecordSets of zone {} repeated the page starting at {:?} {:?} {:?}; \
+                     the server ignores the start position, stopping instead of looping",
+                    self.zone_id, next.name, next.rtype, next.identifier
+                )));
+            }
+            start = next;
+        }
+        Err(ProviderError::Other(format!(
+            "ListResourceRecordSets of zone {} did not end after {MAX_PAGES} pages",
+            self.zone_id
+        )))
+    }
+
+    async fn apply(&self, changes: &[Change]) -> Result<(), ProviderError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let sent = self.wire_changes(changes)?;
+        let wire: Vec<WireChange> = sent.iter().map(|(_, c)| c.clone()).collect();
+        let info = self
+            .call(
+                Operation::ChangeResourceRecordSets,
+                self.api.change_resource_record_sets(&self.zone_id, &wire),
+            )
+            .await
+            .map_err(|e| map_change_error(&e, &sent, changes))?;
+        debug!(zone = %self.zone, change = %info.id, changes = wire.len(), "route53 batch accepted");
+        if self.wait_for_insync && info.status == ChangeStatus::Pending {
+            self.wait_insync(&info.id).await;
+        }
+        Ok(())
+    }
+}
