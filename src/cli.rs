@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use feddns_embedded::{EmbeddedConfig, EmbeddedProvider};
 use feddns_provider::{MemoryProvider, Provider};
+use feddns_route53::Route53Provider;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
@@ -106,24 +107,7 @@ fn resolver(cfg: &Config) -> anyhow::Result<Arc<DnsResolver>> {
 async fn run_controller(path: &Path, force: bool) -> anyhow::Result<()> {
     let cfg = Config::load(path)?;
     let zone = cfg.naming().suffix().to_string();
-    let provider: Arc<dyn Provider> = match &cfg.provider {
-        ProviderConfig::Embedded(e) => {
-            let p = EmbeddedProvider::start(EmbeddedConfig {
-                zone: zone.clone(),
-                listen: e.listen,
-            })
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot start the embedded DNS server (provider.embedded.listen {})",
-                    e.listen
-                )
-            })?;
-            let addr = p.local_addr();
-            info!(%zone, %addr, "embedded DNS server listening (UDP and TCP); try: dig @{} -p {} <name>", addr.ip(), addr.port());
-            Arc::new(p)
-        }
-    };
+    let provider = provider(&cfg, &zone, false).await?;
     let controller = Controller::new(&cfg, provider, resolver(&cfg)?, force);
     let (tx, rx) = mpsc::channel::<MemberEvent>(64);
     for m in &cfg.members {
@@ -141,6 +125,52 @@ async fn run_controller(path: &Path, force: bool) -> anyhow::Result<()> {
         .context("cannot list the zone")?;
     info!("stopped");
     Ok(())
+}
+
+/// The configured provider. For a one-shot plan the embedded provider is an empty in-memory
+/// zone (it starts empty on every run anyway), so no server is started.
+async fn provider(cfg: &Config, zone: &str, planning: bool) -> anyhow::Result<Arc<dyn Provider>> {
+    Ok(match &cfg.provider {
+        ProviderConfig::Embedded(_) if planning => {
+            eprintln!(
+                "note: the embedded provider's zone starts empty on every run; planning against an empty zone"
+            );
+            Arc::new(MemoryProvider::plain(zone))
+        }
+        ProviderConfig::Embedded(e) => {
+            let p = EmbeddedProvider::start(EmbeddedConfig {
+                zone: zone.to_string(),
+                listen: e.listen,
+            })
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot start the embedded DNS server (provider.embedded.listen {})",
+                    e.listen
+                )
+            })?;
+            let addr = p.local_addr();
+            info!(%zone, %addr, "embedded DNS server listening (UDP and TCP); try: dig @{} -p {} <name>", addr.ip(), addr.port());
+            Arc::new(p)
+        }
+        ProviderConfig::Route53(r) => {
+            let p = Route53Provider::connect(r)
+                .await
+                .context("cannot use the Route53 hosted zone (provider.route53)")?;
+            if zone != p.zone() {
+                bail!(
+                    "provider.route53 selects hosted zone {} but domain is {zone}",
+                    p.zone()
+                );
+            }
+            info!(
+                zone = p.zone(),
+                zone_id = p.zone_id(),
+                "using Route53 hosted zone"
+            );
+            Arc::new(p)
+        }
+    })
 }
 
 async fn shutdown_signal() {
@@ -191,14 +221,7 @@ fn load_members(cfg: &Config) -> anyhow::Result<Vec<MemberEvent>> {
 async fn plan(path: &Path, output: Output, force: bool) -> anyhow::Result<()> {
     let cfg = Config::load(path)?;
     let zone = cfg.naming().suffix().to_string();
-    let provider: Arc<dyn Provider> = match &cfg.provider {
-        ProviderConfig::Embedded(_) => {
-            eprintln!(
-                "note: the embedded provider's zone starts empty on every run; planning against an empty zone"
-            );
-            Arc::new(MemoryProvider::plain(&zone))
-        }
-    };
+    let provider = provider(&cfg, &zone, true).await?;
     let mut controller = Controller::new(&cfg, provider, resolver(&cfg)?, force);
     for ev in load_members(&cfg)? {
         controller.apply_event(ev);

@@ -192,6 +192,8 @@ pub struct EmbeddedProviderConfig {
 pub enum ProviderConfig {
     /// The embedded authoritative server (local testing and demos).
     Embedded(EmbeddedProviderConfig),
+    /// AWS Route53 (credentials from the AWS default chain: environment, profile, IRSA, IMDS).
+    Route53(feddns_route53::Route53Config),
 }
 
 /// How ingress hostnames are resolved where they must be.
@@ -384,6 +386,9 @@ impl Config {
                 ));
             }
         }
+        if let ProviderConfig::Route53(r) = &self.provider {
+            r.validate().map_err(|e| self.invalid("provider.route53", e))?;
+        }
         for (from, to) in &self.routing.regions {
             if from.is_empty() || to.is_empty() {
                 return Err(self.invalid(
@@ -499,6 +504,34 @@ members:
             missing.contains("provider") || missing.contains("members"),
             "{missing}"
         );
+    }
+
+    #[test]
+    fn route53_provider_and_latency_routing() {
+        let text = GOOD.replace(
+            "embedded: { listen: 127.0.0.1:5353 }",
+            "route53: { zone_name: example.com, requests_per_second: 2 }",
+        ) + "routing: { policy: latency, regions: { dc-1: eu-central-1 } }\n";
+        let c = parse(&text).unwrap();
+        match &c.provider {
+            ProviderConfig::Route53(r) => {
+                assert_eq!(r.zone_name.as_deref(), Some("example.com"));
+                assert_eq!(r.requests_per_second, 2.0);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(c.routing.policy, RoutingMode::Latency);
+        let no_zone = GOOD.replace(
+            "embedded: { listen: 127.0.0.1:5353 }",
+            "route53: { requests_per_second: 2 }",
+        );
+        let e = parse(&no_zone).unwrap_err().to_string();
+        assert!(
+            e.contains("field `provider.route53`") && e.contains("zone_id or zone_name"),
+            "{e}"
+        );
+        let bad_policy = GOOD.to_string() + "routing: { policy: fastest }\n";
+        assert!(parse(&bad_policy).unwrap_err().to_string().contains("fastest"));
     }
 
     #[test]

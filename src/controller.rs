@@ -389,6 +389,7 @@ impl Controller {
             applied = outcome.applied,
             requests = outcome.requests,
             elapsed = ?started.elapsed(),
+            api_calls = ?self.provider.api_calls(),
             "plan applied"
         );
         if !outcome.stale.is_empty() {

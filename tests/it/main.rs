@@ -3,3 +3,4 @@
 mod common;
 mod controller;
 mod demo;
+mod route53;

@@ -1,0 +1,381 @@
+//! The controller writing to Route53: the provider over the strict fake Route53 (the same
+//! provider code the SDK path uses), observed through the fake's records and call counters.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use feddns::config::Config;
+use feddns::controller::Controller;
+use feddns::members::MemberEvent;
+use feddns::model::{MemberSnapshot, NodeProj, ServiceKey, ServiceOptions, ServiceProj, SliceProj, Target};
+use feddns::resolver::{Resolution, Resolve};
+use feddns_provider::{RecordSet, Routing};
+use feddns_route53::Route53Provider;
+use feddns_route53::fake::FakeRoute53;
+use tokio::sync::mpsc;
+
+use crate::common::eventually;
+
+struct NoResolve;
+
+#[async_trait::async_trait]
+impl Resolve for NoResolve {
+    async fn resolve(&self, host: &str) -> Result<Resolution, String> {
+        Err(format!("no resolution in this test ({host})"))
+    }
+}
+
+/// Sets per Service with two members in two regions: global, two regions, two zones, each with
+/// its ownership TXT.
+const SETS_PER_SERVICE: usize = 10;
+
+/// A member with `services` Services (`svc-<i>` in `ns-<i % 10>`), each with `ips` addresses.
+fn member(
+    region: Option<(&str, &str)>,
+    services: usize,
+    ips: usize,
+    salt: u32,
+    ready: usize,
+) -> MemberSnapshot {
+    let mut s = MemberSnapshot::default();
+    let (zone, region) = region.map_or((None, None), |(z, r)| (Some(z.to_string()), Some(r.to_string())));
+    s.nodes.insert(
+        "node".into(),
+        NodeProj {
+            name: "node".into(),
+            zone,
+            region,
+        },
+    );
+    for i in 0..services {
+        let key = ServiceKey::new(format!("ns-{}", i % 10), format!("svc-{i}"));
+        let ingress = (0..ips)
+            .map(|j| {
+                Target::Ip(IpAddr::from([
+                    10,
+                    (salt % 256) as u8,
+                    (i / 256) as u8 + (j as u8) * 40,
+                    (i % 256) as u8,
+                ]))
+            })
+            .collect();
+        s.services.insert(
+            key.clone(),
+            ServiceProj {
+                key: key.clone(),
+                federated: true,
+                ingress,
+                options: ServiceOptions::default(),
+                problems: vec![],
+            },
+        );
+        let slice = format!("svc-{i}-x");
+        s.slices.insert(
+            (key.namespace.clone(), slice.clone()),
+            SliceProj {
+                namespace: key.namespace,
+                name: slice,
+                service: key.name,
+                ready,
+            },
+        );
+    }
+    s
+}
+
+fn elb_member(zone: &str, region: &str, elb: &str, ready: usize) -> MemberSnapshot {
+    let mut s = member(Some((zone, region)), 1, 1, 0, ready);
+    for svc in s.services.values_mut() {
+        svc.key = ServiceKey::new("default", "hugo");
+        svc.ingress = vec![Target::Hostname(elb.into())];
+        svc.options.hostnames = vec!["hugo-fed.example.com".into()];
+    }
+    let svc = s.services.pop_first().unwrap().1;
+    s.services.insert(svc.key.clone(), svc);
+    s.slices.clear();
+    s.slices.insert(
+        ("default".into(), "hugo-x".into()),
+        SliceProj {
+            namespace: "default".into(),
+            name: "hugo-x".into(),
+            service: "hugo".into(),
+            ready,
+        },
+    );
+    s
+}
+
+struct R53 {
+    fake: Arc<FakeRoute53>,
+    zone_id: String,
+    tx: mpsc::Sender<MemberEvent>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for R53 {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl R53 {
+    async fn start(members: &[&str], extra: &str, prepare: impl FnOnce(&FakeRoute53)) -> Self {
+        let list: Vec<String> = members
+            .iter()
+            .map(|m| format!("{{ name: {m}, file: {m}.yaml }}"))
+            .collect();
+        let text = format!(
+            "federation: myfed\ndomain: example.com\nowner_id: o1\n\
+             provider: {{ route53: {{ zone_name: example.com, requests_per_second: 1000 }} }}\n\
+             members: [{}]\ncontroller: {{ debounce: 20ms, max_debounce: 200ms }}\n{extra}",
+            list.join(", ")
+        );
+        let cfg = Config::parse(&text, Path::new("/nowhere/config.yaml")).unwrap();
+        let fake = Arc::new(FakeRoute53::new());
+        let zone_id = fake.add_zone("example.com");
+        prepare(&fake);
+        let provider = Route53Provider::with_api(fake.clone(), Some(&zone_id), None)
+            .await
+            .unwrap();
+        let controller = Controller::new(&cfg, Arc::new(provider), Arc::new(NoResolve), false);
+        let (tx, rx) = mpsc::channel(64);
+        let task = tokio::spawn(async move {
+            controller.run(rx, std::future::pending()).await.unwrap();
+        });
+        Self {
+            fake,
+            zone_id,
+            tx,
+            task,
+        }
+    }
+
+    async fn send(&self, member: &str, snapshot: MemberSnapshot) {
+        self.tx
+            .send(MemberEvent::Snapshot {
+                member: member.into(),
+                snapshot,
+            })
+            .await
+            .unwrap();
+    }
+
+    /// Sets below the apex (no SOA/NS).
+    fn sets(&self) -> Vec<RecordSet> {
+        self.fake
+            .record_sets(&self.zone_id)
+            .into_iter()
+            .filter(|s| s.name != "example.com")
+            .collect()
+    }
+
+    fn latency(&self, name: &str) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .sets()
+            .into_iter()
+            .filter(|s| s.name == name)
+            .filter_map(|s| match s.routing {
+                Some(Routing::Latency { set_id, region }) => {
+                    Some(format!("{set_id}/{region} {}", s.values.join(" ")))
+                }
+                _ => None,
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn calls(&self, op: &str) -> u64 {
+        self.fake.calls().get(op).copied().unwrap_or(0)
+    }
+
+    async fn until(&self, what: &str, check: impl Fn(&Self) -> Result<(), String>) {
+        eventually(what, || {
+            let r = check(self);
+            async move { r }
+        })
+        .await;
+    }
+}
+
+const GLOBAL: &str = "hugo.default.myfed.svc.example.com";
+const VANITY: &str = "hugo-fed.example.com";
+
+/// Seed 003, done by feddns: three members in three AWS regions behind ELBs, one latency record
+/// per region with healthy shards, at the global name and at the vanity name.
+#[tokio::test]
+async fn latency_sets_appear_and_disappear_as_regions_gain_and_lose_healthy_shards() {
+    let r = R53::start(&["usa", "eur", "jpn"], "routing: { policy: latency }", |_| {}).await;
+    r.send(
+        "usa",
+        elb_member("us-east-1a", "us-east-1", "a1-1.us-east-1.elb.amazonaws.com", 1),
+    )
+    .await;
+    r.send(
+        "eur",
+        elb_member("eu-west-1a", "eu-west-1", "a2-2.eu-west-1.elb.amazonaws.com", 1),
+    )
+    .await;
+    r.send(
+        "jpn",
+        elb_member(
+            "ap-northeast-1a",
+            "ap-northeast-1",
+            "a3-3.ap-northeast-1.elb.amazonaws.com",
+            0,
+        ),
+    )
+    .await;
+    let two = [
+        "eu-west-1/eu-west-1 a2-2.eu-west-1.elb.amazonaws.com".to_string(),
+        "us-east-1/us-east-1 a1-1.us-east-1.elb.amazonaws.com".to_string(),
+    ];
+    r.until("two latency sets", |r| {
+        let (g, v) = (r.latency(GLOBAL), r.latency(VANITY));
+        if g == two && v == two {
+            Ok(())
+        } else {
+            Err(format!("global {g:?}, vanity {v:?}"))
+        }
+    })
+    .await;
+    r.send(
+        "jpn",
+        elb_member(
+            "ap-northeast-1a",
+            "ap-northeast-1",
+            "a3-3.ap-northeast-1.elb.amazonaws.com",
+            3,
+        ),
+    )
+    .await;
+    r.until("Japan joins", |r| {
+        if r.latency(VANITY).len() == 3 {
+            Ok(())
+        } else {
+            Err(format!("{:?}", r.latency(VANITY)))
+        }
+    })
+    .await;
+    r.send(
+        "usa",
+        elb_member("us-east-1a", "us-east-1", "a1-1.us-east-1.elb.amazonaws.com", 0),
+    )
+    .await;
+    r.until("the US leaves", |r| {
+        let g = r.latency(GLOBAL);
+        if g.len() == 2 && !g.iter().any(|s| s.starts_with("us-east-1")) {
+            Ok(())
+        } else {
+            Err(format!("{g:?}"))
+        }
+    })
+    .await;
+}
+
+/// 2,500 Services with three addresses each: 2,500 A sets of 3 records plus 2,500 ownership
+/// TXTs = 10,000 records, in at most 10 ChangeResourceRecordSets requests.
+#[tokio::test]
+async fn a_10000_record_initial_sync_takes_at_most_10_change_requests() {
+    let r = R53::start(&["big"], "", |_| {}).await;
+    r.send("big", member(None, 2_500, 3, 1, 1)).await;
+    r.until("10,000 records", |r| {
+        let records: usize = r.sets().iter().map(|s| s.values.len()).sum();
+        if records == 10_000 {
+            Ok(())
+        } else {
+            Err(format!("{records} records"))
+        }
+    })
+    .await;
+    let changes = r.calls("ChangeResourceRecordSets");
+    println!(
+        "10,000-record initial sync: {changes} ChangeResourceRecordSets requests, calls {:?}",
+        r.fake.calls()
+    );
+    assert!(changes <= 10, "{changes} change requests");
+    assert_eq!(r.calls("ListResourceRecordSets"), 1, "one page of an empty zone");
+}
+
+#[tokio::test]
+async fn steady_state_makes_no_route53_calls() {
+    let r = R53::start(&["m1", "m2"], "", |_| {}).await;
+    r.send("m1", member(Some(("z1", "r1")), 50, 1, 1, 1)).await;
+    r.send("m2", member(Some(("z2", "r2")), 50, 1, 2, 1)).await;
+    r.until("converged", |r| {
+        if r.sets().len() == 50 * SETS_PER_SERVICE {
+            Ok(())
+        } else {
+            Err(format!("{} sets", r.sets().len()))
+        }
+    })
+    .await;
+    let before = r.fake.calls();
+    for _ in 0..10 {
+        r.send("m1", member(Some(("z1", "r1")), 50, 1, 1, 2)).await;
+        r.send("m2", member(Some(("z2", "r2")), 50, 1, 2, 1)).await;
+    }
+    // One real change after the no-ops: exactly one more change request, no list.
+    let mut changed = member(Some(("z2", "r2")), 50, 1, 2, 1);
+    changed.services.values_mut().next().unwrap().ingress = vec![Target::Ip("192.0.2.99".parse().unwrap())];
+    r.send("m2", changed).await;
+    r.until("the change lands", |r| {
+        if r.sets().iter().any(|s| s.values == ["192.0.2.99"]) {
+            Ok(())
+        } else {
+            Err("not yet".into())
+        }
+    })
+    .await;
+    let after = r.fake.calls();
+    let diff = |op: &str| after.get(op).copied().unwrap_or(0) - before.get(op).copied().unwrap_or(0);
+    assert_eq!(diff("ChangeResourceRecordSets"), 1, "{before:?} -> {after:?}");
+    assert_eq!(diff("ListResourceRecordSets"), 0);
+}
+
+#[tokio::test]
+async fn everything_converges_with_30_percent_of_calls_throttled() {
+    let r = R53::start(&["m1", "m2"], "", |f| f.set_throttling(0.3, 7)).await;
+    r.send("m1", member(Some(("z1", "r1")), 300, 1, 1, 1)).await;
+    r.send("m2", member(Some(("z2", "r2")), 300, 2, 2, 1)).await;
+    r.until("converged", |r| {
+        if r.sets().len() == 300 * SETS_PER_SERVICE {
+            Ok(())
+        } else {
+            Err(format!("{} sets", r.sets().len()))
+        }
+    })
+    .await;
+    let throttled: u64 = r.fake.throttled().values().sum();
+    println!(
+        "30% throttling: {throttled} calls throttled, calls {:?}",
+        r.fake.calls()
+    );
+    assert!(throttled > 0, "the fake throttled nothing");
+}
+
+#[tokio::test]
+async fn one_invalid_record_does_not_block_the_others() {
+    let bad = "svc-7.ns-7.myfed.svc.example.com";
+    let r = R53::start(&["m1"], "", |f| f.inject_invalid_change_batch(bad, None)).await;
+    r.send("m1", member(None, 40, 1, 1, 1)).await;
+    r.until("39 services written", |r| {
+        let names = r
+            .sets()
+            .iter()
+            .filter(|s| s.name.ends_with(".myfed.svc.example.com") && !s.name.starts_with('_'))
+            .count();
+        if names == 39 {
+            Ok(())
+        } else {
+            Err(format!("{names} names"))
+        }
+    })
+    .await;
+    assert!(!r.sets().iter().any(|s| s.name == bad));
+    // The bad name was isolated by splitting the batch, not by sending every name alone.
+    let calls = r.calls("ChangeResourceRecordSets");
+    println!("one invalid name among 40: {calls} change requests");
+    assert!(calls < 20, "{calls} change requests for 40 services");
+}
