@@ -95,10 +95,9 @@ pub async fn apply(
     let mut out = ApplyOutcome::default();
     let mut work: Vec<Vec<NameChanges>> = batches(groups, provider.limits());
     work.reverse();
-    let mut rng = Jitter::new();
     while let Some(batch) = work.pop() {
         let changes: Vec<Change> = batch.iter().flat_map(|g| g.changes.iter().cloned()).collect();
-        match send(provider, &changes, retry, &mut rng, &mut out.requests).await {
+        match send(provider, &changes, retry, &mut out.requests).await {
             Ok(()) => {
                 cache.apply(&changes);
                 out.applied += changes.len();
@@ -148,22 +147,38 @@ async fn send(
     provider: &dyn Provider,
     changes: &[Change],
     retry: RetryPolicy,
-    rng: &mut Jitter,
     requests: &mut usize,
 ) -> Result<(), ProviderError> {
+    retry_transient(retry, "apply", || {
+        *requests += 1;
+        provider.apply(changes)
+    })
+    .await
+}
+
+/// Runs `call` until it succeeds, fails for good, or the attempts are used up; transient errors
+/// are retried after an exponential backoff with jitter (between half and all of the delay).
+pub(crate) async fn retry_transient<T, F, Fut>(
+    retry: RetryPolicy,
+    what: &str,
+    mut call: F,
+) -> Result<T, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ProviderError>>,
+{
+    let mut rng = Jitter::new();
     let mut attempt = 0;
     loop {
         attempt += 1;
-        *requests += 1;
-        match provider.apply(changes).await {
+        match call().await {
             Err(e) if e.is_transient() && attempt < retry.attempts => {
                 let exp = retry
                     .base
                     .saturating_mul(1 << (attempt - 1).min(16))
                     .min(retry.max);
-                // Full jitter: anywhere between half and all of the exponential delay.
                 let delay = exp / 2 + exp.mul_f64(rng.next_unit() / 2.0);
-                debug!(error = %e, attempt, ?delay, "transient provider error; backing off");
+                debug!(error = %e, attempt, ?delay, "transient provider error on {what}; backing off");
                 tokio::time::sleep(delay).await;
             }
             other => return other,

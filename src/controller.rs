@@ -52,13 +52,6 @@ pub struct Stats {
     pub refused: AtomicU64,
 }
 
-impl Stats {
-    /// Provider calls of any kind.
-    pub fn provider_calls(&self) -> u64 {
-        self.provider_lists.load(Ordering::SeqCst) + self.provider_applies.load(Ordering::SeqCst)
-    }
-}
-
 /// Settings of the loop, from the configuration.
 #[derive(Debug, Clone)]
 pub struct LoopSettings {
@@ -158,24 +151,13 @@ impl Controller {
 
     /// Lists the provider into the cache, retrying transient errors.
     async fn relist(&mut self) -> Result<(), ProviderError> {
-        let mut delay = self.settings.retry.base;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
+        let sets = applier::retry_transient(self.settings.retry, "list", || {
             self.stats.provider_lists.fetch_add(1, Ordering::SeqCst);
-            match self.provider.list().await {
-                Ok(sets) => {
-                    self.cache.load(sets);
-                    return Ok(());
-                }
-                Err(e) if e.is_transient() && attempt < self.settings.retry.attempts => {
-                    warn!(error = %e, "listing the zone failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(self.settings.retry.max);
-                }
-                Err(e) => return Err(e),
-            }
-        }
+            self.provider.list()
+        })
+        .await?;
+        self.cache.load(sets);
+        Ok(())
     }
 
     /// Runs until `shutdown` resolves or the event channel closes. Fails only if the zone cannot
@@ -273,6 +255,12 @@ impl Controller {
                 self.index.set_unavailable(&member);
             }
         }
+        self.open_gate_if_settled(was_settled);
+    }
+
+    /// When the last pending member has just reported or been declared down, re-plans
+    /// everything: the changes deferred until then may go through now.
+    fn open_gate_if_settled(&mut self, was_settled: bool) {
         if !was_settled && self.index.all_settled() {
             info!("every member has reported: deletions are allowed from now on");
             self.index.mark_all_dirty();
@@ -299,9 +287,7 @@ impl Controller {
             warn!(member = %name, ?grace, "member unavailable for longer than the grace period: its shards no longer count");
             self.index.set_down(&name);
         }
-        if !was_settled && self.index.all_settled() {
-            self.index.mark_all_dirty();
-        }
+        self.open_gate_if_settled(was_settled);
         let due = self.hosts.due(now);
         if !due.is_empty() {
             self.hosts.asked(&due, now);

@@ -202,11 +202,6 @@ impl HostCache {
     pub fn retain(&mut self, used: &BTreeSet<String>) {
         self.entries.retain(|h, _| used.contains(h));
     }
-
-    /// When the next hostname is due, if any.
-    pub fn next_due(&self) -> Option<Instant> {
-        self.entries.values().map(|e| e.next).min()
-    }
 }
 
 impl HostLookup for HostCache {

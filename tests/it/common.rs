@@ -140,3 +140,13 @@ pub(crate) fn replace_file(path: &Path, text: &str) {
 
 pub(crate) const GLOBAL: &str = "nginx.default.myfed.svc.example.com";
 pub(crate) const ELB: &str = "a9d02aafa350411e7999c0ad4271fa7c-336709007.us-east-1.elb.amazonaws.com";
+
+/// A resolver that never answers (tests whose ingress has no hostnames to resolve).
+pub(crate) struct NoResolve;
+
+#[async_trait::async_trait]
+impl feddns::resolver::Resolve for NoResolve {
+    async fn resolve(&self, host: &str) -> Result<feddns::resolver::Resolution, String> {
+        Err(format!("no resolution in this test ({host})"))
+    }
+}

@@ -17,15 +17,6 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::common::*;
 
-struct NoResolve;
-
-#[async_trait::async_trait]
-impl Resolve for NoResolve {
-    async fn resolve(&self, host: &str) -> Result<Resolution, String> {
-        Err(format!("no resolution in this test ({host})"))
-    }
-}
-
 fn snapshot(region: &str, zones: &[&str], ip: &str, ready: usize) -> MemberSnapshot {
     let mut s = MemberSnapshot::default();
     for (i, z) in zones.iter().enumerate() {

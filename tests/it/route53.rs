@@ -9,22 +9,12 @@ use feddns::config::Config;
 use feddns::controller::Controller;
 use feddns::members::MemberEvent;
 use feddns::model::{MemberSnapshot, NodeProj, ServiceKey, ServiceOptions, ServiceProj, SliceProj, Target};
-use feddns::resolver::{Resolution, Resolve};
 use feddns_provider::{RecordSet, Routing};
 use feddns_route53::Route53Provider;
 use feddns_route53::fake::FakeRoute53;
 use tokio::sync::mpsc;
 
-use crate::common::eventually;
-
-struct NoResolve;
-
-#[async_trait::async_trait]
-impl Resolve for NoResolve {
-    async fn resolve(&self, host: &str) -> Result<Resolution, String> {
-        Err(format!("no resolution in this test ({host})"))
-    }
-}
+use crate::common::{NoResolve, eventually};
 
 /// Sets per Service with two members in two regions: global, two regions, two zones, each with
 /// its ownership TXT.
