@@ -16,6 +16,7 @@ use std::time::Duration;
 use feddns_provider::{Change, Limits, Provider, ProviderError};
 use tracing::{debug, warn};
 
+use crate::backoff::Backoff;
 use crate::diff::{NameChanges, ZoneCache};
 use crate::model::ServiceKey;
 
@@ -167,42 +168,18 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, ProviderError>>,
 {
-    let mut rng = Jitter::new();
+    let mut backoff = Backoff::new(retry.base, retry.max);
     let mut attempt = 0;
     loop {
         attempt += 1;
         match call().await {
             Err(e) if e.is_transient() && attempt < retry.attempts => {
-                let exp = retry
-                    .base
-                    .saturating_mul(1 << (attempt - 1).min(16))
-                    .min(retry.max);
-                let delay = exp / 2 + exp.mul_f64(rng.next_unit() / 2.0);
+                let delay = backoff.next_delay();
                 debug!(error = %e, attempt, ?delay, "transient provider error on {what}; backing off");
                 tokio::time::sleep(delay).await;
             }
             other => return other,
         }
-    }
-}
-
-/// A small xorshift generator for backoff jitter (no need for cryptographic randomness).
-struct Jitter(u64);
-
-impl Jitter {
-    fn new() -> Self {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0x9E37_79B9_7F4A_7C15, |d| d.as_nanos() as u64)
-            | 1;
-        Self(seed)
-    }
-
-    fn next_unit(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 

@@ -10,13 +10,14 @@ use feddns_embedded::{EmbeddedConfig, EmbeddedProvider};
 use feddns_provider::{MemoryProvider, Provider};
 use feddns_route53::Route53Provider;
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
-use crate::config::{Config, ProviderConfig};
+use crate::config::{Config, MemberSource, ProviderConfig};
 use crate::controller::Controller;
 use crate::index::Topology;
-use crate::members::MemberEvent;
-use crate::members::snapshot::{load_snapshot, watch_file};
+use crate::members::kube::list_once;
+use crate::members::snapshot::{Stamp, load_snapshot};
+use crate::members::{MemberEvent, SourceSettings, Supervisor};
 use crate::plan::render_table;
 use crate::resolver::DnsResolver;
 
@@ -57,7 +58,7 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Check the configuration and the member files.
+    /// Check the configuration, read the member files and list the member clusters.
     Validate {
         /// Configuration file.
         #[arg(short, long)]
@@ -94,7 +95,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             output,
             force,
         } => plan(&config, output, force).await,
-        Command::Validate { config } => validate(&config),
+        Command::Validate { config } => validate(&config).await,
     }
 }
 
@@ -109,22 +110,89 @@ async fn run_controller(path: &Path, force: bool) -> anyhow::Result<()> {
     let zone = cfg.naming().suffix().to_string();
     let provider = provider(&cfg, &zone, false).await?;
     let controller = Controller::new(&cfg, provider, resolver(&cfg)?, force);
-    let (tx, rx) = mpsc::channel::<MemberEvent>(64);
-    for m in &cfg.members {
-        tokio::spawn(watch_file(
-            m.name.clone(),
-            m.file.clone(),
-            cfg.controller.file_poll.0,
-            tx.clone(),
-        ));
-    }
-    drop(tx);
-    controller
-        .run(rx, shutdown_signal())
+    let (tx, rx) = mpsc::channel::<MemberEvent>(1024);
+    let mut supervisor = Supervisor::new(tx, source_settings(&cfg));
+    supervisor
+        .reconcile(&cfg.members, &cfg.selection())
         .await
-        .context("cannot list the zone")?;
+        .map_err(|errors| anyhow::anyhow!("{}", errors.join("\n")))?;
+    let reload = tokio::spawn(follow_config(path.to_path_buf(), cfg, supervisor));
+    let result = controller.run(rx, shutdown_signal()).await;
+    reload.abort();
+    result.context("cannot list the zone")?;
     info!("stopped");
     Ok(())
+}
+
+fn source_settings(cfg: &Config) -> SourceSettings {
+    SourceSettings {
+        file_poll: cfg.controller.file_poll.0,
+        backoff: cfg.controller.watch_backoff.0,
+        backoff_max: cfg.controller.watch_backoff_max.0,
+    }
+}
+
+/// Applies edits of the configuration file (checked every `controller.file_poll`, or at once on
+/// SIGHUP) to the running members: added members start, removed ones stop and their records go,
+/// changed ones restart. An invalid file, or a member whose kubeconfig cannot be used, is logged
+/// and the running configuration stays. Other settings need a restart; a change to them is
+/// logged and ignored.
+pub async fn follow_config(path: PathBuf, mut current: Config, mut supervisor: Supervisor) {
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .inspect_err(|e| warn!(error = %e, "cannot listen for SIGHUP; config edits are still picked up"))
+        .ok();
+    let mut stamp = Stamp::of(&path);
+    let mut poll = tokio::time::interval(current.controller.file_poll.0);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        #[cfg(unix)]
+        let hangup = async {
+            match hup.as_mut() {
+                Some(h) => {
+                    h.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hangup = std::future::pending::<()>();
+        let forced = tokio::select! {
+            () = hangup => true,
+            _ = poll.tick() => false,
+        };
+        let now = Stamp::of(&path);
+        if !forced && now == stamp {
+            continue;
+        }
+        stamp = now;
+        let next = match Config::load(&path) {
+            Ok(c) => c,
+            Err(e) => {
+                error!(error = %e, "configuration not reloaded; the running one stays");
+                continue;
+            }
+        };
+        for field in current.restart_needed(&next) {
+            warn!(
+                field,
+                "this setting changed in the configuration file; it takes effect after a restart"
+            );
+        }
+        match supervisor.reconcile(&next.members, &next.selection()).await {
+            Ok(done) => {
+                if !done.is_empty() {
+                    info!(added = ?done.added, removed = ?done.removed, restarted = ?done.restarted, "configuration reloaded");
+                }
+                current = next;
+            }
+            Err(errors) => {
+                for e in errors {
+                    error!(error = %e, "configuration not reloaded; the running one stays");
+                }
+            }
+        }
+    }
 }
 
 /// The configured provider. For a one-shot plan the embedded provider is an empty in-memory
@@ -194,22 +262,33 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-/// Loads every member file once; errors name the member and the file.
-fn load_members(cfg: &Config) -> anyhow::Result<Vec<MemberEvent>> {
+/// How long `plan` and `validate` wait for a Kubernetes member's complete list.
+const LIST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Loads every member once (files read, clusters listed); errors name the member.
+async fn load_members(cfg: &Config) -> anyhow::Result<Vec<MemberEvent>> {
     let mut events = Vec::new();
     let mut errors = Vec::new();
+    let selection = cfg.selection();
     for m in &cfg.members {
-        match load_snapshot(&m.file) {
-            Ok(parsed) => {
-                for w in &parsed.warnings {
-                    eprintln!("warning: member {}: {w}", m.name);
+        let loaded = match m.source() {
+            MemberSource::File(path) => match load_snapshot(&path, &selection) {
+                Ok(parsed) => {
+                    for w in &parsed.warnings {
+                        eprintln!("warning: member {}: {w}", m.name);
+                    }
+                    Ok(parsed.snapshot)
                 }
-                events.push(MemberEvent::Snapshot {
-                    member: m.name.clone(),
-                    snapshot: parsed.snapshot,
-                });
-            }
-            Err(e) => errors.push(format!("member {}: {e}", m.name)),
+                Err(e) => Err(format!("member {}: {e}", m.name)),
+            },
+            _ => list_once(m, &selection, LIST_TIMEOUT).await,
+        };
+        match loaded {
+            Ok(snapshot) => events.push(MemberEvent::Snapshot {
+                member: m.name.clone(),
+                snapshot,
+            }),
+            Err(e) => errors.push(e),
         }
     }
     if !errors.is_empty() {
@@ -223,7 +302,7 @@ async fn plan(path: &Path, output: Output, force: bool) -> anyhow::Result<()> {
     let zone = cfg.naming().suffix().to_string();
     let provider = provider(&cfg, &zone, true).await?;
     let mut controller = Controller::new(&cfg, provider, resolver(&cfg)?, force);
-    for ev in load_members(&cfg)? {
+    for ev in load_members(&cfg).await? {
         controller.apply_event(ev);
     }
     let p = controller.plan_once().await.context("cannot list the zone")?;
@@ -234,7 +313,7 @@ async fn plan(path: &Path, output: Output, force: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn validate(path: &Path) -> anyhow::Result<()> {
+async fn validate(path: &Path) -> anyhow::Result<()> {
     let cfg = Config::load(path)?;
     println!(
         "config {}: federation {}, zone {}, owner id {}, {} members",
@@ -244,7 +323,7 @@ fn validate(path: &Path) -> anyhow::Result<()> {
         cfg.owner_id(),
         cfg.members.len()
     );
-    for ev in load_members(&cfg)? {
+    for ev in load_members(&cfg).await? {
         if let MemberEvent::Snapshot { member, snapshot } = ev {
             let t = Topology::from_nodes(snapshot.nodes.values());
             let lb = snapshot.services.values().filter(|s| s.federated).count();

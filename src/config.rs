@@ -32,6 +32,7 @@ use crate::model::RoutingMode;
 use crate::names::{Naming, check_label};
 use crate::ownership::DEFAULT_PREFIX;
 use crate::planner::DEFAULT_TTL;
+use crate::selector::{LabelSelector, Selection};
 
 /// A configuration error: which file, which field, what is wrong.
 #[derive(Debug, thiserror::Error)]
@@ -163,8 +164,12 @@ pub struct ControllerConfig {
     pub max_debounce: Dur,
     /// How often the provider is re-listed to repair drift.
     pub verify_interval: Dur,
-    /// How often snapshot files are checked for edits.
+    /// How often snapshot files and the configuration file are checked for edits.
     pub file_poll: Dur,
+    /// First delay before a failed member watch is retried (doubling, with jitter).
+    pub watch_backoff: Dur,
+    /// Longest delay between retries of a failed member watch.
+    pub watch_backoff_max: Dur,
 }
 
 impl Default for ControllerConfig {
@@ -174,6 +179,8 @@ impl Default for ControllerConfig {
             max_debounce: Dur(Duration::from_secs(1)),
             verify_interval: Dur(Duration::from_secs(600)),
             file_poll: Dur(Duration::from_millis(250)),
+            watch_backoff: Dur(Duration::from_secs(1)),
+            watch_backoff_max: Dur(Duration::from_secs(60)),
         }
     }
 }
@@ -220,14 +227,98 @@ pub struct RoutingConfig {
     pub regions: BTreeMap<String, String>,
 }
 
-/// One member cluster.
-#[derive(Debug, Clone, Deserialize)]
+/// One member cluster: a name and exactly one source (`file`, `kubeconfig`/`context`, or
+/// `in_cluster`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MemberConfig {
     /// The member's name (a DNS label; used in logs, metrics and set identifiers).
     pub name: String,
     /// A YAML snapshot file of its Nodes, Services and EndpointSlices.
-    pub file: PathBuf,
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// A kubeconfig file (default with `context` alone: `$KUBECONFIG`, else `~/.kube/config`).
+    #[serde(default)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (default: its current context).
+    #[serde(default)]
+    pub context: Option<String>,
+    /// The cluster feddns runs in, through its service account.
+    #[serde(default)]
+    pub in_cluster: bool,
+}
+
+/// Where a member's state comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberSource {
+    /// A snapshot file, watched for edits.
+    File(PathBuf),
+    /// A Kubernetes API server from a kubeconfig.
+    Kubeconfig {
+        /// The file; `None` means `$KUBECONFIG` or `~/.kube/config`.
+        path: Option<PathBuf>,
+        /// The context; `None` means the file's current context.
+        context: Option<String>,
+    },
+    /// The API server of the cluster feddns runs in.
+    InCluster,
+}
+
+impl MemberConfig {
+    /// The member's source (the config is validated: exactly one is set).
+    pub fn source(&self) -> MemberSource {
+        if let Some(f) = &self.file {
+            MemberSource::File(f.clone())
+        } else if self.in_cluster {
+            MemberSource::InCluster
+        } else {
+            MemberSource::Kubeconfig {
+                path: self.kubeconfig.clone(),
+                context: self.context.clone(),
+            }
+        }
+    }
+
+    fn check_source(&self) -> Result<(), String> {
+        let kube = self.kubeconfig.is_some() || self.context.is_some();
+        match (self.file.is_some(), kube, self.in_cluster) {
+            (true, false, false) | (false, true, false) | (false, false, true) => Ok(()),
+            (false, false, false) => {
+                Err("needs a source: `file`, `kubeconfig` (and/or `context`), or `in_cluster: true`".into())
+            }
+            _ => Err(
+                "has more than one source: use only one of `file`, `kubeconfig`/`context` and `in_cluster`"
+                    .into(),
+            ),
+        }
+    }
+}
+
+/// Which Services are federated (on top of `type: LoadBalancer` and the `feddns.io/exclude`
+/// annotation).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServicesConfig {
+    /// Only Services in these namespaces (default: all).
+    pub namespaces: Vec<String>,
+    /// Never Services in these namespaces.
+    pub exclude_namespaces: Vec<String>,
+    /// Only Services whose labels match this selector (`kubectl -l` syntax).
+    pub selector: String,
+}
+
+impl ServicesConfig {
+    /// The validated selection.
+    pub fn selection(&self) -> Result<Selection, String> {
+        for ns in self.namespaces.iter().chain(&self.exclude_namespaces) {
+            check_label("namespace", ns).map_err(|e| e.to_string())?;
+        }
+        Ok(Selection {
+            namespaces: self.namespaces.iter().cloned().collect(),
+            exclude_namespaces: self.exclude_namespaces.iter().cloned().collect(),
+            labels: LabelSelector::parse(&self.selector).map_err(|e| format!("selector {e}"))?,
+        })
+    }
 }
 
 /// The whole configuration.
@@ -261,11 +352,29 @@ pub struct Config {
     /// Routing of global and vanity names.
     #[serde(default)]
     pub routing: RoutingConfig,
+    /// Which Services are federated.
+    #[serde(default)]
+    pub services: ServicesConfig,
     /// Member clusters.
     pub members: Vec<MemberConfig>,
     /// The file this was read from (members' relative paths are resolved against it).
     #[serde(skip)]
     pub source: PathBuf,
+}
+
+/// A member path from the config: `~/` is the home directory, relative paths are relative to the
+/// configuration file's directory.
+fn resolve_path(base: &Path, path: &Path) -> PathBuf {
+    if let Ok(rest) = path.strip_prefix("~")
+        && let Some(home) = std::env::var_os("HOME")
+    {
+        return PathBuf::from(home).join(rest);
+    }
+    if path.is_relative() {
+        base.join(path)
+    } else {
+        path.to_path_buf()
+    }
 }
 
 fn default_ttl() -> u32 {
@@ -291,8 +400,8 @@ impl Config {
         cfg.source = path.to_path_buf();
         let base = path.parent().unwrap_or_else(|| Path::new("."));
         for m in &mut cfg.members {
-            if m.file.is_relative() {
-                m.file = base.join(&m.file);
+            for path in [&mut m.file, &mut m.kubeconfig].into_iter().flatten() {
+                *path = resolve_path(base, path);
             }
         }
         cfg.validate()?;
@@ -368,6 +477,7 @@ impl Config {
         for (field, d) in [
             ("controller.verify_interval", self.controller.verify_interval),
             ("controller.file_poll", self.controller.file_poll),
+            ("controller.watch_backoff", self.controller.watch_backoff),
         ] {
             if d.0.is_zero() {
                 return Err(self.invalid(field, "must be longer than zero"));
@@ -379,12 +489,23 @@ impl Config {
         let mut seen = BTreeSet::new();
         for (i, m) in self.members.iter().enumerate() {
             check_label("member name", &m.name).map_err(|e| self.invalid(format!("members[{i}].name"), e))?;
+            m.check_source()
+                .map_err(|e| self.invalid(format!("members[{i}]"), format!("member {:?} {e}", m.name)))?;
             if !seen.insert(&m.name) {
                 return Err(self.invalid(
                     format!("members[{i}].name"),
                     format!("{:?} is used by two members", m.name),
                 ));
             }
+        }
+        self.services
+            .selection()
+            .map_err(|e| self.invalid("services", e))?;
+        if self.controller.watch_backoff.0 > self.controller.watch_backoff_max.0 {
+            return Err(self.invalid(
+                "controller.watch_backoff",
+                "must not be longer than controller.watch_backoff_max",
+            ));
         }
         if let ProviderConfig::Route53(r) = &self.provider {
             r.validate().map_err(|e| self.invalid("provider.route53", e))?;
@@ -409,6 +530,59 @@ impl Config {
         self.owner_id
             .clone()
             .unwrap_or_else(|| format!("feddns-{}", self.federation))
+    }
+
+    /// The validated Service selection.
+    pub fn selection(&self) -> Selection {
+        self.services
+            .selection()
+            .unwrap_or_else(|e| unreachable!("validated config: {e}"))
+    }
+
+    /// Settings that differ from `other` and only take effect after a restart (everything but
+    /// `members` and `services`, which are applied live).
+    pub fn restart_needed(&self, other: &Self) -> Vec<&'static str> {
+        let mut fields = Vec::new();
+        let mut check = |name, a: String, b: String| {
+            if a != b {
+                fields.push(name);
+            }
+        };
+        check("federation", self.federation.clone(), other.federation.clone());
+        check("domain", self.domain.clone(), other.domain.clone());
+        check("owner_id", self.owner_id(), other.owner_id());
+        check("ttl", self.ttl.to_string(), other.ttl.to_string());
+        check(
+            "ownership",
+            format!("{:?}", self.ownership),
+            format!("{:?}", other.ownership),
+        );
+        check(
+            "safety",
+            format!("{:?}", self.safety),
+            format!("{:?}", other.safety),
+        );
+        check(
+            "controller",
+            format!("{:?}", self.controller),
+            format!("{:?}", other.controller),
+        );
+        check(
+            "provider",
+            format!("{:?}", self.provider),
+            format!("{:?}", other.provider),
+        );
+        check(
+            "resolver",
+            format!("{:?}", self.resolver),
+            format!("{:?}", other.resolver),
+        );
+        check(
+            "routing",
+            format!("{:?}", self.routing),
+            format!("{:?}", other.routing),
+        );
+        fields
     }
 
     /// The validated federation naming.
@@ -442,8 +616,11 @@ members:
         assert_eq!(c.ttl, 180);
         assert_eq!(c.owner_id(), "feddns-myfed");
         assert_eq!(c.naming().suffix(), "example.com");
-        assert_eq!(c.members[0].file, Path::new("/etc/feddns/members/us.yaml"));
-        assert_eq!(c.members[1].file, Path::new("/abs/eu.yaml"));
+        assert_eq!(
+            c.members[0].file.as_deref(),
+            Some(Path::new("/etc/feddns/members/us.yaml"))
+        );
+        assert_eq!(c.members[1].file.as_deref(), Some(Path::new("/abs/eu.yaml")));
         assert_eq!(c.safety.member_grace.0, Duration::from_secs(300));
         assert_eq!(c.controller.debounce.0, Duration::from_millis(100));
     }
@@ -488,6 +665,26 @@ members:
                 "unit must be",
             ),
             (GOOD.to_string() + "colour: blue\n", "config.yaml", "colour"),
+            (
+                GOOD.replace("file: /abs/eu.yaml", "file: /abs/eu.yaml, in_cluster: true"),
+                "field `members[1]`",
+                "member \"eu\" has more than one source",
+            ),
+            (
+                GOOD.replace(", file: /abs/eu.yaml", ""),
+                "field `members[1]`",
+                "member \"eu\" needs a source",
+            ),
+            (
+                GOOD.to_string() + "services: { selector: 'app in (a' }\n",
+                "field `services`",
+                "'(' without ')'",
+            ),
+            (
+                GOOD.to_string() + "services: { exclude_namespaces: [Kube_System] }\n",
+                "field `services`",
+                "namespace",
+            ),
             (GOOD.replace("127.0.0.1:5353", "nowhere"), "config.yaml", ""),
         ];
         for (text, field, problem) in cases {
@@ -504,6 +701,36 @@ members:
             missing.contains("provider") || missing.contains("members"),
             "{missing}"
         );
+    }
+
+    #[test]
+    fn kubernetes_members_and_service_selection() {
+        let text = GOOD.replace(
+            "  - { name: eu, file: /abs/eu.yaml }",
+            "  - { name: eu, kubeconfig: kube/eu.yaml, context: eu-west }\n  - { name: ap, context: ap }\n  - { name: home, in_cluster: true }",
+        ) + "services: { namespaces: [shop], exclude_namespaces: [kube-system], selector: 'app=web,env in (prod)' }\n";
+        let c = parse(&text).unwrap();
+        assert_eq!(
+            c.members[1].source(),
+            MemberSource::Kubeconfig {
+                path: Some(PathBuf::from("/etc/feddns/kube/eu.yaml")),
+                context: Some("eu-west".into())
+            }
+        );
+        assert_eq!(
+            c.members[2].source(),
+            MemberSource::Kubeconfig {
+                path: None,
+                context: Some("ap".into())
+            }
+        );
+        assert_eq!(c.members[3].source(), MemberSource::InCluster);
+        let sel = c.selection();
+        assert_eq!(sel.labels.to_string(), "app=web,env in (prod)");
+        assert!(sel.namespace_selected("shop") && !sel.namespace_selected("kube-system"));
+        assert!(c.restart_needed(&c).is_empty());
+        let other = parse(&text.replace("ttl: 180", "").replace("myfed", "otherfed")).unwrap();
+        assert_eq!(c.restart_needed(&other), ["federation", "owner_id"]);
     }
 
     #[test]

@@ -50,6 +50,12 @@ pub struct Stats {
     pub quarantined: AtomicU64,
     /// Plans refused by the delete guard.
     pub refused: AtomicU64,
+    /// Member events received (snapshots, changes, failures, additions, removals).
+    pub member_events: AtomicU64,
+    /// Member failures reported (a member becoming unavailable).
+    pub member_failures: AtomicU64,
+    /// Members declared down after the grace period.
+    pub members_down: AtomicU64,
 }
 
 /// Settings of the loop, from the configuration.
@@ -98,6 +104,8 @@ pub struct Controller {
     service_hosts: BTreeMap<ServiceKey, HostDeps>,
     quarantine: BTreeMap<String, (Vec<Change>, String)>,
     failing_since: BTreeMap<String, Instant>,
+    /// Members added after the start, and when (their grace to sync counts from then).
+    added_at: BTreeMap<String, Instant>,
     started: Instant,
     retry_keys: BTreeSet<ServiceKey>,
     retry_at: Option<Instant>,
@@ -137,6 +145,7 @@ impl Controller {
             service_hosts: BTreeMap::new(),
             quarantine: BTreeMap::new(),
             failing_since: BTreeMap::new(),
+            added_at: BTreeMap::new(),
             started: Instant::now(),
             retry_keys: BTreeSet::new(),
             retry_at: None,
@@ -228,6 +237,7 @@ impl Controller {
 
     fn on_member_event(&mut self, ev: MemberEvent) {
         let was_settled = self.index.all_settled();
+        self.stats.member_events.fetch_add(1, Ordering::SeqCst);
         match ev {
             MemberEvent::Snapshot { member, snapshot } => {
                 if self.index.member(&member).is_none() {
@@ -247,8 +257,35 @@ impl Controller {
                     }
                 }
             }
+            MemberEvent::Changes {
+                member,
+                changes,
+                resynced,
+            } => {
+                if self.index.member(&member).is_none() {
+                    return;
+                }
+                if resynced {
+                    self.failing_since.remove(&member);
+                    let was = self.index.member(&member).map(|m| m.status);
+                    info!(%member, changes = changes.len(), previously = ?was, "member current again");
+                }
+                self.index.apply_changes(&member, changes, resynced);
+            }
+            MemberEvent::Added { member } => {
+                if self.index.member(&member).is_none() {
+                    self.index.add_member(&member);
+                    self.added_at.insert(member, Instant::now());
+                }
+            }
+            MemberEvent::Removed { member } => {
+                self.failing_since.remove(&member);
+                self.added_at.remove(&member);
+                self.index.remove_member(&member);
+            }
             MemberEvent::Failed { member, error } => {
                 warn!(%member, %error, "member unavailable");
+                self.stats.member_failures.fetch_add(1, Ordering::SeqCst);
                 self.failing_since
                     .entry(member.clone())
                     .or_insert_with(Instant::now);
@@ -275,7 +312,9 @@ impl Controller {
         for (name, m) in self.index.members() {
             let since = self.failing_since.get(name).copied();
             let expired = match m.status {
-                MemberStatus::Pending => now >= self.started + grace,
+                MemberStatus::Pending => {
+                    now >= self.added_at.get(name).copied().unwrap_or(self.started) + grace
+                }
                 MemberStatus::Unavailable => since.is_some_and(|s| now >= s + grace),
                 MemberStatus::Synced | MemberStatus::Down => false,
             };
@@ -286,6 +325,7 @@ impl Controller {
         for name in down {
             warn!(member = %name, ?grace, "member unavailable for longer than the grace period: its shards no longer count");
             self.index.set_down(&name);
+            self.stats.members_down.fetch_add(1, Ordering::SeqCst);
         }
         self.open_gate_if_settled(was_settled);
         let due = self.hosts.due(now);

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::model::{MemberSnapshot, NodeProj, ServiceKey, ServiceProj};
+use crate::model::{MemberSnapshot, NodeProj, ObjectChange, ServiceKey, ServiceProj, SliceProj};
 
 /// Where a member is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -174,11 +174,8 @@ impl Index {
         let mut next = Member::new();
         next.status = MemberStatus::Synced;
         next.topology = Topology::from_nodes(snapshot.nodes.values());
-        for slice in snapshot.slices.values() {
-            *next
-                .ready
-                .entry(ServiceKey::new(&slice.namespace, &slice.service))
-                .or_default() += slice.ready;
+        for slice in snapshot.slices.values().filter(|s| s.ready > 0) {
+            *next.ready.entry(slice.service_key()).or_default() += slice.ready;
         }
         next.snapshot = snapshot;
         let relocated =
@@ -201,6 +198,105 @@ impl Index {
             .into_iter()
             .partition(|k| !next.snapshot.services.contains_key(k));
         *member = next;
+        for key in gone {
+            self.forget_shard(&key, name);
+            self.dirty.insert(key);
+        }
+        for key in present {
+            self.services
+                .entry(key.clone())
+                .or_default()
+                .insert(name.to_string());
+            self.dirty.insert(key);
+        }
+    }
+
+    /// Applies changes of single objects of a member (a watch event, or the difference a re-list
+    /// found). With `resynced`, the member's state is complete and current again (a re-list after
+    /// it was unavailable or down): it becomes `Synced`. Marks dirty the Services whose shard
+    /// changed, all of the member's when its topology or its availability changed. Changes for a
+    /// member the index does not know are ignored.
+    pub fn apply_changes(&mut self, name: &str, changes: Vec<ObjectChange>, resynced: bool) {
+        let Some(member) = self.members.get_mut(name) else {
+            return;
+        };
+        let mut touched: BTreeSet<ServiceKey> = BTreeSet::new();
+        let mut nodes_changed = false;
+        for c in &changes {
+            match c {
+                ObjectChange::Service(key, _) => {
+                    touched.insert(key.clone());
+                }
+                ObjectChange::Slice(id, new) => {
+                    touched.extend(member.snapshot.slices.get(id).map(SliceProj::service_key));
+                    touched.extend(new.as_ref().map(SliceProj::service_key));
+                }
+                ObjectChange::Node(..) => nodes_changed = true,
+            }
+        }
+        let before: Vec<Option<(bool, ServiceProj)>> = touched
+            .iter()
+            .map(|k| member.shard_fingerprint(k).map(|(h, s)| (h, s.clone())))
+            .collect();
+        let was_up = member.is_up();
+        for c in changes {
+            match c {
+                ObjectChange::Service(key, Some(s)) => {
+                    member.snapshot.services.insert(key, s);
+                }
+                ObjectChange::Service(key, None) => {
+                    member.snapshot.services.remove(&key);
+                }
+                ObjectChange::Node(n, Some(p)) => {
+                    member.snapshot.nodes.insert(n, p);
+                }
+                ObjectChange::Node(n, None) => {
+                    member.snapshot.nodes.remove(&n);
+                }
+                ObjectChange::Slice(id, new) => {
+                    if let Some(old) = member.snapshot.slices.remove(&id) {
+                        let key = old.service_key();
+                        if let Some(r) = member.ready.get_mut(&key) {
+                            *r = r.saturating_sub(old.ready);
+                            if *r == 0 {
+                                member.ready.remove(&key);
+                            }
+                        }
+                    }
+                    if let Some(new) = new {
+                        if new.ready > 0 {
+                            *member.ready.entry(new.service_key()).or_default() += new.ready;
+                        }
+                        member.snapshot.slices.insert(id, new);
+                    }
+                }
+            }
+        }
+        let mut relocated = false;
+        if nodes_changed {
+            let t = Topology::from_nodes(member.snapshot.nodes.values());
+            relocated = t.region != member.topology.region || t.zones != member.topology.zones;
+            member.topology = t;
+        }
+        if resynced {
+            member.status = MemberStatus::Synced;
+        }
+        let everything = relocated || was_up != member.is_up();
+        let mut changed: Vec<ServiceKey> = touched
+            .into_iter()
+            .zip(before)
+            .filter(|(k, before)| {
+                let after = member.shard_fingerprint(k).map(|(h, s)| (h, s.clone()));
+                *before != after || (everything && (before.is_some() || after.is_some()))
+            })
+            .map(|(k, _)| k)
+            .collect();
+        if everything {
+            changed.extend(member.snapshot.services.keys().cloned());
+        }
+        let (gone, present): (Vec<_>, Vec<_>) = changed
+            .into_iter()
+            .partition(|k| !member.snapshot.services.contains_key(k));
         for key in gone {
             self.forget_shard(&key, name);
             self.dirty.insert(key);
@@ -482,5 +578,93 @@ pub(crate) mod tests {
         assert!(!ix.all_settled());
         ix.set_down("b");
         assert!(ix.all_settled());
+    }
+
+    mod changes {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn service(ns: &str, name: &str, ip: u8, federated: bool) -> ServiceProj {
+            ServiceProj {
+                key: ServiceKey::new(ns, name),
+                federated,
+                ingress: vec![Target::Ip(format!("192.0.2.{ip}").parse().unwrap())],
+                options: ServiceOptions::default(),
+                problems: vec![],
+            }
+        }
+
+        fn change() -> impl Strategy<Value = ObjectChange> {
+            let svc = (0..3u8, 0..3u8, any::<bool>(), any::<bool>()).prop_map(|(n, ip, fed, del)| {
+                let key = ServiceKey::new("ns", format!("s{n}"));
+                ObjectChange::Service(key, (!del).then(|| service("ns", &format!("s{n}"), ip, fed)))
+            });
+            let node = (0..3u8, 0..3u8, 0..2u8, any::<bool>()).prop_map(|(n, z, r, del)| {
+                let name = format!("n{n}");
+                let proj = node(&name, Some(&format!("z{z}")), Some(&format!("r{r}")));
+                ObjectChange::Node(name, (!del).then_some(proj))
+            });
+            let slice = (0..4u8, 0..3u8, 0..3usize, any::<bool>()).prop_map(|(n, s, ready, del)| {
+                let id = ("ns".to_string(), format!("sl{n}"));
+                let proj = SliceProj {
+                    namespace: "ns".into(),
+                    name: id.1.clone(),
+                    service: format!("s{s}"),
+                    ready,
+                };
+                ObjectChange::Slice(id, (!del).then_some(proj))
+            });
+            prop_oneof![svc, node, slice]
+        }
+
+        fn ready_nonzero(m: &Member) -> BTreeMap<ServiceKey, usize> {
+            m.ready
+                .iter()
+                .filter(|(_, r)| **r > 0)
+                .map(|(k, r)| (k.clone(), *r))
+                .collect()
+        }
+
+        proptest! {
+            /// Changes applied one batch at a time leave the index exactly as a complete snapshot of
+            /// the same state would, and dirty exactly the same Services.
+            #[test]
+            fn changes_match_snapshots(batches in proptest::collection::vec(proptest::collection::vec(change(), 1..4), 1..12),
+                                       down_at in proptest::option::of(0..12usize)) {
+                let (mut inc, mut full) = (Index::new(), Index::new());
+                let mut snap = MemberSnapshot::default();
+                inc.set_snapshot("m", snap.clone());
+                full.set_snapshot("m", snap.clone());
+                inc.take_dirty();
+                full.take_dirty();
+                for (i, batch) in batches.iter().enumerate() {
+                    let resync = down_at == Some(i);
+                    if resync {
+                        inc.set_down("m");
+                        full.set_down("m");
+                        prop_assert_eq!(inc.take_dirty(), full.take_dirty());
+                    }
+                    for c in batch {
+                        snap.apply(c.clone());
+                    }
+                    inc.apply_changes("m", batch.clone(), resync);
+                    full.set_snapshot("m", snap.clone());
+                    let (a, b) = (&inc.members["m"], &full.members["m"]);
+                    prop_assert_eq!(&a.snapshot, &b.snapshot);
+                    prop_assert_eq!(&a.topology, &b.topology);
+                    prop_assert_eq!(a.status, b.status);
+                    prop_assert_eq!(ready_nonzero(a), ready_nonzero(b));
+                    prop_assert_eq!(&inc.services, &full.services);
+                    prop_assert_eq!(inc.take_dirty(), full.take_dirty());
+                }
+            }
+        }
+
+        #[test]
+        fn unknown_members_are_ignored() {
+            let mut ix = Index::new();
+            ix.apply_changes("ghost", vec![ObjectChange::Node("n".into(), None)], true);
+            assert!(ix.members().is_empty() && !ix.has_dirty());
+        }
     }
 }

@@ -6,6 +6,7 @@
 //! batches to a `feddns_provider::Provider`.
 
 pub mod applier;
+pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod controller;
@@ -19,3 +20,4 @@ pub mod plan;
 pub mod planner;
 pub mod regions;
 pub mod resolver;
+pub mod selector;

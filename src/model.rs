@@ -54,7 +54,7 @@ impl fmt::Display for Target {
 }
 
 /// How the global (and vanity) names of a Service are answered.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RoutingMode {
     /// One set with every healthy target.
@@ -65,7 +65,7 @@ pub enum RoutingMode {
 }
 
 /// Per-Service options read from annotations.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct ServiceOptions {
     /// `feddns.io/ttl`: TTL override in seconds.
     pub ttl: Option<u32>,
@@ -77,7 +77,7 @@ pub struct ServiceOptions {
 }
 
 /// The projection of a Service.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct ServiceProj {
     /// Namespace and name.
     pub key: ServiceKey,
@@ -93,7 +93,7 @@ pub struct ServiceProj {
 }
 
 /// The projection of an EndpointSlice: which Service it belongs to and how many endpoints are ready.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct SliceProj {
     /// Namespace.
     pub namespace: String,
@@ -105,8 +105,15 @@ pub struct SliceProj {
     pub ready: usize,
 }
 
+impl SliceProj {
+    /// The key of the Service the slice belongs to.
+    pub fn service_key(&self) -> ServiceKey {
+        ServiceKey::new(&self.namespace, &self.service)
+    }
+}
+
 /// The projection of a Node: its failure-domain labels.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct NodeProj {
     /// Node name.
     pub name: String,
@@ -125,6 +132,32 @@ pub struct MemberSnapshot {
     pub services: BTreeMap<ServiceKey, ServiceProj>,
     /// EndpointSlices by (namespace, name).
     pub slices: BTreeMap<(String, String), SliceProj>,
+}
+
+impl MemberSnapshot {
+    /// Applies one object change.
+    pub fn apply(&mut self, change: ObjectChange) {
+        match change {
+            ObjectChange::Service(k, Some(v)) => {
+                self.services.insert(k, v);
+            }
+            ObjectChange::Service(k, None) => {
+                self.services.remove(&k);
+            }
+            ObjectChange::Node(k, Some(v)) => {
+                self.nodes.insert(k, v);
+            }
+            ObjectChange::Node(k, None) => {
+                self.nodes.remove(&k);
+            }
+            ObjectChange::Slice(k, Some(v)) => {
+                self.slices.insert(k, v);
+            }
+            ObjectChange::Slice(k, None) => {
+                self.slices.remove(&k);
+            }
+        }
+    }
 }
 
 /// Label keys for zones and regions, in order of preference.
@@ -147,3 +180,14 @@ pub const ANNOTATION_HOSTNAMES: &str = "feddns.io/hostnames";
 pub const ANNOTATION_EXCLUDE: &str = "feddns.io/exclude";
 /// Label linking an EndpointSlice to its Service.
 pub const LABEL_SERVICE_NAME: &str = "kubernetes.io/service-name";
+
+/// One object of a member that changed: its new projection, or `None` when it is gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectChange {
+    /// A Service, by key.
+    Service(ServiceKey, Option<ServiceProj>),
+    /// A Node, by name.
+    Node(String, Option<NodeProj>),
+    /// An EndpointSlice, by (namespace, name).
+    Slice((String, String), Option<SliceProj>),
+}

@@ -1,9 +1,21 @@
-//! Member clusters: where their state comes from (snapshot files now, Kubernetes API servers later).
+//! Member clusters: where their state comes from (snapshot files or Kubernetes API servers), and
+//! the [`Supervisor`] that runs one source per configured member and follows configuration
+//! changes.
 
+pub mod kube;
 pub mod project;
 pub mod snapshot;
 
-use crate::model::MemberSnapshot;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use tokio::sync::mpsc::Sender;
+use tokio::task::JoinHandle;
+use tracing::info;
+
+use crate::config::{MemberConfig, MemberSource};
+use crate::model::{MemberSnapshot, ObjectChange};
+use crate::selector::Selection;
 
 /// What a member source reports to the federation.
 #[derive(Debug, Clone)]
@@ -15,11 +27,198 @@ pub enum MemberEvent {
         /// Its state.
         snapshot: MemberSnapshot,
     },
-    /// The member's state cannot be read; the last snapshot sent (if any) is stale.
+    /// Single objects changed.
+    Changes {
+        /// Member name.
+        member: String,
+        /// What changed, in order.
+        changes: Vec<ObjectChange>,
+        /// After these changes the member's state is complete and current again (a re-list
+        /// after it was unavailable).
+        resynced: bool,
+    },
+    /// The member's state cannot be read; the last state sent (if any) is stale.
     Failed {
         /// Member name.
         member: String,
         /// What went wrong, naming the source.
         error: String,
     },
+    /// A member was added to the configuration: it is pending until its first state.
+    Added {
+        /// Member name.
+        member: String,
+    },
+    /// A member was removed from the configuration: its contributions go.
+    Removed {
+        /// Member name.
+        member: String,
+    },
+}
+
+/// Timing of member sources.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceSettings {
+    /// Snapshot file poll interval.
+    pub file_poll: Duration,
+    /// First delay before failed watchers restart.
+    pub backoff: Duration,
+    /// Longest delay between restarts.
+    pub backoff_max: Duration,
+}
+
+/// A member's source, ready to run.
+enum Source {
+    File(std::path::PathBuf),
+    Kube(::kube::Client),
+}
+
+struct Running {
+    config: MemberConfig,
+    selection: Selection,
+    task: JoinHandle<()>,
+}
+
+/// What a [`Supervisor::reconcile`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Reconciled {
+    /// Members started.
+    pub added: Vec<String>,
+    /// Members stopped and forgotten.
+    pub removed: Vec<String>,
+    /// Members whose source or Service selection changed: restarted.
+    pub restarted: Vec<String>,
+}
+
+impl Reconciled {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.restarted.is_empty()
+    }
+}
+
+/// Runs one source task per member and keeps the set in step with the configuration.
+pub struct Supervisor {
+    tx: Sender<MemberEvent>,
+    settings: SourceSettings,
+    running: BTreeMap<String, Running>,
+}
+
+impl Supervisor {
+    /// A supervisor sending on `tx`; no member runs until [`Self::reconcile`].
+    pub fn new(tx: Sender<MemberEvent>, settings: SourceSettings) -> Self {
+        Self {
+            tx,
+            settings,
+            running: BTreeMap::new(),
+        }
+    }
+
+    /// Brings the running members in line with `members`: new ones start (announced with
+    /// [`MemberEvent::Added`]), removed ones stop ([`MemberEvent::Removed`] after their task has
+    /// ended, so nothing of theirs arrives later), changed ones restart. Clients of new and
+    /// changed Kubernetes members are built first: if any cannot be (a missing kubeconfig, an
+    /// unknown context), nothing changes and the errors, each naming its member, are returned.
+    pub async fn reconcile(
+        &mut self,
+        members: &[MemberConfig],
+        selection: &Selection,
+    ) -> Result<Reconciled, Vec<String>> {
+        let wanted: BTreeMap<&str, &MemberConfig> = members.iter().map(|m| (m.name.as_str(), m)).collect();
+        let mut start = Vec::new();
+        let mut errors = Vec::new();
+        for m in members {
+            let unchanged = self
+                .running
+                .get(&m.name)
+                .is_some_and(|r| r.config == *m && r.selection == *selection);
+            if unchanged {
+                continue;
+            }
+            let source = match m.source() {
+                MemberSource::File(path) => Source::File(path),
+                _ => match kube::connect(m).await {
+                    Ok(c) => Source::Kube(c),
+                    Err(e) => {
+                        errors.push(e);
+                        continue;
+                    }
+                },
+            };
+            start.push((m.clone(), source));
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let mut done = Reconciled::default();
+        let gone: Vec<String> = self
+            .running
+            .keys()
+            .filter(|n| !wanted.contains_key(n.as_str()))
+            .cloned()
+            .collect();
+        for name in gone {
+            if let Some(r) = self.running.remove(&name) {
+                stop(r.task).await;
+            }
+            info!(member = %name, "member removed; its records go");
+            let _ = self.tx.send(MemberEvent::Removed { member: name.clone() }).await;
+            done.removed.push(name);
+        }
+        for (config, source) in start {
+            let name = config.name.clone();
+            if let Some(r) = self.running.remove(&name) {
+                stop(r.task).await;
+                info!(member = %name, "member source or Service selection changed; restarting it");
+                done.restarted.push(name.clone());
+            } else {
+                info!(member = %name, source = %kube::describe(&config), "member added");
+                let _ = self.tx.send(MemberEvent::Added { member: name.clone() }).await;
+                done.added.push(name.clone());
+            }
+            let task = self.spawn(&name, source, selection);
+            self.running.insert(
+                name,
+                Running {
+                    config,
+                    selection: selection.clone(),
+                    task,
+                },
+            );
+        }
+        Ok(done)
+    }
+
+    fn spawn(&self, name: &str, source: Source, selection: &Selection) -> JoinHandle<()> {
+        let (tx, name) = (self.tx.clone(), name.to_string());
+        match source {
+            Source::File(path) => tokio::spawn(snapshot::watch_file(
+                name,
+                path,
+                self.settings.file_poll,
+                selection.clone(),
+                tx,
+            )),
+            Source::Kube(client) => {
+                let settings = kube::WatchSettings {
+                    selection: selection.clone(),
+                    backoff: self.settings.backoff,
+                    backoff_max: self.settings.backoff_max,
+                };
+                tokio::spawn(kube::watch_member(name, client, settings, tx))
+            }
+        }
+    }
+
+    /// Stops every member task.
+    pub async fn shutdown(&mut self) {
+        for (_, r) in std::mem::take(&mut self.running) {
+            stop(r.task).await;
+        }
+    }
+}
+
+async fn stop(task: JoinHandle<()>) {
+    task.abort();
+    let _ = task.await;
 }

@@ -118,9 +118,14 @@ pub fn project_service(svc: &Service) -> Option<ServiceProj> {
 /// Projects a Node; `None` if it has no name. Zone and region come from the first of
 /// [`ZONE_LABELS`] / [`REGION_LABELS`] with a non-empty value.
 pub fn project_node(node: &Node) -> Option<NodeProj> {
-    let labels = node.metadata.labels.as_ref();
+    project_node_meta(&node.metadata)
+}
+
+/// [`project_node`] from the Node's metadata alone (what a metadata-only watch delivers).
+pub fn project_node_meta(meta: &ObjectMeta) -> Option<NodeProj> {
+    let labels = meta.labels.as_ref();
     Some(NodeProj {
-        name: node.metadata.name.clone()?,
+        name: meta.name.clone()?,
         zone: first_label(labels, &ZONE_LABELS),
         region: first_label(labels, &REGION_LABELS),
     })

@@ -25,6 +25,7 @@ use tracing::warn;
 use super::MemberEvent;
 use super::project::{DEFAULT_NAMESPACE, project_node, project_service, project_slice};
 use crate::model::MemberSnapshot;
+use crate::selector::Selection;
 
 /// A parsed snapshot file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -91,7 +92,8 @@ pub enum SnapshotError {
 }
 
 /// Parses snapshot text; `source` names it in warnings and errors (usually the file path).
-pub fn parse_snapshot(text: &str, source: &str) -> Result<Parsed, SnapshotError> {
+/// Services that `selection` does not select are left out.
+pub fn parse_snapshot(text: &str, source: &str, selection: &Selection) -> Result<Parsed, SnapshotError> {
     let docs: Vec<Spanned<Doc>> =
         serde_saphyr::from_multiple_with_options(text, yaml_options()).map_err(|e| {
             let location = e.location().filter(|l| l.line() > 0);
@@ -104,6 +106,7 @@ pub fn parse_snapshot(text: &str, source: &str) -> Result<Parsed, SnapshotError>
         })?;
     let mut builder = Builder {
         source,
+        selection,
         parsed: Parsed::default(),
         skipped: BTreeMap::new(),
     };
@@ -169,7 +172,7 @@ pub fn parse_snapshot(text: &str, source: &str) -> Result<Parsed, SnapshotError>
 }
 
 /// Reads and parses a snapshot file; errors name the path.
-pub fn load_snapshot(path: &Path) -> Result<Parsed, SnapshotError> {
+pub fn load_snapshot(path: &Path, selection: &Selection) -> Result<Parsed, SnapshotError> {
     let text = std::fs::read_to_string(path).map_err(|source| match source.kind() {
         io::ErrorKind::NotFound => SnapshotError::NotFound {
             path: path.to_owned(),
@@ -179,7 +182,7 @@ pub fn load_snapshot(path: &Path) -> Result<Parsed, SnapshotError> {
             source,
         },
     })?;
-    parse_snapshot(&text, &path.display().to_string())
+    parse_snapshot(&text, &path.display().to_string(), selection)
 }
 
 /// Watches a snapshot file for member `member`, sending its state on `tx`.
@@ -194,8 +197,14 @@ pub fn load_snapshot(path: &Path) -> Result<Parsed, SnapshotError> {
 ///
 /// A rewrite in place that keeps the length within the file system's timestamp granularity of
 /// the previous write can go unnoticed; editors and `kubectl ... > file` are not affected.
-pub async fn watch_file(member: String, path: PathBuf, poll: Duration, tx: Sender<MemberEvent>) {
-    watch(member, path, poll, tx, |_| {}).await;
+pub async fn watch_file(
+    member: String,
+    path: PathBuf,
+    poll: Duration,
+    selection: Selection,
+    tx: Sender<MemberEvent>,
+) {
+    watch(member, path, poll, selection, tx, |_| {}).await;
 }
 
 /// [`watch_file`], calling `on_load` with the file length (0 if unreadable) after each load.
@@ -203,6 +212,7 @@ async fn watch(
     member: String,
     path: PathBuf,
     poll: Duration,
+    selection: Selection,
     tx: Sender<MemberEvent>,
     mut on_load: impl FnMut(u64),
 ) {
@@ -230,8 +240,8 @@ async fn watch(
         }
         let len = stamp.as_ref().map_or(0, |s| s.len);
         (loaded_stamp, settling) = (Some(stamp), None);
-        let load_path = path.clone();
-        let loaded = match tokio::task::spawn_blocking(move || load_snapshot(&load_path)).await {
+        let (load_path, sel) = (path.clone(), selection.clone());
+        let loaded = match tokio::task::spawn_blocking(move || load_snapshot(&load_path, &sel)).await {
             Ok(Ok(parsed)) => {
                 for warning in &parsed.warnings {
                     warn!(member = %member, "{warning}");
@@ -261,9 +271,10 @@ async fn watch(
     }
 }
 
-/// What is compared between polls; `None` from [`Stamp::of`] when the file cannot be stat'ed.
+/// A file's identity and version as `stat` shows them (times, length, device and inode): what is
+/// compared between polls to see whether it was edited or replaced.
 #[derive(Debug, PartialEq, Eq)]
-struct Stamp {
+pub struct Stamp {
     modified: Option<SystemTime>,
     len: u64,
     dev: u64,
@@ -272,7 +283,8 @@ struct Stamp {
 }
 
 impl Stamp {
-    fn of(path: &Path) -> Option<Self> {
+    /// The stamp of a file, `None` when it cannot be stat'ed.
+    pub fn of(path: &Path) -> Option<Self> {
         use std::os::unix::fs::MetadataExt;
         let m = std::fs::metadata(path).ok()?;
         Some(Self {
@@ -304,6 +316,7 @@ fn yaml_options() -> serde_saphyr::Options {
 /// Accumulates the snapshot and warnings while walking the documents.
 struct Builder<'a> {
     source: &'a str,
+    selection: &'a Selection,
     parsed: Parsed,
     /// Skipped objects by kind.
     skipped: BTreeMap<String, usize>,
@@ -347,8 +360,14 @@ impl Builder<'_> {
         let replaced = match kind.as_str() {
             "Node" => project_node(&decode_as::<Node>(object, &decode)?)
                 .map(|n| snapshot.nodes.insert(n.name.clone(), n).is_some()),
-            "Service" => project_service(&decode_as::<Service>(object, &decode)?)
-                .map(|s| snapshot.services.insert(s.key.clone(), s).is_some()),
+            "Service" => {
+                let svc = decode_as::<Service>(object, &decode)?;
+                let ns = svc.metadata.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
+                if !self.selection.selects(ns, svc.metadata.labels.as_ref()) {
+                    return Ok(());
+                }
+                project_service(&svc).map(|s| snapshot.services.insert(s.key.clone(), s).is_some())
+            }
             _ => project_slice(&decode_as::<EndpointSlice>(object, &decode)?).map(|s| {
                 snapshot
                     .slices
@@ -553,7 +572,7 @@ mod tests {
         let Parsed {
             snapshot: s,
             warnings,
-        } = load_snapshot(&fixture("cluster-a.yaml")).unwrap();
+        } = load_snapshot(&fixture("cluster-a.yaml"), &Selection::default()).unwrap();
         assert_eq!(
             zones(&s),
             [
@@ -593,7 +612,7 @@ mod tests {
         let Parsed {
             snapshot: s,
             warnings,
-        } = load_snapshot(&fixture("cluster-b.yaml")).unwrap();
+        } = load_snapshot(&fixture("cluster-b.yaml"), &Selection::default()).unwrap();
         assert_eq!(zones(&s), [("b-node-1", Some("us-east1-b"), Some("us-east1"))]);
         let web = &s.services[&ServiceKey::new("shop", "web")];
         assert_eq!(web.ingress, [ip("198.51.100.20"), ip("203.0.113.20")]);
@@ -610,7 +629,7 @@ mod tests {
         let text = r#"{"kind":"ServiceList","apiVersion":"v1","metadata":{"resourceVersion":"9"},"items":[
             {"metadata":{"name":"web","namespace":"shop"},"spec":{"type":"LoadBalancer"},
              "status":{"loadBalancer":{"ingress":[{"ip":"192.0.2.1","ipMode":"VIP"}]}}}]}"#;
-        let parsed = parse_snapshot(text, "api.json").unwrap();
+        let parsed = parse_snapshot(text, "api.json", &Selection::default()).unwrap();
         assert_eq!(
             parsed.snapshot.services[&ServiceKey::new("shop", "web")].ingress,
             [ip("192.0.2.1")]
@@ -629,19 +648,24 @@ mod tests {
             "---\n# c\n---\n",
         ] {
             assert_eq!(
-                parse_snapshot(text, "e.yaml").unwrap(),
+                parse_snapshot(text, "e.yaml", &Selection::default()).unwrap(),
                 Parsed::default(),
                 "{text:?}"
             );
         }
-        let parsed = parse_snapshot("kind: List\napiVersion: v1\nitems: []\n", "e.yaml").unwrap();
+        let parsed = parse_snapshot(
+            "kind: List\napiVersion: v1\nitems: []\n",
+            "e.yaml",
+            &Selection::default(),
+        )
+        .unwrap();
         assert_eq!(parsed, Parsed::default());
     }
 
     #[test]
     fn broken_object_names_file_document_and_object() {
         let path = fixture("broken.yaml");
-        let err = load_snapshot(&path).unwrap_err();
+        let err = load_snapshot(&path, &Selection::default()).unwrap_err();
         assert!(matches!(err, SnapshotError::Object { .. }), "{err:?}");
         let msg = err.to_string();
         for part in [
@@ -658,7 +682,9 @@ mod tests {
     fn broken_list_item_names_the_item() {
         let text = "apiVersion: v1\nkind: List\nitems:\n- kind: Node\n  metadata: {name: n1}\n\
                     - kind: Node\n  metadata: {name: n2, labels: [a]}\n";
-        let msg = parse_snapshot(text, "nodes.yaml").unwrap_err().to_string();
+        let msg = parse_snapshot(text, "nodes.yaml", &Selection::default())
+            .unwrap_err()
+            .to_string();
         for part in [
             "snapshot nodes.yaml",
             "document 1 (line 1)",
@@ -672,7 +698,12 @@ mod tests {
 
     #[test]
     fn invalid_yaml_and_non_objects() {
-        let err = parse_snapshot("kind: Service\nmetadata: {name: [x\n", "bad.yaml").unwrap_err();
+        let err = parse_snapshot(
+            "kind: Service\nmetadata: {name: [x\n",
+            "bad.yaml",
+            &Selection::default(),
+        )
+        .unwrap_err();
         let SnapshotError::Yaml { line, .. } = &err else {
             panic!("{err:?}")
         };
@@ -681,20 +712,30 @@ mod tests {
             err.to_string().starts_with("snapshot bad.yaml: invalid YAML:"),
             "{err}"
         );
-        let err = parse_snapshot("kind: Service\n---\njust a string\n", "bad.yaml").unwrap_err();
+        let err = parse_snapshot(
+            "kind: Service\n---\njust a string\n",
+            "bad.yaml",
+            &Selection::default(),
+        )
+        .unwrap_err();
         assert_eq!(
             err.to_string(),
             "snapshot bad.yaml: document 2 (line 3): not a Kubernetes object (a YAML mapping) but a scalar"
         );
-        let err = parse_snapshot("kind: List\nitems:\n- kind: Node\n- [a]\n", "bad.yaml").unwrap_err();
+        let err = parse_snapshot(
+            "kind: List\nitems:\n- kind: Node\n- [a]\n",
+            "bad.yaml",
+            &Selection::default(),
+        )
+        .unwrap_err();
         assert!(
             err.to_string()
                 .contains("document 1 (line 1), items[1] (line 4): not a Kubernetes object"),
             "{err}"
         );
-        let err = parse_snapshot("- kind: Node\n", "bad.yaml").unwrap_err();
+        let err = parse_snapshot("- kind: Node\n", "bad.yaml", &Selection::default()).unwrap_err();
         assert!(err.to_string().contains("but a sequence"), "{err}");
-        let err = parse_snapshot("a: 1\na: 2\n", "dup.yaml").unwrap_err();
+        let err = parse_snapshot("a: 1\na: 2\n", "dup.yaml", &Selection::default()).unwrap_err();
         assert!(err.to_string().contains("duplicate"), "{err}");
     }
 
@@ -727,7 +768,8 @@ metadata: {namespace: x}
 kind: EndpointSlice
 metadata: {name: orphan}
 ";
-        let Parsed { snapshot, warnings } = parse_snapshot(text, "mixed.yaml").unwrap();
+        let Parsed { snapshot, warnings } =
+            parse_snapshot(text, "mixed.yaml", &Selection::default()).unwrap();
         assert_eq!(snapshot.services.len(), 1);
         assert!(
             snapshot.services[&ServiceKey::new("default", "web")].federated,
@@ -761,10 +803,10 @@ metadata: {name: orphan}
     fn load_errors_name_the_path() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing.yaml");
-        let err = load_snapshot(&missing).unwrap_err();
+        let err = load_snapshot(&missing, &Selection::default()).unwrap_err();
         assert!(matches!(err, SnapshotError::NotFound { .. }));
         assert!(err.to_string().contains(&missing.display().to_string()), "{err}");
-        let err = load_snapshot(dir.path()).unwrap_err();
+        let err = load_snapshot(dir.path(), &Selection::default()).unwrap_err();
         assert!(matches!(err, SnapshotError::Read { .. }), "{err:?}");
         assert!(
             err.to_string().contains(&dir.path().display().to_string()),
@@ -781,8 +823,40 @@ metadata: {name: orphan}
                 assert_eq!(member, "m1");
                 snapshot.services[&ServiceKey::new("default", "web")].options.ttl
             }
-            MemberEvent::Failed { error, .. } => panic!("unexpected failure: {error}"),
+            other => panic!("unexpected event: {other:?}"),
         }
+    }
+
+    #[test]
+    fn services_outside_the_selection_are_left_out() {
+        let text = "
+kind: Service
+metadata: {name: a, namespace: shop, labels: {app: web}}
+spec: {type: LoadBalancer}
+---
+kind: Service
+metadata: {name: b, namespace: shop}
+spec: {type: LoadBalancer}
+---
+kind: Service
+metadata: {name: c, namespace: kube-system, labels: {app: web}}
+spec: {type: LoadBalancer}
+";
+        let selection = crate::config::ServicesConfig {
+            exclude_namespaces: vec!["kube-system".into()],
+            selector: "app=web".into(),
+            ..Default::default()
+        }
+        .selection()
+        .unwrap();
+        let parsed = parse_snapshot(text, "sel.yaml", &selection).unwrap();
+        assert_eq!(
+            parsed.snapshot.services.keys().collect::<Vec<_>>(),
+            [&ServiceKey::new("shop", "a")]
+        );
+        assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+        let all = parse_snapshot(text, "sel.yaml", &Selection::default()).unwrap();
+        assert_eq!(all.snapshot.services.len(), 3);
     }
 
     fn with_ttl(ttl: &str) -> String {
@@ -803,6 +877,7 @@ metadata: {name: orphan}
             "m1".into(),
             path.clone(),
             Duration::from_millis(20),
+            Selection::default(),
             tx,
             move |len| {
                 let _ = loads_tx.send(len);
@@ -880,6 +955,7 @@ metadata: {name: orphan}
             "m2".into(),
             path.clone(),
             Duration::from_millis(20),
+            Selection::default(),
             tx,
         ));
         let event = timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();

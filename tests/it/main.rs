@@ -3,4 +3,5 @@
 mod common;
 mod controller;
 mod demo;
+mod kube;
 mod route53;

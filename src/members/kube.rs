@@ -1,0 +1,506 @@
+//! Members from Kubernetes API servers: kube-rs watchers on Services, Nodes (metadata only) and
+//! EndpointSlices, projected as they arrive.
+//!
+//! ```text
+//! watcher(Services) ─┐
+//! metadata_watcher(Nodes) ─┼─► project ─► changed? (hash per object) ─► MemberEvent
+//! watcher(EndpointSlices) ─┘
+//! ```
+//!
+//! * The first complete list of every kind is sent as one [`MemberEvent::Snapshot`]; after that,
+//!   watch events go out as [`MemberEvent::Changes`], bursts gathered into one event.
+//! * Only a hash of each object's projection is kept here (the index holds the projections), so
+//!   that a re-list can tell what actually changed: a watch that expires (410 Gone) re-lists
+//!   without producing a single change.
+//! * Any other watch error makes the member unavailable ([`MemberEvent::Failed`], once): the
+//!   watchers are dropped and started again after an exponential backoff with jitter. Their
+//!   complete re-list is sent as changes with `resynced`, which makes the member current again.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::Path;
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures_util::{FutureExt, Stream, StreamExt};
+use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::PartialObjectMeta;
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, Client};
+use tokio::sync::mpsc::Sender;
+use tracing::{debug, info, warn};
+
+use super::MemberEvent;
+use super::project::{DEFAULT_NAMESPACE, project_node_meta, project_service, project_slice};
+use crate::backoff::Backoff;
+use crate::config::{MemberConfig, MemberSource};
+use crate::model::{MemberSnapshot, ObjectChange, ServiceKey};
+use crate::selector::Selection;
+
+/// Most events gathered into one [`MemberEvent::Changes`].
+const MAX_BURST: usize = 4096;
+
+/// How the watchers of a member behave.
+#[derive(Debug, Clone)]
+pub struct WatchSettings {
+    /// Which Services are considered.
+    pub selection: Selection,
+    /// First delay before failed watchers are started again.
+    pub backoff: Duration,
+    /// Longest delay between restarts.
+    pub backoff_max: Duration,
+}
+
+/// A client for a Kubernetes member. Errors name the member and say what is wrong with its
+/// kubeconfig or environment; nothing is contacted yet.
+pub async fn connect(member: &MemberConfig) -> Result<Client, String> {
+    let name = &member.name;
+    let config = match member.source() {
+        MemberSource::File(_) => return Err(format!("member {name}: is a snapshot file, not a cluster")),
+        MemberSource::InCluster => kube::Config::incluster().map_err(|e| {
+            format!("member {name}: in_cluster: not running in a Kubernetes pod with a service account: {e}")
+        })?,
+        MemberSource::Kubeconfig { path, context } => {
+            let (kubeconfig, shown) = match &path {
+                Some(p) => (Kubeconfig::read_from(p), p.display().to_string()),
+                None => (Kubeconfig::read(), "$KUBECONFIG or ~/.kube/config".to_string()),
+            };
+            let kubeconfig = kubeconfig
+                .map_err(|e| format!("member {name}: cannot load kubeconfig {shown}: {}", chain(&e)))?;
+            check_context(&kubeconfig, context.as_deref())
+                .map_err(|e| format!("member {name}: kubeconfig {shown}: {e}"))?;
+            let options = KubeConfigOptions {
+                context,
+                ..KubeConfigOptions::default()
+            };
+            kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+                .await
+                .map_err(|e| format!("member {name}: kubeconfig {shown}: {}", chain(&e)))?
+        }
+    };
+    Client::try_from(config).map_err(|e| format!("member {name}: cannot build a client: {}", chain(&e)))
+}
+
+/// The context to use must exist (kube's own message for a missing one is unclear).
+fn check_context(kubeconfig: &Kubeconfig, context: Option<&str>) -> Result<(), String> {
+    let names: Vec<&str> = kubeconfig.contexts.iter().map(|c| c.name.as_str()).collect();
+    let wanted = match context {
+        Some(c) => c,
+        None => match &kubeconfig.current_context {
+            Some(c) if !c.is_empty() => c,
+            _ => return Err("has no current-context; set `context` on the member".into()),
+        },
+    };
+    if names.contains(&wanted) {
+        Ok(())
+    } else {
+        Err(format!(
+            "has no context {wanted:?} (it has: {})",
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        ))
+    }
+}
+
+/// An error and its sources, on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// The kinds watched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Services,
+    Nodes,
+    EndpointSlices,
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Services => "services",
+            Self::Nodes => "nodes",
+            Self::EndpointSlices => "endpointslices",
+        })
+    }
+}
+
+/// What a watcher delivered, already projected.
+enum Delivered {
+    /// A new list begins.
+    Init,
+    /// An object exists (listed or changed): its key and projection (`None`: not considered).
+    Present(Key, Option<ObjectChange>),
+    /// An object is gone.
+    Gone(Key),
+    /// The list is complete.
+    InitDone,
+    /// The watch failed.
+    Error(watcher::Error),
+}
+
+/// The identity of an object.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Service(ServiceKey),
+    Node(String),
+    Slice(String, String),
+}
+
+type Watch = Pin<Box<dyn Stream<Item = (usize, Delivered)> + Send>>;
+
+/// State of one watcher stream: the hashes of the projections it delivered.
+#[derive(Default)]
+struct StreamState {
+    known: HashMap<Key, u64>,
+    relisting: Option<HashSet<Key>>,
+    listed: bool,
+}
+
+fn hash_of(change: &ObjectChange) -> u64 {
+    let mut h = DefaultHasher::new();
+    match change {
+        ObjectChange::Service(_, s) => s.hash(&mut h),
+        ObjectChange::Node(_, n) => n.hash(&mut h),
+        ObjectChange::Slice(_, s) => s.hash(&mut h),
+    }
+    h.finish()
+}
+
+fn gone(key: Key) -> ObjectChange {
+    match key {
+        Key::Service(k) => ObjectChange::Service(k, None),
+        Key::Node(n) => ObjectChange::Node(n, None),
+        Key::Slice(ns, n) => ObjectChange::Slice((ns, n), None),
+    }
+}
+
+fn namespace_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> &str {
+    meta.namespace
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .unwrap_or(DEFAULT_NAMESPACE)
+}
+
+fn service_delivered(svc: Service, selection: &Selection) -> Option<(Key, Option<ObjectChange>)> {
+    let key = ServiceKey::new(namespace_of(&svc.metadata), svc.metadata.name.clone()?);
+    let selected = selection.selects(&key.namespace, svc.metadata.labels.as_ref());
+    let change = selected
+        .then(|| project_service(&svc))
+        .flatten()
+        .map(|p| ObjectChange::Service(key.clone(), Some(p)));
+    Some((Key::Service(key), change))
+}
+
+fn slice_delivered(slice: EndpointSlice, selection: &Selection) -> Option<(Key, Option<ObjectChange>)> {
+    let ns = namespace_of(&slice.metadata).to_string();
+    let key = Key::Slice(ns.clone(), slice.metadata.name.clone()?);
+    let change = selection
+        .namespace_selected(&ns)
+        .then(|| project_slice(&slice))
+        .flatten()
+        .map(|p| ObjectChange::Slice((p.namespace.clone(), p.name.clone()), Some(p)));
+    Some((key, change))
+}
+
+fn node_delivered(node: PartialObjectMeta<Node>) -> Option<(Key, Option<ObjectChange>)> {
+    let proj = project_node_meta(&node.metadata)?;
+    Some((
+        Key::Node(proj.name.clone()),
+        Some(ObjectChange::Node(proj.name.clone(), Some(proj))),
+    ))
+}
+
+/// Maps a watcher's events to [`Delivered`], tagged with the stream's index.
+fn tagged<K, S>(
+    index: usize,
+    stream: S,
+    project: impl Fn(K) -> Option<(Key, Option<ObjectChange>)> + Send + 'static,
+) -> Watch
+where
+    S: Stream<Item = watcher::Result<Event<K>>> + Send + 'static,
+{
+    Box::pin(stream.filter_map(move |ev| {
+        let delivered = match ev {
+            Ok(Event::Init) => Some(Delivered::Init),
+            Ok(Event::InitDone) => Some(Delivered::InitDone),
+            Ok(Event::Apply(o) | Event::InitApply(o)) => project(o).map(|(k, c)| Delivered::Present(k, c)),
+            Ok(Event::Delete(o)) => project(o).map(|(k, _)| Delivered::Gone(k)),
+            Err(e) => Some(Delivered::Error(e)),
+        };
+        std::future::ready(delivered.map(|d| (index, d)))
+    }))
+}
+
+/// The watchers of a member: Services and EndpointSlices in every selected namespace (one watch
+/// for all namespaces unless a list is configured), Nodes as metadata only.
+fn start_watchers(client: &Client, selection: &Selection) -> (Vec<Kind>, Vec<Watch>) {
+    let scopes: Vec<Option<&String>> = if selection.namespaces.is_empty() {
+        vec![None]
+    } else {
+        selection
+            .namespaces
+            .iter()
+            .filter(|ns| !selection.exclude_namespaces.contains(*ns))
+            .map(Some)
+            .collect()
+    };
+    let mut kinds = Vec::new();
+    let mut watches = Vec::new();
+    let svc_config = if selection.labels.is_empty() {
+        watcher::Config::default()
+    } else {
+        watcher::Config::default().labels(&selection.labels.to_string())
+    };
+    for scope in &scopes {
+        let api: Api<Service> = match scope {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        };
+        let sel = selection.clone();
+        watches.push(tagged(
+            kinds.len(),
+            watcher::watcher(api, svc_config.clone()),
+            move |s| service_delivered(s, &sel),
+        ));
+        kinds.push(Kind::Services);
+    }
+    for scope in &scopes {
+        let api: Api<EndpointSlice> = match scope {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        };
+        let sel = selection.clone();
+        watches.push(tagged(
+            kinds.len(),
+            watcher::watcher(api, watcher::Config::default()),
+            move |s| slice_delivered(s, &sel),
+        ));
+        kinds.push(Kind::EndpointSlices);
+    }
+    // Metadata only: labels are all that is needed of a Node.
+    let nodes: Api<PartialObjectMeta<Node>> = Api::all(client.clone());
+    watches.push(tagged(
+        kinds.len(),
+        watcher::watcher(nodes, watcher::Config::default()),
+        node_delivered,
+    ));
+    kinds.push(Kind::Nodes);
+    (kinds, watches)
+}
+
+/// Whether a watch error is the API server's 410 Gone, after which the watcher re-lists by itself.
+fn is_expired(e: &watcher::Error) -> bool {
+    matches!(e, watcher::Error::WatchError(status) if status.code == 410)
+}
+
+/// Watches member `member` through `client` and reports on `tx` until `tx` closes.
+pub async fn watch_member(member: String, client: Client, settings: WatchSettings, tx: Sender<MemberEvent>) {
+    let mut backoff = Backoff::new(settings.backoff, settings.backoff_max);
+    let mut states: Vec<StreamState> = Vec::new();
+    let mut sent_snapshot = false;
+    let mut failing = false;
+    loop {
+        let (kinds, watches) = start_watchers(&client, &settings.selection);
+        if states.len() != kinds.len() {
+            states = kinds.iter().map(|_| StreamState::default()).collect();
+        }
+        for s in &mut states {
+            s.listed = false;
+        }
+        let mut merged = futures_util::stream::select_all(watches);
+        let mut pending: Vec<ObjectChange> = Vec::new();
+        let mut synced = false;
+        let error = 'watch: loop {
+            let first = tokio::select! {
+                () = tx.closed() => return,
+                next = merged.next() => next,
+            };
+            let Some(first) = first else {
+                break 'watch "the watch streams ended".to_string();
+            };
+            let mut next = Some(first);
+            let mut handled = 0;
+            while let Some((i, delivered)) = next {
+                if let Err(e) = handle(&mut states[i], delivered, &mut pending) {
+                    break 'watch format!("{} watch: {}", kinds[i], chain(&e));
+                }
+                handled += 1;
+                next = if handled < MAX_BURST {
+                    merged.next().now_or_never().flatten()
+                } else {
+                    None
+                };
+            }
+            if !synced && states.iter().all(|s| s.listed) {
+                synced = true;
+                backoff.reset();
+                let event = if sent_snapshot {
+                    info!(%member, changes = pending.len(), "member listed again; it is current");
+                    MemberEvent::Changes {
+                        member: member.clone(),
+                        changes: std::mem::take(&mut pending),
+                        resynced: true,
+                    }
+                } else {
+                    sent_snapshot = true;
+                    let mut snapshot = MemberSnapshot::default();
+                    for change in pending.drain(..) {
+                        snapshot.apply(change);
+                    }
+                    MemberEvent::Snapshot {
+                        member: member.clone(),
+                        snapshot,
+                    }
+                };
+                failing = false;
+                if tx.send(event).await.is_err() {
+                    return;
+                }
+            } else if synced && !pending.is_empty() {
+                let event = MemberEvent::Changes {
+                    member: member.clone(),
+                    changes: std::mem::take(&mut pending),
+                    resynced: false,
+                };
+                if tx.send(event).await.is_err() {
+                    return;
+                }
+            }
+        };
+        drop(merged);
+        if !failing {
+            failing = true;
+            warn!(%member, %error, "member watch failed; retrying with backoff");
+            let event = MemberEvent::Failed {
+                member: member.clone(),
+                error,
+            };
+            if tx.send(event).await.is_err() {
+                return;
+            }
+        } else {
+            debug!(%member, %error, "member still failing");
+        }
+        let delay = backoff.next_delay();
+        tokio::select! {
+            () = tx.closed() => return,
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+/// Folds one delivered event into the stream's state; changes that matter go to `pending`.
+fn handle(
+    state: &mut StreamState,
+    delivered: Delivered,
+    pending: &mut Vec<ObjectChange>,
+) -> Result<(), watcher::Error> {
+    match delivered {
+        Delivered::Init => state.relisting = Some(HashSet::new()),
+        Delivered::Present(key, change) => {
+            if let Some(seen) = &mut state.relisting
+                && change.is_some()
+            {
+                seen.insert(key.clone());
+            }
+            match change {
+                Some(change) => {
+                    let h = hash_of(&change);
+                    if state.known.insert(key, h) != Some(h) {
+                        pending.push(change);
+                    }
+                }
+                // Present but no longer considered (a label or namespace no longer selected).
+                None => {
+                    if state.known.remove(&key).is_some() {
+                        pending.push(gone(key));
+                    }
+                }
+            }
+        }
+        Delivered::Gone(key) => {
+            if state.known.remove(&key).is_some() {
+                pending.push(gone(key));
+            }
+        }
+        Delivered::InitDone => {
+            if let Some(seen) = state.relisting.take() {
+                let stale: Vec<Key> = state
+                    .known
+                    .keys()
+                    .filter(|k| !seen.contains(*k))
+                    .cloned()
+                    .collect();
+                for key in stale {
+                    state.known.remove(&key);
+                    pending.push(gone(key));
+                }
+            }
+            state.listed = true;
+        }
+        Delivered::Error(e) if is_expired(&e) => {
+            debug!(error = %e, "watch expired (410 Gone); the watcher lists again");
+        }
+        Delivered::Error(e) => return Err(e),
+    }
+    Ok(())
+}
+
+/// Lists a member once (for `feddns plan` and `feddns validate`): its complete state, or the
+/// first error, within `timeout`.
+pub async fn list_once(
+    member: &MemberConfig,
+    selection: &Selection,
+    timeout: Duration,
+) -> Result<MemberSnapshot, String> {
+    let client = connect(member).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let settings = WatchSettings {
+        selection: selection.clone(),
+        backoff: timeout,
+        backoff_max: timeout,
+    };
+    let task = tokio::spawn(watch_member(member.name.clone(), client, settings, tx));
+    let first = tokio::time::timeout(timeout, rx.recv()).await;
+    task.abort();
+    match first {
+        Ok(Some(MemberEvent::Snapshot { snapshot, .. })) => Ok(snapshot),
+        Ok(Some(MemberEvent::Failed { error, .. })) => Err(format!("member {}: {error}", member.name)),
+        Ok(_) => Err(format!("member {}: watch ended without a result", member.name)),
+        Err(_) => Err(format!(
+            "member {}: no complete list within {timeout:?}",
+            member.name
+        )),
+    }
+}
+
+/// A kubeconfig path for messages.
+pub fn describe(member: &MemberConfig) -> String {
+    match member.source() {
+        MemberSource::File(p) => format!("file {}", p.display()),
+        MemberSource::Kubeconfig { path, context } => format!(
+            "kubeconfig {}{}",
+            path.as_deref()
+                .map_or("(default)".into(), |p: &Path| p.display().to_string()),
+            context.map(|c| format!(", context {c}")).unwrap_or_default()
+        ),
+        MemberSource::InCluster => "in-cluster service account".into(),
+    }
+}

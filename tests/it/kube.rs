@@ -1,0 +1,597 @@
+//! Kubernetes members: the real kube-rs client and watchers against in-process fake API servers
+//! over HTTP, the controller in-process, answers from the embedded DNS server.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use fake_apiserver::FakeApiServer;
+use feddns::config::Config;
+use feddns::controller::{Controller, Stats};
+use feddns::members::{SourceSettings, Supervisor};
+use feddns_embedded::{EmbeddedConfig, EmbeddedProvider};
+use hickory_net::proto::rr::RecordType;
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::common::*;
+
+pub(crate) fn node(name: &str, zone: Option<&str>, region: Option<&str>) -> Value {
+    let mut labels = serde_json::Map::new();
+    if let Some(z) = zone {
+        labels.insert("topology.kubernetes.io/zone".into(), z.into());
+    }
+    if let Some(r) = region {
+        labels.insert("topology.kubernetes.io/region".into(), r.into());
+    }
+    json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels}})
+}
+
+/// A LoadBalancer Service with the given ingress entries, as a real API server returns them
+/// (with `ipMode`).
+pub(crate) fn lb(ns: &str, name: &str, ips: &[&str]) -> Value {
+    let ingress: Vec<Value> = ips
+        .iter()
+        .map(|ip| json!({"ip": ip, "ipMode": "VIP", "ports": [{"port": 80, "protocol": "TCP"}]}))
+        .collect();
+    json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"type": "LoadBalancer", "ports": [{"port": 80, "protocol": "TCP"}]},
+        "status": {"loadBalancer": {"ingress": ingress}},
+    })
+}
+
+pub(crate) fn slice(ns: &str, svc: &str, ready: &[bool]) -> Value {
+    let endpoints: Vec<Value> = ready
+        .iter()
+        .enumerate()
+        .map(|(i, r)| json!({"addresses": [format!("10.0.0.{}", i + 1)], "conditions": {"ready": r}}))
+        .collect();
+    json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": format!("{svc}-abcde"), "namespace": ns,
+                     "labels": {"kubernetes.io/service-name": svc}},
+        "addressType": "IPv4",
+        "endpoints": endpoints,
+    })
+}
+
+/// One fake member cluster.
+struct Member {
+    name: String,
+    api: FakeApiServer,
+    kubeconfig: PathBuf,
+}
+
+impl Member {
+    async fn start(dir: &Path, name: &str, region: &str, zones: &[&str], ip: &str) -> Self {
+        let api = FakeApiServer::start().await.unwrap();
+        let kubeconfig = dir.join(format!("{name}.kubeconfig"));
+        api.write_kubeconfig(&kubeconfig, name).unwrap();
+        for (i, z) in zones.iter().enumerate() {
+            api.apply(node(&format!("{name}-node-{i}"), Some(z), Some(region)))
+                .unwrap();
+        }
+        api.apply(lb("default", "nginx", &[ip])).unwrap();
+        api.apply(slice("default", "nginx", &[true])).unwrap();
+        Self {
+            name: name.into(),
+            api,
+            kubeconfig,
+        }
+    }
+
+    fn config_line(&self) -> String {
+        format!(
+            "  - {{ name: {}, kubeconfig: {}, context: {} }}\n",
+            self.name,
+            self.kubeconfig.display(),
+            self.name
+        )
+    }
+}
+
+/// A federation of fake members and the controller, reloading its config file.
+struct Fed {
+    dir: tempfile::TempDir,
+    members: Vec<Member>,
+    extra: String,
+    dns: Dns,
+    stats: Arc<Stats>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+    reload: tokio::task::JoinHandle<()>,
+}
+
+const SETTINGS: &str = "controller: { debounce: 20ms, max_debounce: 200ms, file_poll: 20ms, \
+                        watch_backoff: 50ms, watch_backoff_max: 200ms }\n";
+
+impl Fed {
+    /// Members `(name, region, zones, ingress ip)`, each serving `default/nginx`.
+    async fn start(members: &[(&str, &str, &[&str], &str)], extra: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut started = Vec::new();
+        for (name, region, zones, ip) in members {
+            started.push(Member::start(dir.path(), name, region, zones, ip).await);
+        }
+        let fed_members: Vec<&Member> = started.iter().collect();
+        let path = write_config(dir.path(), &fed_members, extra);
+        let cfg = Config::load(&path).unwrap();
+        let provider = EmbeddedProvider::start(EmbeddedConfig {
+            zone: "example.com".into(),
+            listen: "127.0.0.1:0".parse().unwrap(),
+        })
+        .await
+        .unwrap();
+        let dns = Dns::udp(provider.local_addr()).await;
+        let controller = Controller::new(&cfg, Arc::new(provider), Arc::new(NoResolve), false);
+        let stats = controller.stats();
+        let (tx, rx) = mpsc::channel(1024);
+        let mut supervisor = Supervisor::new(
+            tx,
+            SourceSettings {
+                file_poll: cfg.controller.file_poll.0,
+                backoff: cfg.controller.watch_backoff.0,
+                backoff_max: cfg.controller.watch_backoff_max.0,
+            },
+        );
+        supervisor
+            .reconcile(&cfg.members, &cfg.selection())
+            .await
+            .unwrap();
+        let reload = tokio::spawn(feddns::cli::follow_config(path, cfg, supervisor));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            controller
+                .run(rx, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        Self {
+            dir,
+            members: started,
+            extra: extra.into(),
+            dns,
+            stats,
+            stop: Some(stop),
+            task,
+            reload,
+        }
+    }
+
+    fn api(&self, name: &str) -> &FakeApiServer {
+        &self.members.iter().find(|m| m.name == name).unwrap().api
+    }
+
+    /// Rewrites the config file with only these members.
+    fn configure(&self, names: &[&str]) {
+        let members: Vec<&Member> = self
+            .members
+            .iter()
+            .filter(|m| names.contains(&m.name.as_str()))
+            .collect();
+        let text = config_text(&members, &self.extra);
+        replace_file(&self.dir.path().join("config.yaml"), &text);
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.await.unwrap();
+        self.reload.abort();
+        for m in &self.members {
+            m.api.stop().await;
+        }
+    }
+}
+
+fn config_text(members: &[&Member], extra: &str) -> String {
+    let mut text = format!(
+        "federation: myfed\ndomain: example.com\nprovider: {{ embedded: {{ listen: 127.0.0.1:0 }} }}\n{SETTINGS}{extra}members:\n"
+    );
+    for m in members {
+        text.push_str(&m.config_line());
+    }
+    text
+}
+
+fn write_config(dir: &Path, members: &[&Member], extra: &str) -> PathBuf {
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, config_text(members, extra)).unwrap();
+    path
+}
+
+fn zone_name(zone: &str, region: &str) -> String {
+    format!("nginx.default.myfed.svc.{zone}.{region}.example.com")
+}
+
+fn region_name(region: &str) -> String {
+    format!("nginx.default.myfed.svc.{region}.example.com")
+}
+
+const THREE: [(&str, &str, &[&str], &str); 3] = [
+    ("m1", "r1", &["z1"], "192.0.2.1"),
+    ("m2", "r2", &["z2"], "192.0.2.2"),
+    ("m3", "r3", &["z3"], "192.0.2.3"),
+];
+
+#[tokio::test]
+async fn ingress_changes_on_one_member_change_the_records() {
+    let mut fed = Fed::start(&THREE, "").await;
+    let all = ["A 192.0.2.1", "A 192.0.2.2", "A 192.0.2.3"];
+    expect_answer(&mut fed.dns, GLOBAL, RecordType::A, &all).await;
+    // Ingress entries carry `ipMode: VIP`, as real API servers write them.
+    expect_answer(
+        &mut fed.dns,
+        &zone_name("z1", "r1"),
+        RecordType::A,
+        &["A 192.0.2.1"],
+    )
+    .await;
+
+    fed.api("m1")
+        .apply(lb("default", "nginx", &["192.0.2.11"]))
+        .unwrap();
+    expect_answer(
+        &mut fed.dns,
+        GLOBAL,
+        RecordType::A,
+        &["A 192.0.2.11", "A 192.0.2.2", "A 192.0.2.3"],
+    )
+    .await;
+    expect_answer(
+        &mut fed.dns,
+        &zone_name("z1", "r1"),
+        RecordType::A,
+        &["A 192.0.2.11"],
+    )
+    .await;
+
+    fed.api("m1").apply(lb("default", "nginx", &[])).unwrap();
+    expect_answer(
+        &mut fed.dns,
+        GLOBAL,
+        RecordType::A,
+        &["A 192.0.2.2", "A 192.0.2.3"],
+    )
+    .await;
+    // A LoadBalancer without ingress does not participate: m1's zone and region names go.
+    expect_answer(&mut fed.dns, &zone_name("z1", "r1"), RecordType::A, &["NXDOMAIN"]).await;
+    expect_answer(&mut fed.dns, &region_name("r1"), RecordType::A, &["NXDOMAIN"]).await;
+
+    fed.api("m1")
+        .apply(lb("default", "nginx", &["192.0.2.1"]))
+        .unwrap();
+    expect_answer(&mut fed.dns, GLOBAL, RecordType::A, &all).await;
+    fed.stop().await;
+}
+
+#[tokio::test]
+async fn node_zone_labels_add_and_move_zone_names() {
+    let mut fed = Fed::start(&THREE, "").await;
+    expect_answer(
+        &mut fed.dns,
+        &zone_name("z3", "r3"),
+        RecordType::A,
+        &["A 192.0.2.3"],
+    )
+    .await;
+
+    // A new node in a new zone: the member's Services get that zone's names too.
+    fed.api("m2")
+        .apply(node("m2-node-9", Some("z2b"), Some("r2")))
+        .unwrap();
+    expect_answer(
+        &mut fed.dns,
+        &zone_name("z2b", "r2"),
+        RecordType::A,
+        &["A 192.0.2.2"],
+    )
+    .await;
+    expect_answer(
+        &mut fed.dns,
+        &zone_name("z2", "r2"),
+        RecordType::A,
+        &["A 192.0.2.2"],
+    )
+    .await;
+
+    // A node's zone label changes: the names move.
+    fed.api("m3")
+        .apply(node("m3-node-0", Some("z3x"), Some("r3")))
+        .unwrap();
+    expect_answer(
+        &mut fed.dns,
+        &zone_name("z3x", "r3"),
+        RecordType::A,
+        &["A 192.0.2.3"],
+    )
+    .await;
+    expect_answer(&mut fed.dns, &zone_name("z3", "r3"), RecordType::A, &["NXDOMAIN"]).await;
+
+    // A node without labels is skipped: the zone it had goes.
+    fed.api("m2").apply(node("m2-node-9", None, None)).unwrap();
+    expect_answer(
+        &mut fed.dns,
+        &zone_name("z2b", "r2"),
+        RecordType::A,
+        &["NXDOMAIN"],
+    )
+    .await;
+    fed.stop().await;
+}
+
+#[tokio::test]
+async fn unready_endpoints_send_the_zone_name_to_the_region() {
+    let members: [(&str, &str, &[&str], &str); 2] = [
+        ("m1", "r1", &["z1"], "192.0.2.1"),
+        ("m2", "r1", &["z2"], "192.0.2.2"),
+    ];
+    let mut fed = Fed::start(&members, "").await;
+    expect_answer(
+        &mut fed.dns,
+        &region_name("r1"),
+        RecordType::A,
+        &["A 192.0.2.1", "A 192.0.2.2"],
+    )
+    .await;
+    fed.api("m1")
+        .apply(slice("default", "nginx", &[false, false]))
+        .unwrap();
+    expect_answer(
+        &mut fed.dns,
+        &zone_name("z1", "r1"),
+        RecordType::CNAME,
+        &[&format!("CNAME {}", region_name("r1"))],
+    )
+    .await;
+    expect_answer(&mut fed.dns, &region_name("r1"), RecordType::A, &["A 192.0.2.2"]).await;
+    // One endpoint ready again (a condition left out counts as ready).
+    let mut ready = slice("default", "nginx", &[false]);
+    ready["endpoints"][0]["conditions"] = json!({});
+    fed.api("m1").apply(ready).unwrap();
+    expect_answer(
+        &mut fed.dns,
+        &zone_name("z1", "r1"),
+        RecordType::A,
+        &["A 192.0.2.1"],
+    )
+    .await;
+    fed.stop().await;
+}
+
+#[tokio::test]
+async fn a_stopped_api_server_keeps_its_records_for_the_grace_period_then_they_return() {
+    let mut fed = Fed::start(&THREE, "safety: { member_grace: 3s }\n").await;
+    let all = ["A 192.0.2.1", "A 192.0.2.2", "A 192.0.2.3"];
+    expect_answer(&mut fed.dns, GLOBAL, RecordType::A, &all).await;
+
+    fed.api("m3").stop().await;
+    let stats = fed.stats.clone();
+    eventually("m3 reported unavailable", || {
+        let n = stats.member_failures.load(Ordering::SeqCst);
+        async move {
+            if n >= 1 {
+                Ok(())
+            } else {
+                Err(format!("{n} failures"))
+            }
+        }
+    })
+    .await;
+    assert_eq!(
+        stats.members_down.load(Ordering::SeqCst),
+        0,
+        "the grace period has not ended yet"
+    );
+    let within_grace = fed.dns.ask(GLOBAL, RecordType::A).await;
+    assert_eq!(
+        within_grace, all,
+        "records stay while the member is within its grace period"
+    );
+
+    // After the grace period its targets leave.
+    expect_answer(
+        &mut fed.dns,
+        GLOBAL,
+        RecordType::A,
+        &["A 192.0.2.1", "A 192.0.2.2"],
+    )
+    .await;
+    assert!(stats.members_down.load(Ordering::SeqCst) >= 1);
+
+    // It comes back: a re-list restores it.
+    fed.api("m3").restart().await.unwrap();
+    expect_answer(&mut fed.dns, GLOBAL, RecordType::A, &all).await;
+    expect_answer(
+        &mut fed.dns,
+        &zone_name("z3", "r3"),
+        RecordType::A,
+        &["A 192.0.2.3"],
+    )
+    .await;
+    fed.stop().await;
+}
+
+#[tokio::test]
+async fn expired_watches_relist_without_provider_writes() {
+    let mut fed = Fed::start(&THREE, "").await;
+    fed.api("m1")
+        .apply(lb("default", "other", &["192.0.2.50"]))
+        .unwrap();
+    fed.api("m1").apply(slice("default", "other", &[true])).unwrap();
+    let other = "other.default.myfed.svc.example.com";
+    expect_answer(&mut fed.dns, other, RecordType::A, &["A 192.0.2.50"]).await;
+    expect_answer(
+        &mut fed.dns,
+        GLOBAL,
+        RecordType::A,
+        &["A 192.0.2.1", "A 192.0.2.2", "A 192.0.2.3"],
+    )
+    .await;
+
+    // What one marker change costs, measured.
+    let marker = async |fed: &mut Fed, ip: &str| {
+        let before = fed.stats.changes_applied.load(Ordering::SeqCst);
+        fed.api("m1").apply(lb("default", "other", &[ip])).unwrap();
+        expect_answer(&mut fed.dns, other, RecordType::A, &[&format!("A {ip}")]).await;
+        fed.stats.changes_applied.load(Ordering::SeqCst) - before
+    };
+    let cost = marker(&mut fed, "192.0.2.51").await;
+    assert!(cost > 0);
+
+    let api = fed.api("m1").clone();
+    let lists =
+        |api: &FakeApiServer| ["services", "nodes", "endpointslices"].map(|p| api.request_count("list", p));
+    let before = lists(&api);
+    let events_before = fed.stats.member_events.load(Ordering::SeqCst);
+    let applied_before = fed.stats.changes_applied.load(Ordering::SeqCst);
+    api.expire_watches();
+    eventually("every watcher of m1 listed again and watches again", || {
+        let now = lists(&api);
+        let watching = api.open_watches();
+        async move {
+            let relisted = now.iter().zip(before).all(|(n, b)| *n > b);
+            if relisted && watching >= 3 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "lists {now:?} (before {before:?}), {watching} open watches"
+                ))
+            }
+        }
+    })
+    .await;
+    let applied = fed.stats.changes_applied.load(Ordering::SeqCst) - applied_before;
+    let total = applied + marker(&mut fed, "192.0.2.52").await;
+    assert_eq!(total, cost, "the re-list itself wrote nothing");
+    assert_eq!(
+        fed.stats.member_events.load(Ordering::SeqCst) - events_before,
+        1,
+        "the re-list sent no member event; only the marker did"
+    );
+    assert_eq!(fed.stats.member_failures.load(Ordering::SeqCst), 0);
+    fed.stop().await;
+}
+
+#[tokio::test]
+async fn members_removed_from_the_config_are_cleaned_up_and_added_back() {
+    let mut fed = Fed::start(&THREE, "").await;
+    let all = ["A 192.0.2.1", "A 192.0.2.2", "A 192.0.2.3"];
+    expect_answer(&mut fed.dns, GLOBAL, RecordType::A, &all).await;
+
+    fed.configure(&["m1", "m2"]);
+    expect_answer(
+        &mut fed.dns,
+        GLOBAL,
+        RecordType::A,
+        &["A 192.0.2.1", "A 192.0.2.2"],
+    )
+    .await;
+    expect_answer(&mut fed.dns, &zone_name("z3", "r3"), RecordType::A, &["NXDOMAIN"]).await;
+    expect_answer(&mut fed.dns, &region_name("r3"), RecordType::A, &["NXDOMAIN"]).await;
+
+    // An edit the supervisor cannot use (a member whose kubeconfig does not exist) changes nothing.
+    let broken = fed.dir.path().join("config.yaml");
+    let text =
+        std::fs::read_to_string(&broken).unwrap() + "  - { name: m9, kubeconfig: /nonexistent/kubeconfig }\n";
+    replace_file(&broken, &text);
+    let events = fed.stats.member_events.load(Ordering::SeqCst);
+
+    fed.configure(&["m1", "m2", "m3"]);
+    expect_answer(&mut fed.dns, GLOBAL, RecordType::A, &all).await;
+    expect_answer(
+        &mut fed.dns,
+        &zone_name("z3", "r3"),
+        RecordType::A,
+        &["A 192.0.2.3"],
+    )
+    .await;
+    assert!(fed.stats.member_events.load(Ordering::SeqCst) > events);
+    fed.stop().await;
+}
+
+#[tokio::test]
+async fn services_are_selected_by_label_and_namespace() {
+    let members: [(&str, &str, &[&str], &str); 1] = [("m1", "r1", &["z1"], "192.0.2.1")];
+    let extra = "services: { selector: 'feddns.io/federate=yes', exclude_namespaces: [internal] }\n";
+    let mut fed = Fed::start(&members, extra).await;
+    let api = fed.api("m1").clone();
+    let labelled = |ns: &str, name: &str, ip: &str| {
+        let mut svc = lb(ns, name, &[ip]);
+        svc["metadata"]["labels"] = json!({"feddns.io/federate": "yes"});
+        svc
+    };
+    api.apply(labelled("shop", "web", "192.0.2.20")).unwrap();
+    api.apply(slice("shop", "web", &[true])).unwrap();
+    api.apply(labelled("internal", "web", "192.0.2.21")).unwrap();
+    api.apply(slice("internal", "web", &[true])).unwrap();
+    let web = "web.shop.myfed.svc.example.com";
+    expect_answer(&mut fed.dns, web, RecordType::A, &["A 192.0.2.20"]).await;
+    // default/nginx has no label: not federated; internal/web is in an excluded namespace.
+    expect_answer(&mut fed.dns, GLOBAL, RecordType::A, &["NXDOMAIN"]).await;
+    expect_answer(
+        &mut fed.dns,
+        "web.internal.myfed.svc.example.com",
+        RecordType::A,
+        &["NXDOMAIN"],
+    )
+    .await;
+
+    // Labelling default/nginx brings it in; removing the label from shop/web takes that out.
+    api.apply(labelled("default", "nginx", "192.0.2.1")).unwrap();
+    expect_answer(&mut fed.dns, GLOBAL, RecordType::A, &["A 192.0.2.1"]).await;
+    api.apply(lb("shop", "web", &["192.0.2.20"])).unwrap();
+    expect_answer(&mut fed.dns, web, RecordType::A, &["NXDOMAIN"]).await;
+    fed.stop().await;
+}
+
+#[tokio::test]
+async fn bad_kubeconfigs_and_contexts_name_the_member() {
+    let api = FakeApiServer::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("m.kubeconfig");
+    api.write_kubeconfig(&kc, "real").unwrap();
+    let member = |extra: &str| {
+        let text = format!(
+            "federation: f\ndomain: example.com\nprovider: {{ embedded: {{ listen: 127.0.0.1:0 }} }}\nmembers:\n  - {{ name: eu, {extra} }}\n"
+        );
+        Config::parse(&text, Path::new("/x/config.yaml")).unwrap().members[0].clone()
+    };
+    let connect_err = async |m| match feddns::members::kube::connect(&m).await {
+        Ok(_) => panic!("member {} connected", m.name),
+        Err(e) => e,
+    };
+    let missing = connect_err(member("kubeconfig: /nonexistent/kc")).await;
+    assert!(
+        missing.starts_with("member eu: cannot load kubeconfig /nonexistent/kc"),
+        "{missing}"
+    );
+    let wrong = connect_err(member(&format!("kubeconfig: {}, context: other", kc.display()))).await;
+    assert!(
+        wrong.starts_with("member eu: kubeconfig")
+            && wrong.contains("has no context \"other\" (it has: real)"),
+        "{wrong}"
+    );
+    std::fs::write(&kc, "clusters: [oops").unwrap();
+    let garbled = connect_err(member(&format!("kubeconfig: {}", kc.display()))).await;
+    assert!(
+        garbled.starts_with("member eu: cannot load kubeconfig"),
+        "{garbled}"
+    );
+
+    // Unreachable: the error names the member and what could not be listed.
+    api.write_kubeconfig(&kc, "real").unwrap();
+    api.stop().await;
+    let selection = feddns::selector::Selection::default();
+    let err = feddns::members::kube::list_once(
+        &member(&format!("kubeconfig: {}", kc.display())),
+        &selection,
+        std::time::Duration::from_secs(20),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.starts_with("member eu: ") && err.contains("watch"), "{err}");
+}
