@@ -13,11 +13,15 @@
 //! resolver:                      # for ingress hostnames that must be resolved
 //!   nameservers: [10.0.0.2:53]   # default: the system's resolv.conf
 //!   hosts: { lb.example.net: [192.0.2.10] }
+//! services: { namespaces: [], exclude_namespaces: [], selector: "" }
 //! members:
 //!   - { name: us, file: members/us.yaml }
+//!   - { name: eu, kubeconfig: kube/eu.yaml, context: eu-west }
+//!   - { name: home, in_cluster: true }
 //! ```
 //!
-//! Relative member file paths are relative to the configuration file. Every error names the file,
+//! Relative member paths (files, kubeconfigs) are relative to the configuration file; `~/` is the
+//! home directory. Every error names the file,
 //! the field and what is wrong.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -595,3 +595,103 @@ async fn bad_kubeconfigs_and_contexts_name_the_member() {
     .unwrap_err();
     assert!(err.starts_with("member eu: ") && err.contains("watch"), "{err}");
 }
+
+#[tokio::test]
+async fn a_namespace_list_watches_only_those_namespaces() {
+    let members: [(&str, &str, &[&str], &str); 1] = [("m1", "r1", &["z1"], "192.0.2.1")];
+    let mut fed = Fed::start(&members, "services: { namespaces: [shop, default] }\n").await;
+    let api = fed.api("m1").clone();
+    for (ns, ip) in [("shop", "192.0.2.20"), ("other", "192.0.2.21")] {
+        api.apply(lb(ns, "web", &[ip])).unwrap();
+        api.apply(slice(ns, "web", &[true])).unwrap();
+    }
+    expect_answer(
+        &mut fed.dns,
+        "web.shop.myfed.svc.example.com",
+        RecordType::A,
+        &["A 192.0.2.20"],
+    )
+    .await;
+    expect_answer(&mut fed.dns, GLOBAL, RecordType::A, &["A 192.0.2.1"]).await;
+    expect_answer(
+        &mut fed.dns,
+        "web.other.myfed.svc.example.com",
+        RecordType::A,
+        &["NXDOMAIN"],
+    )
+    .await;
+    // One Service watch and one EndpointSlice watch per namespace, one Node watch.
+    let (services, slices) = (
+        api.request_count("list", "services"),
+        api.request_count("list", "endpointslices"),
+    );
+    assert_eq!((services, slices), (2, 2));
+    fed.stop().await;
+}
+
+#[tokio::test]
+async fn in_cluster_outside_a_pod_names_the_member() {
+    let text = "federation: f\ndomain: example.com\nprovider: { embedded: { listen: 127.0.0.1:0 } }\n\
+                members: [{ name: home, in_cluster: true }]\n";
+    let cfg = Config::parse(text, Path::new("/x/config.yaml")).unwrap();
+    match feddns::members::kube::connect(&cfg.members[0]).await {
+        Ok(_) => panic!("connected outside a pod"),
+        Err(e) => assert!(
+            e.starts_with("member home: in_cluster: not running in a Kubernetes pod"),
+            "{e}"
+        ),
+    }
+}
+
+fn feddns_cli(args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_feddns"))
+        .args(args)
+        .output()
+        .expect("run feddns");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_and_plan_list_the_member_clusters() {
+    let dir = tempfile::tempdir().unwrap();
+    let m1 = Member::start(dir.path(), "m1", "r1", &["z1", "z2"], "192.0.2.1").await;
+    let m2 = Member::start(dir.path(), "m2", "r2", &["z9"], "192.0.2.2").await;
+    let config = write_config(dir.path(), &[&m1, &m2], "");
+    let config = config.to_str().unwrap().to_string();
+
+    let (ok, out, err) = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || feddns_cli(&["validate", "-c", &config])
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(
+            "member m1: 2 nodes, region r1, zones [z1, z2], 1 services (1 federated), 1 endpoint slices"
+        ),
+        "{out}"
+    );
+
+    let (ok, out, err) = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || feddns_cli(&["plan", "-c", &config])
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{err}");
+    assert!(out.contains(&format!("create  {GLOBAL} ")), "{out}");
+    assert!(out.contains("nginx.default.myfed.svc.z9.r2.example.com"), "{out}");
+
+    // An unreachable member: a non-zero exit and an error naming it.
+    m2.api.stop().await;
+    let (ok, _, err) = tokio::task::spawn_blocking(move || feddns_cli(&["validate", "-c", &config]))
+        .await
+        .unwrap();
+    assert!(!ok);
+    assert!(err.contains("member m2: "), "{err}");
+}

@@ -3,5 +3,6 @@
 mod common;
 mod controller;
 mod demo;
+mod deploy;
 mod kube;
 mod route53;
