@@ -123,6 +123,10 @@ pub fn desired(
                 .map(|s| (name, m, s))
         })
         .collect();
+    for (member, _, svc) in &participants {
+        out.problems
+            .extend(svc.problems.iter().map(|p| format!("member {member}: {p}")));
+    }
     if participants.is_empty() {
         return out;
     }

@@ -334,6 +334,27 @@ fn ttl_annotation_applies_to_every_name_of_the_service() {
 }
 
 #[test]
+fn malformed_annotations_are_reported_on_the_service_and_ignored() {
+    let mut h = Harness::v1();
+    let mut snap = Snap::default()
+        .node("n", "foozone", "fooregion")
+        .service("test", "nginx", &["192.0.2.1"], 1)
+        .build();
+    snap.services.values_mut().for_each(|s| {
+        s.problems
+            .push("Service test/nginx: annotation feddns.io/ttl=\"soon\" is not an integer; ignored".into())
+    });
+    h.index.set_snapshot("c1", snap);
+    let p = h.reconcile();
+    assert_eq!(
+        p.problems,
+        ["member c1: Service test/nginx: annotation feddns.io/ttl=\"soon\" is not an integer; ignored"]
+    );
+    assert!(h.zone.sets().all(|s| s.ttl == DEFAULT_TTL), "the bad value is ignored");
+    assert!(!p.names.is_empty(), "the Service is still planned");
+}
+
+#[test]
 fn invalid_zone_labels_are_reported_and_skipped_not_fatal() {
     let mut h = Harness::v1();
     h.member("c1", "foo_zone", "fooregion", &["192.0.2.1"], 1);
