@@ -284,6 +284,9 @@ impl Controller {
                 self.index.remove_member(&member);
             }
             MemberEvent::Failed { member, error } => {
+                if self.index.member(&member).is_none() {
+                    return;
+                }
                 warn!(%member, %error, "member unavailable");
                 self.stats.member_failures.fetch_add(1, Ordering::SeqCst);
                 self.failing_since
