@@ -192,13 +192,18 @@ impl Controller {
         let mut deadline: Option<(Instant, Instant)> = None; // (fire at, burst started)
         loop {
             let fire_at = deadline.map(|(at, _)| at).or(self.retry_at);
+            // Whether this wakeup brought news (an event, an answer) that restarts the debounce;
+            // timers do not, or a periodic tick would keep pushing a pending plan back.
+            let mut news = false;
             tokio::select! {
                 () = &mut shutdown => break,
                 ev = events.recv() => {
                     let Some(ev) = ev else { break };
                     self.on_member_event(ev);
+                    news = true;
                 }
                 Some((host, answer)) = res_rx.recv() => {
+                    news = true;
                     let bound = self.refresh_bound(&host);
                     if self.hosts.record(&host, answer, Instant::now(), bound) {
                         debug!(%host, "hostname resolves differently; re-planning its services");
@@ -225,7 +230,7 @@ impl Controller {
                     self.reconcile(&res_tx).await;
                 }
             }
-            if self.index.has_dirty() {
+            if self.index.has_dirty() && (news || deadline.is_none()) {
                 let now = Instant::now();
                 let started = deadline.map_or(now, |(_, s)| s);
                 let at = (now + self.settings.debounce).min(started + self.settings.max_debounce);

@@ -324,3 +324,47 @@ async fn hostnames_are_re_resolved_within_the_services_own_ttl() {
     .await;
     c.stop().await;
 }
+
+/// A timer that fires while a burst is being debounced (the housekeeping tick) must not push
+/// planning back: a change is planned `debounce` after it arrived.
+#[tokio::test(start_paused = true)]
+async fn housekeeping_ticks_do_not_delay_a_debounced_plan() {
+    let text = "federation: myfed\ndomain: example.com\nprovider: { embedded: { listen: 127.0.0.1:0 } }\n\
+                members: [{ name: m1, file: m1.yaml }]\n\
+                controller: { debounce: 100ms, max_debounce: 1s }\nsafety: { member_grace: 400ms }\n";
+    let cfg = Config::parse(text, Path::new("/nowhere/config.yaml")).unwrap();
+    let provider = Arc::new(feddns_provider::MemoryProvider::plain("example.com"));
+    let controller = Controller::new(&cfg, provider, Arc::new(NoResolve), false);
+    let stats = controller.stats();
+    let (tx, rx) = mpsc::channel(16);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        controller
+            .run(rx, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+    });
+    // The housekeeping tick runs every member_grace / 4 = 100 ms from the start; the event
+    // arrives half-way between two ticks.
+    let start = tokio::time::Instant::now();
+    tokio::time::sleep_until(start + std::time::Duration::from_millis(150)).await;
+    let sent = tokio::time::Instant::now();
+    tx.send(MemberEvent::Snapshot {
+        member: "m1".into(),
+        snapshot: snapshot("r1", &["z1"], "192.0.2.1", 1),
+    })
+    .await
+    .unwrap();
+    while stats.plans.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    let waited = sent.elapsed();
+    assert!(
+        waited <= std::time::Duration::from_millis(105),
+        "planned {waited:?} after the event; the debounce is 100 ms"
+    );
+    let _ = stop.send(());
+    task.await.unwrap();
+}
