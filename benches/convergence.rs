@@ -1,0 +1,939 @@
+//! Convergence benchmark: the whole controller against fake Kubernetes API servers (real HTTP,
+//! the real kube-rs watchers) and the embedded DNS server (real UDP).
+//!
+//! 1. **Convergence latency** (goal: p99 < 250 ms): 3 members × 1,000 LoadBalancer Services, the
+//!    controller in-process with the configuration's default timing. Changes are applied one at a
+//!    time (a new ingress IP for one Service on one member); each is timed from the write on the
+//!    fake API server until the embedded DNS server answers the new IP for that member's zone-level
+//!    name, polled over UDP without sleeping.
+//! 2. **Controller RSS**: 20 members × 5,000 Services (one ready EndpointSlice each, 10 labelled
+//!    nodes per member), seeded before `feddns run` starts as a separate process; once the zone has
+//!    converged, the child's `VmRSS` and `VmHWM` from `/proc/<pid>/status`.
+//!
+//! Environment: `FEDDNS_BENCH_PART=latency|rss` (default both), `FEDDNS_BENCH_CHANGES` (default
+//! 1000), `FEDDNS_BENCH_MEMBERS` / `FEDDNS_BENCH_SERVICES` (part 2, default 20 / 5000),
+//! `FEDDNS_BENCH_SEED` (part 1's choice of Services), `FEDDNS_BENCH_LOG` (a tracing filter for the
+//! in-process controller of part 1, logged to stderr), `FEDDNS_BENCH_SAMPLES` (a CSV file of part 1's
+//! samples: when each change started, its latency, when the controller's counters moved).
+//! Run with `cargo bench --bench convergence`.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail, ensure};
+use fake_apiserver::FakeApiServer;
+use feddns::config::Config;
+use feddns::controller::{Controller, Stats};
+use feddns::members::{SourceSettings, Supervisor};
+use feddns::resolver::{Resolution, Resolve};
+use feddns_embedded::{EmbeddedConfig, EmbeddedProvider};
+use hickory_net::client::{Client, ClientHandle};
+use hickory_net::proto::op::ResponseCode;
+use hickory_net::proto::rr::{DNSClass, Name, RData, RecordType};
+use hickory_net::runtime::TokioRuntimeProvider;
+use hickory_net::udp::UdpClientStream;
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+
+const FEDERATION: &str = "fed";
+const DOMAIN: &str = "example.com";
+const NAMESPACE: &str = "bench";
+
+/// Part 1: members, Services per member, nodes per member.
+const LATENCY_MEMBERS: usize = 3;
+const LATENCY_SERVICES: usize = 1_000;
+const LATENCY_NODES: usize = 3;
+/// Changes applied (and waited for) before the measured ones.
+const WARMUP_CHANGES: usize = 10;
+/// Longest wait for one change to be answered.
+const CHANGE_DEADLINE: Duration = Duration::from_secs(30);
+/// Interval of part 1's checks for the initial sync (not of the measured polls, which do not sleep).
+const SYNC_POLL: Duration = Duration::from_millis(20);
+/// Longest wait for part 1's initial sync.
+const LATENCY_SYNC_DEADLINE: Duration = Duration::from_secs(120);
+
+/// Part 2: nodes per member, regions (members share them round-robin), zones per region.
+const RSS_NODES: usize = 10;
+const RSS_REGIONS: usize = 5;
+const RSS_ZONES: [&str; 3] = ["a", "b", "c"];
+/// Longest wait for the child to converge.
+const RSS_SYNC_DEADLINE: Duration = Duration::from_secs(300);
+/// Interval of the convergence checks of part 2 (queries to another process).
+const RSS_POLL: Duration = Duration::from_millis(200);
+/// How long after convergence the memory is read a second time.
+const RSS_SETTLE: Duration = Duration::from_secs(5);
+
+fn main() {
+    let part = std::env::var("FEDDNS_BENCH_PART").unwrap_or_default();
+    let (latency, rss) = match part.as_str() {
+        "" | "all" => (true, true),
+        "latency" => (true, false),
+        "rss" => (false, true),
+        other => {
+            eprintln!("FEDDNS_BENCH_PART={other:?}: expected latency or rss (or nothing for both)");
+            std::process::exit(2);
+        }
+    };
+    if let Ok(filter) = std::env::var("FEDDNS_BENCH_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    let mut failed = false;
+    if latency {
+        failed |= report("convergence latency", in_runtime(latency_part));
+    }
+    if rss {
+        failed |= report("controller RSS", in_runtime(rss_part));
+    }
+    if failed {
+        std::process::exit(1);
+    }
+}
+
+/// Prints a part's error; whether it failed.
+fn report(part: &str, result: anyhow::Result<()>) -> bool {
+    match result {
+        Ok(()) => false,
+        Err(e) => {
+            eprintln!("{part}: FAILED: {e:#}");
+            true
+        }
+    }
+}
+
+/// Runs a part in a runtime of its own, dropped afterwards with everything the part started.
+fn in_runtime<F: Future<Output = anyhow::Result<()>>>(part: impl FnOnce() -> F) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot build the Tokio runtime")?;
+    let result = rt.block_on(part());
+    rt.shutdown_timeout(Duration::from_secs(10));
+    result
+}
+
+fn env_usize(name: &str, default: usize, range: std::ops::RangeInclusive<usize>) -> anyhow::Result<usize> {
+    let value = match std::env::var(name) {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .with_context(|| format!("{name}={text:?} is not a number"))?,
+        Err(_) => default,
+    };
+    ensure!(
+        range.contains(&value),
+        "{name}={value} is out of range ({}..={})",
+        range.start(),
+        range.end()
+    );
+    Ok(value)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The federation: objects, names, layout.
+
+/// Where a member's nodes are and how many objects it has.
+struct Layout {
+    members: usize,
+    services: usize,
+    nodes: usize,
+    /// Member index → (region, zones of its nodes).
+    topology: fn(usize) -> (String, Vec<String>),
+}
+
+impl Layout {
+    fn member_name(&self, m: usize) -> String {
+        if self.members > 10 {
+            format!("m{m:02}")
+        } else {
+            format!("m{m}")
+        }
+    }
+
+    /// Distinct zone and region per member.
+    fn latency() -> Self {
+        Self {
+            members: LATENCY_MEMBERS,
+            services: LATENCY_SERVICES,
+            nodes: LATENCY_NODES,
+            topology: |m| (format!("region-{m}"), vec![format!("zone-{m}")]),
+        }
+    }
+
+    /// Members share `RSS_REGIONS` regions round-robin; every region has three zones and every
+    /// member has nodes in all three (as in the planner benchmark).
+    fn rss(members: usize, services: usize) -> Self {
+        Self {
+            members,
+            services,
+            nodes: RSS_NODES,
+            topology: |m| {
+                let region = format!("region-{}", m % RSS_REGIONS);
+                let zones = RSS_ZONES.iter().map(|z| format!("{region}-{z}")).collect();
+                (region, zones)
+            },
+        }
+    }
+
+    /// Distinct names the controller writes (A sets, without their ownership TXTs).
+    fn names(&self) -> usize {
+        let mut regions = BTreeSet::new();
+        let mut zones = BTreeSet::new();
+        for m in 0..self.members {
+            let (region, zs) = (self.topology)(m);
+            for z in zs {
+                zones.insert((region.clone(), z));
+            }
+            regions.insert(region);
+        }
+        self.services * (1 + regions.len() + zones.len())
+    }
+
+    /// Seeds a member's nodes, Services and EndpointSlices.
+    fn seed(&self, api: &FakeApiServer, m: usize) -> anyhow::Result<()> {
+        let (region, zones) = (self.topology)(m);
+        let member = self.member_name(m);
+        for n in 0..self.nodes {
+            let zone = &zones[n % zones.len()];
+            api.apply(node(&format!("{member}-node-{n}"), zone, &region))
+                .map_err(|e| anyhow!("seeding {member}: {e}"))?;
+        }
+        for i in 0..self.services {
+            let svc = svc_name(i);
+            api.apply(service(&svc, initial_ip(m, i)))
+                .map_err(|e| anyhow!("seeding {member}: {e}"))?;
+            api.apply(slice(&svc))
+                .map_err(|e| anyhow!("seeding {member}: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// The Service numbers checked for convergence: the first, the last, and the last in name
+    /// order (plans and batches run in name order).
+    fn probes(&self) -> BTreeSet<usize> {
+        let last_by_name = (0..self.services).max_by_key(|&i| svc_name(i)).unwrap_or(0);
+        [0, self.services - 1, last_by_name].into()
+    }
+}
+
+fn svc_name(i: usize) -> String {
+    format!("svc-{i}")
+}
+
+/// `10.<member>.<i / 256>.<i % 256>`: unique per Service per member (members < 256, Services
+/// < 65,536, checked where they are read).
+fn initial_ip(m: usize, i: usize) -> Ipv4Addr {
+    let [_, _, hi, lo] = u32::try_from(i).unwrap_or(u32::MAX).to_be_bytes();
+    Ipv4Addr::new(10, u8::try_from(m).unwrap_or(u8::MAX), hi, lo)
+}
+
+fn global_name(i: usize) -> String {
+    format!("{}.{NAMESPACE}.{FEDERATION}.svc.{DOMAIN}", svc_name(i))
+}
+
+fn region_name(i: usize, region: &str) -> String {
+    format!("{}.{NAMESPACE}.{FEDERATION}.svc.{region}.{DOMAIN}", svc_name(i))
+}
+
+fn zone_name(i: usize, zone: &str, region: &str) -> String {
+    format!(
+        "{}.{NAMESPACE}.{FEDERATION}.svc.{zone}.{region}.{DOMAIN}",
+        svc_name(i)
+    )
+}
+
+fn node(name: &str, zone: &str, region: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "labels": {
+            "topology.kubernetes.io/zone": zone,
+            "topology.kubernetes.io/region": region,
+        }},
+    })
+}
+
+/// A LoadBalancer Service with one ingress IP, as a real API server returns it.
+fn service(name: &str, ip: Ipv4Addr) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {"type": "LoadBalancer", "ports": [{"port": 80, "protocol": "TCP"}]},
+        "status": {"loadBalancer": {"ingress": [
+            {"ip": ip.to_string(), "ipMode": "VIP", "ports": [{"port": 80, "protocol": "TCP"}]}
+        ]}},
+    })
+}
+
+/// An EndpointSlice of `svc` with one ready endpoint.
+fn slice(svc: &str) -> Value {
+    json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": format!("{svc}-abcde"), "namespace": NAMESPACE,
+                     "labels": {"kubernetes.io/service-name": svc}},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": ["10.255.0.1"], "conditions": {"ready": true}}],
+    })
+}
+
+/// A config file's text with default timing.
+fn config_text(listen: SocketAddr, members: &[(String, PathBuf)]) -> String {
+    let mut text = format!(
+        "federation: {FEDERATION}\ndomain: {DOMAIN}\nprovider: {{ embedded: {{ listen: {listen} }} }}\nmembers:\n"
+    );
+    for (name, kubeconfig) in members {
+        // A JSON string is a valid YAML double-quoted scalar.
+        let path = serde_json::to_string(&kubeconfig.to_string_lossy()).unwrap_or_default();
+        let _ = writeln!(
+            text,
+            "  - {{ name: {name}, kubeconfig: {path}, context: {name} }}"
+        );
+    }
+    text
+}
+
+/// Starts one fake API server per member, seeded, with its kubeconfig in `dir`.
+async fn start_members(
+    layout: &Layout,
+    dir: &Path,
+) -> anyhow::Result<(Vec<FakeApiServer>, Vec<(String, PathBuf)>)> {
+    let mut apis = Vec::new();
+    let mut configs = Vec::new();
+    for m in 0..layout.members {
+        let api = FakeApiServer::start()
+            .await
+            .context("cannot start a fake API server")?;
+        let name = layout.member_name(m);
+        let kubeconfig = dir.join(format!("{name}.kubeconfig"));
+        api.write_kubeconfig(&kubeconfig, &name)
+            .with_context(|| format!("cannot write {}", kubeconfig.display()))?;
+        layout.seed(&api, m)?;
+        apis.push(api);
+        configs.push((name, kubeconfig));
+    }
+    Ok((apis, configs))
+}
+
+// ---------------------------------------------------------------------------------------------
+// DNS.
+
+/// A DNS client for one server over UDP.
+struct Dns {
+    client: Client<TokioRuntimeProvider>,
+    queries: u64,
+    errors: u64,
+}
+
+impl Dns {
+    /// Must be called within the runtime (it spawns the client's background task).
+    fn udp(addr: SocketAddr, timeout: Duration) -> Self {
+        let stream = UdpClientStream::builder(addr, TokioRuntimeProvider::default())
+            .with_timeout(Some(timeout))
+            .build();
+        let (client, bg) = Client::<TokioRuntimeProvider>::from_sender(stream);
+        tokio::spawn(bg);
+        Self {
+            client,
+            queries: 0,
+            errors: 0,
+        }
+    }
+
+    /// The A answers for `name` (none for NXDOMAIN or no data), or the error.
+    async fn a(&mut self, name: &Name) -> Result<Vec<Ipv4Addr>, String> {
+        self.queries += 1;
+        let resp = match self.client.query(name.clone(), DNSClass::IN, RecordType::A).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.errors += 1;
+                return Err(format!("{name} A: {e}"));
+            }
+        };
+        match resp.response_code {
+            ResponseCode::NoError | ResponseCode::NXDomain => {}
+            code => {
+                self.errors += 1;
+                return Err(format!("{name} A: {code:?}"));
+            }
+        }
+        Ok(resp
+            .answers
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::A(a) => Some(a.0),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The zone's SOA serial.
+    async fn serial(&mut self, zone: &Name) -> Result<u32, String> {
+        self.queries += 1;
+        let resp = self
+            .client
+            .query(zone.clone(), DNSClass::IN, RecordType::SOA)
+            .await
+            .map_err(|e| {
+                self.errors += 1;
+                format!("{zone} SOA: {e}")
+            })?;
+        resp.answers
+            .iter()
+            .find_map(|r| match &r.data {
+                RData::SOA(soa) => Some(soa.serial),
+                _ => None,
+            })
+            .ok_or_else(|| format!("{zone} SOA: no SOA in the answer"))
+    }
+}
+
+fn dns_name(name: &str) -> Name {
+    Name::from_ascii(format!("{name}.")).unwrap_or_else(|e| panic!("{name:?} is not a DNS name: {e}"))
+}
+
+/// Whether the zone shows every member's probe Services: the global names hold every member's
+/// IP, and each member's zone and region names hold its own. `Err` says what is missing.
+async fn converged(dns: &mut Dns, layout: &Layout) -> Result<(), String> {
+    for i in layout.probes() {
+        let name = global_name(i);
+        let got = dns.a(&dns_name(&name)).await?;
+        for m in 0..layout.members {
+            let want = initial_ip(m, i);
+            if !got.contains(&want) {
+                return Err(format!("{name}: no {want} yet ({} addresses)", got.len()));
+            }
+        }
+    }
+    for m in 0..layout.members {
+        let (region, zones) = (layout.topology)(m);
+        for i in layout.probes() {
+            let want = initial_ip(m, i);
+            let names = zones
+                .iter()
+                .map(|z| zone_name(i, z, &region))
+                .chain([region_name(i, &region)]);
+            for name in names {
+                let got = dns.a(&dns_name(&name)).await?;
+                if !got.contains(&want) {
+                    return Err(format!("{name}: no {want} yet"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Part 1: convergence latency.
+
+/// A resolver that never answers (ingress here has no hostnames).
+struct NoResolve;
+
+#[async_trait::async_trait]
+impl Resolve for NoResolve {
+    async fn resolve(&self, host: &str) -> Result<Resolution, String> {
+        Err(format!("no resolution in this benchmark ({host})"))
+    }
+}
+
+/// A pseudo-random sequence (xorshift64*), for a reproducible choice of Services.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        usize::try_from(self.next() % n as u64).unwrap_or(0)
+    }
+}
+
+/// When the controller's counters first moved after a change (since the write).
+#[derive(Default)]
+struct Stages {
+    /// The member event reached the controller.
+    event: Option<Duration>,
+    /// A plan was computed.
+    planned: Option<Duration>,
+    /// The provider accepted the changes (the applier returned).
+    applied: Option<Duration>,
+}
+
+fn counters(stats: &Stats) -> [u64; 3] {
+    [
+        stats.member_events.load(Ordering::SeqCst),
+        stats.plans.load(Ordering::SeqCst),
+        stats.changes_applied.load(Ordering::SeqCst),
+    ]
+}
+
+fn totals(stats: &Stats) -> [u64; 5] {
+    [
+        stats.member_events.load(Ordering::SeqCst),
+        stats.plans.load(Ordering::SeqCst),
+        stats.provider_lists.load(Ordering::SeqCst),
+        stats.provider_applies.load(Ordering::SeqCst),
+        stats.changes_applied.load(Ordering::SeqCst),
+    ]
+}
+
+/// Applies a new ingress IP to one Service of one member and polls DNS until the member's zone
+/// name answers it. Returns the latency and when the controller's counters moved.
+async fn one_change(
+    api: &FakeApiServer,
+    dns: &mut Dns,
+    stats: &Stats,
+    qname: &Name,
+    svc: &str,
+    ip: Ipv4Addr,
+) -> anyhow::Result<(Duration, Stages)> {
+    let before = counters(stats);
+    let obj = service(svc, ip);
+    let started = Instant::now();
+    api.apply(obj).map_err(|e| anyhow!("apply {svc}: {e}"))?;
+    let mut stages = Stages::default();
+    loop {
+        let got = dns.a(qname).await;
+        let elapsed = started.elapsed();
+        let [events, plans, applied] = counters(stats);
+        if stages.event.is_none() && events > before[0] {
+            stages.event = Some(elapsed);
+        }
+        if stages.planned.is_none() && plans > before[1] {
+            stages.planned = Some(elapsed);
+        }
+        if stages.applied.is_none() && applied > before[2] {
+            stages.applied = Some(elapsed);
+        }
+        if got.as_ref().is_ok_and(|ips| ips.contains(&ip)) {
+            // DNS may answer before the applier returns and counts the changes: wait for that
+            // (untimed), so that the next change starts from settled counters.
+            while stats.changes_applied.load(Ordering::SeqCst) == before[2]
+                && started.elapsed() < CHANGE_DEADLINE
+            {
+                tokio::task::yield_now().await;
+            }
+            return Ok((elapsed, stages));
+        }
+        if elapsed > CHANGE_DEADLINE {
+            bail!("{qname} does not answer {ip} {CHANGE_DEADLINE:?} after the change; last answer: {got:?}");
+        }
+    }
+}
+
+/// Nearest-rank percentile of sorted samples.
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// `count, min, p50, p90, p99, max` of samples, in ms.
+fn distribution(samples: &[Duration]) -> String {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    if sorted.is_empty() {
+        return "count 0".into();
+    }
+    format!(
+        "count {}, min {:.1}, p50 {:.1}, p90 {:.1}, p99 {:.1}, max {:.1}",
+        sorted.len(),
+        ms(sorted[0]),
+        ms(percentile(&sorted, 50.0)),
+        ms(percentile(&sorted, 90.0)),
+        ms(percentile(&sorted, 99.0)),
+        ms(sorted[sorted.len() - 1]),
+    )
+}
+
+async fn latency_part() -> anyhow::Result<()> {
+    let changes = env_usize("FEDDNS_BENCH_CHANGES", 1_000, 1..=1_000_000)?;
+    let seed = match std::env::var("FEDDNS_BENCH_SEED") {
+        Ok(s) => s
+            .trim()
+            .parse()
+            .with_context(|| format!("FEDDNS_BENCH_SEED={s:?}"))?,
+        Err(_) => 0x5EED_F00D_u64,
+    };
+    ensure!(seed != 0, "FEDDNS_BENCH_SEED must not be 0");
+    let layout = Layout::latency();
+    println!("== part 1: convergence latency ==");
+
+    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let t = Instant::now();
+    let (apis, members) = start_members(&layout, dir.path()).await?;
+    let path = dir.path().join("config.yaml");
+    let listen: SocketAddr = "127.0.0.1:0".parse()?;
+    std::fs::write(&path, config_text(listen, &members))?;
+    let cfg = Config::load(&path)?;
+    let c = &cfg.controller;
+    println!(
+        "parameters: {} members x {} LoadBalancer Services (namespace {NAMESPACE}, 1 ingress IP and 1 ready \
+         EndpointSlice each), {} nodes per member, one zone and region per member; controller in-process \
+         with the config's default timing: debounce {}, max_debounce {}, watch_backoff {}; embedded DNS \
+         provider over UDP; seeded in {:.2} s",
+        layout.members,
+        layout.services,
+        layout.nodes,
+        c.debounce,
+        c.max_debounce,
+        c.watch_backoff,
+        t.elapsed().as_secs_f64()
+    );
+
+    let provider = EmbeddedProvider::start(EmbeddedConfig {
+        zone: DOMAIN.into(),
+        listen,
+    })
+    .await
+    .context("cannot start the embedded DNS provider")?;
+    let dns_addr = provider.local_addr();
+    let started = Instant::now();
+    let controller = Controller::new(&cfg, Arc::new(provider), Arc::new(NoResolve), false);
+    let stats = controller.stats();
+    let (tx, rx) = mpsc::channel(1024);
+    let mut supervisor = Supervisor::new(
+        tx,
+        SourceSettings {
+            file_poll: cfg.controller.file_poll.0,
+            backoff: cfg.controller.watch_backoff.0,
+            backoff_max: cfg.controller.watch_backoff_max.0,
+        },
+    );
+    supervisor
+        .reconcile(&cfg.members, &cfg.selection())
+        .await
+        .map_err(|errors| anyhow!("{}", errors.join("\n")))?;
+    let reload = tokio::spawn(feddns::cli::follow_config(path, cfg, supervisor));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        controller
+            .run(rx, async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+
+    let mut dns = Dns::udp(dns_addr, Duration::from_secs(1));
+    let result = measure(&layout, &apis, &mut dns, &stats, started, changes, seed).await;
+
+    let _ = stop.send(());
+    let ended = task.await;
+    reload.abort();
+    for api in &apis {
+        api.stop().await;
+    }
+    result?;
+    ended
+        .context("the controller task panicked")?
+        .context("the controller failed")?;
+    Ok(())
+}
+
+async fn measure(
+    layout: &Layout,
+    apis: &[FakeApiServer],
+    dns: &mut Dns,
+    stats: &Stats,
+    started: Instant,
+    changes: usize,
+    seed: u64,
+) -> anyhow::Result<()> {
+    let end = started + LATENCY_SYNC_DEADLINE;
+    loop {
+        match converged(dns, layout).await {
+            Ok(()) => break,
+            Err(e) if Instant::now() > end => {
+                bail!("initial sync not complete within {LATENCY_SYNC_DEADLINE:?}: {e}")
+            }
+            Err(_) => tokio::time::sleep(SYNC_POLL).await,
+        }
+    }
+    println!(
+        "initial sync: {} Services x {} members ({} names) answered after {:.2} s",
+        layout.services,
+        layout.members,
+        layout.names(),
+        started.elapsed().as_secs_f64()
+    );
+
+    let mut rng = Rng(seed);
+    let mut seq: u32 = 0;
+    let mut samples = Vec::with_capacity(changes);
+    let mut stages = Vec::with_capacity(changes);
+    let (mut queries, mut errors, mut before) = (0, 0, totals(stats));
+    let csv_path = std::env::var_os("FEDDNS_BENCH_SAMPLES").map(PathBuf::from);
+    let mut csv = String::from("change,member,service,start_ms,latency_ms,event_ms,planned_ms,applied_ms\n");
+    let t = Instant::now();
+    for k in 0..WARMUP_CHANGES + changes {
+        if k == WARMUP_CHANGES {
+            (queries, errors, before) = (dns.queries, dns.errors, totals(stats));
+        }
+        let m = k % layout.members;
+        let i = rng.below(layout.services);
+        let (region, zones) = (layout.topology)(m);
+        seq += 1;
+        let ip = Ipv4Addr::from(u32::from(Ipv4Addr::new(172, 16, 0, 0)) + seq);
+        let qname = dns_name(&zone_name(i, &zones[0], &region));
+        let at = t.elapsed();
+        let (latency, stage) = one_change(&apis[m], dns, stats, &qname, &svc_name(i), ip).await?;
+        if csv_path.is_some() {
+            let opt = |d: Option<Duration>| d.map(|d| format!("{:.3}", ms(d))).unwrap_or_default();
+            let _ = writeln!(
+                csv,
+                "{k},{m},{i},{:.3},{:.3},{},{},{}",
+                ms(at),
+                ms(latency),
+                opt(stage.event),
+                opt(stage.planned),
+                opt(stage.applied)
+            );
+        }
+        if k >= WARMUP_CHANGES {
+            samples.push(latency);
+            stages.push(stage);
+        }
+    }
+    let wall = t.elapsed();
+    if let Some(path) = &csv_path {
+        std::fs::write(path, csv).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("samples (warm-up included) written to {}", path.display());
+    }
+    let after = totals(stats);
+    let delta: Vec<u64> = after.iter().zip(before).map(|(a, b)| a - b).collect();
+    let per = |n: u64| n as f64 / changes as f64;
+
+    println!(
+        "changes: {changes} measured (after {WARMUP_CHANGES} warm-up changes), one at a time, member \
+         round-robin, Service pseudo-random (xorshift64*, seed {seed}); each a new unique ingress IP \
+         applied to the member's fake API server, timed until the embedded DNS server answers it for \
+         svc-N.{NAMESPACE}.{FEDERATION}.svc.<zone>.<region>.{DOMAIN} A (UDP, polled without sleeping)"
+    );
+    println!("latency (ms): {}", distribution(&samples));
+    let stage = |f: fn(&Stages) -> Option<Duration>| {
+        let got: Vec<Duration> = stages.iter().filter_map(f).collect();
+        let missed = stages.len() - got.len();
+        let mut line = distribution(&got);
+        if missed > 0 {
+            let _ = write!(
+                line,
+                " (for {missed} changes DNS answered before this counter moved)"
+            );
+        }
+        line
+    };
+    println!(
+        "  stage: member event received by the controller (ms): {}",
+        stage(|s| s.event)
+    );
+    println!("  stage: plan computed (ms): {}", stage(|s| s.planned));
+    println!(
+        "  stage: changes accepted by the provider (ms): {}",
+        stage(|s| s.applied)
+    );
+    println!(
+        "  (stages are seen between two DNS polls: {} queries in {:.1} s, {:.0} per change, {} errors)",
+        dns.queries - queries,
+        wall.as_secs_f64(),
+        per(dns.queries - queries),
+        dns.errors - errors
+    );
+    println!(
+        "controller stats during the measured changes: member events {}, plans {}, provider lists {}, \
+         provider applies {} ({:.2} per change), changes applied {} ({:.2} per change)",
+        delta[0],
+        delta[1],
+        delta[2],
+        delta[3],
+        per(delta[3]),
+        delta[4],
+        per(delta[4])
+    );
+    println!(
+        "controller stats since start: member events {}, plans {}, provider lists {}, provider applies {}, \
+         changes applied {}",
+        after[0], after[1], after[2], after[3], after[4]
+    );
+    let mut sorted = samples.clone();
+    sorted.sort();
+    let p99 = percentile(&sorted, 99.0);
+    let verdict = if p99 < Duration::from_millis(250) {
+        "met"
+    } else {
+        "MISSED"
+    };
+    println!("goal p99 < 250 ms: {verdict} (p99 {:.1} ms)", ms(p99));
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Part 2: controller RSS.
+
+/// The `feddns run` child: killed (and reaped) when dropped.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A port free for both UDP and TCP on 127.0.0.1 (free now; the child binds it soon after).
+fn free_port() -> anyhow::Result<SocketAddr> {
+    for _ in 0..16 {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0")?;
+        let addr = udp.local_addr()?;
+        if std::net::TcpListener::bind(addr).is_ok() {
+            return Ok(addr);
+        }
+    }
+    bail!("no port free for both UDP and TCP on 127.0.0.1")
+}
+
+/// A `/proc/<pid>/status` field in kB (`VmRSS`, `VmHWM`).
+fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(field)?
+                .strip_prefix(':')?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .ok_or_else(|| anyhow!("{path} has no {field}"))
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+async fn rss_part() -> anyhow::Result<()> {
+    let members = env_usize("FEDDNS_BENCH_MEMBERS", 20, 1..=255)?;
+    let services = env_usize("FEDDNS_BENCH_SERVICES", 5_000, 1..=65_536)?;
+    let layout = Layout::rss(members, services);
+    println!("== part 2: controller RSS ==");
+    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let log = dir.path().join("feddns.log");
+    match rss_measure(&layout, dir.path(), &log).await {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let kept = dir.keep();
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(20).collect();
+            eprintln!(
+                "feddns log: {} (kept in {}); its last lines:",
+                log.display(),
+                kept.display()
+            );
+            for line in tail.iter().rev() {
+                eprintln!("  {line}");
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn rss_measure(layout: &Layout, dir: &Path, log: &Path) -> anyhow::Result<()> {
+    let t = Instant::now();
+    let (_apis, configs) = start_members(layout, dir).await?;
+    let seeded = t.elapsed();
+    let listen = free_port()?;
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, config_text(listen, &configs))?;
+    let cfg = Config::load(&path)?;
+    let regions: BTreeSet<String> = (0..layout.members).map(|m| (layout.topology)(m).0).collect();
+    println!(
+        "parameters: {} members x {} LoadBalancer Services (namespace {NAMESPACE}, 1 ingress IP and 1 ready \
+         EndpointSlice each), {} labelled nodes per member over 3 zones, {} regions; {} names to write; \
+         seeded into the fake API servers in {:.2} s before the controller starts; controller = `feddns run` \
+         as a separate process (default timing: debounce {}, max_debounce {}), embedded DNS on {listen}",
+        layout.members,
+        layout.services,
+        layout.nodes,
+        regions.len(),
+        layout.names(),
+        seeded.as_secs_f64(),
+        cfg.controller.debounce,
+        cfg.controller.max_debounce,
+    );
+
+    let out = std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
+    let started = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_feddns"))
+        .arg("run")
+        .arg("--config")
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .spawn()
+        .context("cannot start feddns")?;
+    let mut child = ChildGuard(child);
+    let pid = child.0.id();
+
+    let mut dns = Dns::udp(listen, Duration::from_secs(1));
+    let zone = dns_name(DOMAIN);
+    let end = started + RSS_SYNC_DEADLINE;
+    let mut last_serial = None;
+    let synced = loop {
+        if let Some(status) = child.0.try_wait()? {
+            bail!("feddns exited with {status} before the zone converged");
+        }
+        let check = match converged(&mut dns, layout).await {
+            Ok(()) => dns.serial(&zone).await,
+            Err(e) => Err(e),
+        };
+        // Converged, and the zone did not change since the previous check.
+        match check {
+            Ok(serial) if last_serial == Some(serial) => break started.elapsed(),
+            Ok(serial) => last_serial = Some(serial),
+            Err(e) if Instant::now() > end => {
+                bail!("the zone did not converge within {RSS_SYNC_DEADLINE:?}: {e}")
+            }
+            Err(_) => last_serial = None,
+        }
+        tokio::time::sleep(RSS_POLL).await;
+    };
+    let rss = status_kib(pid, "VmRSS")?;
+    let hwm = status_kib(pid, "VmHWM")?;
+    println!(
+        "initial sync: every member's probe Services answered, SOA serial unchanged over {RSS_POLL:?}: \
+         {:.2} s after the process started",
+        synced.as_secs_f64()
+    );
+    println!(
+        "controller process (pid {pid}) after the initial sync: VmRSS {:.1} MiB, VmHWM (peak) {:.1} MiB",
+        mib(rss),
+        mib(hwm)
+    );
+    tokio::time::sleep(RSS_SETTLE).await;
+    if let Some(status) = child.0.try_wait()? {
+        bail!("feddns exited with {status} after the initial sync");
+    }
+    println!(
+        "  {RSS_SETTLE:?} later: VmRSS {:.1} MiB, VmHWM {:.1} MiB",
+        mib(status_kib(pid, "VmRSS")?),
+        mib(status_kib(pid, "VmHWM")?)
+    );
+    drop(child);
+    Ok(())
+}
