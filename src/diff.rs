@@ -7,14 +7,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use feddns_provider::{Change, RecordSet, RecordType};
+use feddns_provider::{Change, RecordSet, RecordType, SetsAtName};
 use serde::Serialize;
 
 use crate::model::ServiceKey;
 use crate::ownership::{Ownership, companion_name, covered_name};
 use crate::planner::DesiredService;
 
-type SetsAtName = BTreeMap<(RecordType, Option<String>), RecordSet>;
 
 /// Who holds a name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,12 +137,12 @@ impl ZoneCache {
 
     /// The sets at a name.
     pub fn sets_at(&self, name: &str) -> impl Iterator<Item = &RecordSet> {
-        self.sets.get(name).into_iter().flat_map(BTreeMap::values)
+        self.sets.get(name).into_iter().flat_map(SetsAtName::values)
     }
 
     /// Every set.
     pub fn sets(&self) -> impl Iterator<Item = &RecordSet> {
-        self.sets.values().flat_map(BTreeMap::values)
+        self.sets.values().flat_map(SetsAtName::values)
     }
 
     /// Who holds `name`.

@@ -12,8 +12,7 @@ use tokio::sync::Mutex;
 
 use crate::provider::{Capabilities, Change, Limits, Provider, ProviderError};
 use crate::record::{RecordKey, RecordSet, RecordType, in_zone, normalize_name};
-
-type SetsAtName = BTreeMap<(RecordType, Option<String>), RecordSet>;
+use crate::slots::SetsAtName;
 
 /// The record sets of one zone, indexed by name.
 #[derive(Debug, Clone, Default)]
@@ -42,12 +41,12 @@ impl ZoneState {
 
     /// Every record set, ordered by name, type and set identifier.
     pub fn sets(&self) -> impl Iterator<Item = &RecordSet> {
-        self.names.values().flat_map(BTreeMap::values)
+        self.names.values().flat_map(SetsAtName::values)
     }
 
     /// The sets at one name.
     pub fn sets_at(&self, name: &str) -> impl Iterator<Item = &RecordSet> {
-        self.names.get(name).into_iter().flat_map(BTreeMap::values)
+        self.names.get(name).into_iter().flat_map(SetsAtName::values)
     }
 
     /// Checks the whole batch, then applies it in order. On error nothing changed. Returns the
@@ -213,7 +212,7 @@ fn check_name_rules(name: &str, sets: &SetsAtName) -> Result<(), ProviderError> 
     }
     // Per type: either one plain set, or routed sets that all use the same policy.
     let mut by_type: BTreeMap<&RecordType, Vec<&RecordSet>> = BTreeMap::new();
-    for ((t, _), set) in sets {
+    for ((t, _), set) in sets.iter() {
         by_type.entry(t).or_default().push(set);
     }
     for (t, group) in by_type {
