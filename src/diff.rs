@@ -14,7 +14,6 @@ use crate::model::ServiceKey;
 use crate::ownership::{Ownership, companion_name, covered_name};
 use crate::planner::DesiredService;
 
-
 /// Who holds a name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NameOwner<'a> {

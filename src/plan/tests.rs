@@ -350,7 +350,10 @@ fn malformed_annotations_are_reported_on_the_service_and_ignored() {
         p.problems,
         ["member c1: Service test/nginx: annotation feddns.io/ttl=\"soon\" is not an integer; ignored"]
     );
-    assert!(h.zone.sets().all(|s| s.ttl == DEFAULT_TTL), "the bad value is ignored");
+    assert!(
+        h.zone.sets().all(|s| s.ttl == DEFAULT_TTL),
+        "the bad value is ignored"
+    );
     assert!(!p.names.is_empty(), "the Service is still planned");
 }
 
