@@ -64,6 +64,42 @@ pub enum Command {
         #[arg(short, long)]
         config: PathBuf,
     },
+    /// Answer kube-dns `--federations` queries (`<svc>.<ns>.<federation>.svc.<cluster-domain>`)
+    /// inside a member cluster, for CoreDNS or kube-dns to forward those suffixes to.
+    Stub(StubArgs),
+}
+
+/// Options of `feddns stub`.
+#[derive(Debug, clap::Args)]
+pub struct StubArgs {
+    /// Federations as kube-dns took them: `name=domain[,name=domain...]`. The `federations` key
+    /// of the ConfigMap (`--configmap`) overrides this while it exists.
+    #[arg(long, default_value = "")]
+    pub federations: String,
+    /// The cluster's DNS domain.
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
+    /// Address to answer on, UDP and TCP.
+    #[arg(long, default_value = "0.0.0.0:53")]
+    pub listen: std::net::SocketAddr,
+    /// TTL of the answers, in seconds.
+    #[arg(long, default_value_t = 30, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u32).range(0..=2_147_483_647))]
+    pub ttl: u32,
+    /// The node this stub runs on (the downward API's `spec.nodeName`); its zone and region go
+    /// into federated answers.
+    #[arg(long, env = "NODE_NAME")]
+    pub node_name: String,
+    /// The kube-dns ConfigMap, `namespace/name`, whose `federations` key is followed live; an
+    /// empty value follows none.
+    #[arg(long, default_value = "kube-system/kube-dns")]
+    pub configmap: String,
+    /// Kubeconfig of the cluster; without it and `--context`, the pod's service account.
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (default: its current context).
+    #[arg(long)]
+    pub context: Option<String>,
 }
 
 /// Output formats.
@@ -81,6 +117,7 @@ impl Cli {
         match (&self.log, &self.command) {
             (Some(f), _) => f,
             (None, Command::Run { .. }) => "info,hickory_server=warn,hickory_proto=warn",
+            (None, Command::Stub(_)) => "info,hickory_server=warn,hickory_proto=warn",
             (None, _) => "warn",
         }
     }
@@ -96,7 +133,67 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             force,
         } => plan(&config, output, force).await,
         Command::Validate { config } => validate(&config).await,
+        Command::Stub(args) => stub(args).await,
     }
+}
+
+/// `feddns stub`: checks every option first (errors name the flag), then connects, answers
+/// until SIGTERM or Ctrl-C.
+async fn stub(args: StubArgs) -> anyhow::Result<()> {
+    use crate::stub::query::{format_federations, parse_federations};
+    use crate::stub::{Sources, Stub, StubSettings};
+
+    let federations =
+        parse_federations(&args.federations).map_err(|e| anyhow::anyhow!("--federations: {e}"))?;
+    let settings = StubSettings::new(&args.cluster_domain, args.ttl).map_err(anyhow::Error::msg)?;
+    let node_name = args.node_name.trim();
+    if node_name.is_empty() {
+        bail!("--node-name (or NODE_NAME) must name the node this stub runs on");
+    }
+    let configmap = match args.configmap.trim() {
+        "" => None,
+        text => {
+            let (ns, name) = text.split_once('/').ok_or_else(|| {
+                anyhow::anyhow!("--configmap {text:?}: expected namespace/name, e.g. kube-system/kube-dns")
+            })?;
+            crate::names::check_label("--configmap namespace", ns)?;
+            crate::names::check_name("--configmap name", name)?;
+            Some((ns.to_string(), name.to_string()))
+        }
+    };
+    let member = crate::config::MemberConfig {
+        name: "stub".into(),
+        file: None,
+        in_cluster: args.kubeconfig.is_none() && args.context.is_none(),
+        kubeconfig: args.kubeconfig,
+        context: args.context,
+    };
+    let client = crate::members::kube::connect(&member)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach the cluster: {e}"))?;
+    let sources = Sources {
+        node_name: node_name.to_string(),
+        configmap: configmap.clone(),
+        federations: federations.clone(),
+        backoff: Duration::from_secs(1),
+        backoff_max: Duration::from_secs(60),
+    };
+    let stub = Stub::start(client, args.listen, settings.clone(), sources)
+        .await
+        .map_err(|e| anyhow::anyhow!("--listen {}: {e}", args.listen))?;
+    let addr = stub.local_addr();
+    info!(
+        %addr,
+        zone = %format!("svc.{}", settings.cluster_domain),
+        federations = %format_federations(&federations),
+        configmap = %configmap.map(|(ns, n)| format!("{ns}/{n}")).unwrap_or_else(|| "-".into()),
+        node = %node_name,
+        "stub DNS server listening (UDP and TCP)"
+    );
+    shutdown_signal().await;
+    stub.shutdown().await.map_err(anyhow::Error::msg)?;
+    info!("stopped");
+    Ok(())
 }
 
 fn resolver(cfg: &Config) -> anyhow::Result<Arc<DnsResolver>> {

@@ -123,6 +123,11 @@ impl Member {
         self.snapshot.services.values()
     }
 
+    /// A node of this member, by name.
+    pub fn node(&self, name: &str) -> Option<&NodeProj> {
+        self.snapshot.nodes.get(name)
+    }
+
     /// Whether the Service is a healthy shard here: member up, federated, with ingress and at least
     /// one ready endpoint.
     pub fn is_healthy(&self, key: &ServiceKey) -> bool {

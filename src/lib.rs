@@ -21,3 +21,4 @@ pub mod planner;
 pub mod regions;
 pub mod resolver;
 pub mod selector;
+pub mod stub;

@@ -150,3 +150,18 @@ impl feddns::resolver::Resolve for NoResolve {
         Err(format!("no resolution in this test ({host})"))
     }
 }
+
+impl Dns {
+    /// The whole response (header flags, every section), or the client's error.
+    pub(crate) async fn response(
+        &mut self,
+        name: &str,
+        rtype: RecordType,
+    ) -> Result<hickory_net::proto::op::DnsResponse, String> {
+        let q = Name::from_ascii(format!("{name}.")).map_err(|e| e.to_string())?;
+        self.client
+            .query(q, DNSClass::IN, rtype)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}

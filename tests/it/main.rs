@@ -6,3 +6,4 @@ mod demo;
 mod deploy;
 mod kube;
 mod route53;
+mod stub;

@@ -1,0 +1,345 @@
+//! The stub's DNS server: hickory-server on UDP and TCP with a request handler of ours that
+//! answers from the current [`Zone`].
+//!
+//! * Standard queries of class IN with exactly one question are answered from the zone: an
+//!   authoritative CNAME, the apex SOA, NODATA or NXDOMAIN (both with the SOA in authority),
+//!   REFUSED outside `svc.<cluster-domain>`, SERVFAIL while a federated answer is not known.
+//! * AXFR and IXFR are REFUSED (no zone transfer), other opcodes NOTIMP, other classes REFUSED,
+//!   several or no questions FORMERR; EDNS is answered at version 0 (BADVERS above).
+//! * Recursion is never offered (RA=0); RD is echoed as RFC 1035 asks.
+
+use std::io;
+use std::iter;
+use std::net::SocketAddr;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use hickory_proto::op::{Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
+use hickory_proto::rr::rdata::CNAME;
+use hickory_proto::rr::{DNSClass, RData, Record, RecordType};
+use hickory_server::Server;
+use hickory_server::net::runtime::Time;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::MessageResponseBuilder;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::oneshot;
+use tracing::{debug, warn};
+
+use super::zone::{Answer, Zone};
+
+/// How long a TCP connection may stay idle before the server closes it.
+const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Responses buffered per TCP connection.
+const TCP_RESPONSE_BUFFER: usize = 64;
+/// Attempts to find a port free for both UDP and TCP when the configured port is 0.
+const BIND_ATTEMPTS: usize = 8;
+/// The EDNS version answered.
+const EDNS_VERSION: u8 = 0;
+
+/// The zone the server answers from, replaced whole as the state changes. Cloning gives another
+/// handle to the same slot.
+#[derive(Debug, Clone)]
+pub struct Shared(Arc<RwLock<Arc<Zone>>>);
+
+impl Shared {
+    /// A slot holding `zone`.
+    pub fn new(zone: Zone) -> Self {
+        Self(Arc::new(RwLock::new(Arc::new(zone))))
+    }
+
+    /// The zone queries are answered from now.
+    pub fn current(&self) -> Arc<Zone> {
+        self.0.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Makes `zone` the one answered from; queries in flight finish with the old one.
+    pub fn replace(&self, zone: Zone) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(zone);
+    }
+}
+
+/// The request handler: one lookup in the current zone per query.
+struct Handler {
+    zone: Shared,
+}
+
+#[async_trait::async_trait]
+impl RequestHandler for Handler {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        mut response_handle: R,
+    ) -> ResponseInfo {
+        let mut response_edns = None;
+        if let Some(req) = &request.edns {
+            let mut edns = Edns::new();
+            edns.set_max_payload(req.max_payload().max(512));
+            edns.set_version(EDNS_VERSION);
+            if req.version() > EDNS_VERSION {
+                edns.set_rcode_high(ResponseCode::BADVERS.high());
+                let response_edns = Some(&edns);
+                return send_error(request, ResponseCode::BADVERS, response_edns, response_handle).await;
+            }
+            response_edns = Some(edns);
+        }
+        let response_edns = response_edns.as_ref();
+        if request.metadata.message_type != MessageType::Query {
+            return send_error(request, ResponseCode::FormErr, response_edns, response_handle).await;
+        }
+        if request.metadata.op_code != OpCode::Query {
+            return send_error(request, ResponseCode::NotImp, response_edns, response_handle).await;
+        }
+        let Ok(info) = request.request_info() else {
+            return send_error(request, ResponseCode::FormErr, response_edns, response_handle).await;
+        };
+        let query = info.query;
+        let qtype = query.query_type();
+        if query.query_class() != DNSClass::IN || matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
+            return send_error(request, ResponseCode::Refused, response_edns, response_handle).await;
+        }
+        let zone = self.zone.current();
+        let answer = zone.answer(query.name(), qtype == RecordType::SOA);
+        let mut metadata = Metadata::response_from_request(&request.metadata);
+        metadata.authoritative = true;
+        let builder = MessageResponseBuilder::new(&request.queries, response_edns);
+        let soa = iter::once(zone.soa());
+        let result = match answer {
+            Answer::Cname(target) => {
+                let record = Record::from_rdata(
+                    query.original().name().clone(),
+                    zone.settings().ttl,
+                    RData::CNAME(CNAME(target)),
+                );
+                let response = builder.build(
+                    metadata,
+                    iter::once(&record),
+                    iter::empty(),
+                    iter::empty(),
+                    iter::empty(),
+                );
+                response_handle.send_response(response).await
+            }
+            Answer::Soa => {
+                let response = builder.build(metadata, soa, iter::empty(), iter::empty(), iter::empty());
+                response_handle.send_response(response).await
+            }
+            negative @ (Answer::NoData | Answer::NxDomain) => {
+                if negative == Answer::NxDomain {
+                    metadata.response_code = ResponseCode::NXDomain;
+                }
+                let response = builder.build(metadata, iter::empty(), iter::empty(), soa, iter::empty());
+                response_handle.send_response(response).await
+            }
+            Answer::Refused => {
+                return send_error(request, ResponseCode::Refused, response_edns, response_handle).await;
+            }
+            Answer::ServFail => {
+                debug!(name = %query.name(), "federation query not answerable yet: SERVFAIL");
+                return send_error(request, ResponseCode::ServFail, response_edns, response_handle).await;
+            }
+        };
+        result.unwrap_or_else(|error| {
+            warn!(%error, "cannot send a DNS response");
+            serve_failed(request)
+        })
+    }
+}
+
+/// Sends a response with no records and `code`.
+async fn send_error(
+    request: &Request,
+    code: ResponseCode,
+    edns: Option<&Edns>,
+    mut response_handle: impl ResponseHandler,
+) -> ResponseInfo {
+    let response = MessageResponseBuilder::new(&request.queries, edns).error_msg(&request.metadata, code);
+    response_handle
+        .send_response(response)
+        .await
+        .unwrap_or_else(|error| {
+            warn!(%error, "cannot send a DNS response");
+            serve_failed(request)
+        })
+}
+
+/// What is reported for a response that could not be sent.
+fn serve_failed(request: &Request) -> ResponseInfo {
+    let mut metadata = Metadata::response_from_request(&request.metadata);
+    metadata.response_code = ResponseCode::ServFail;
+    ResponseInfo::from(Header {
+        metadata,
+        counts: HeaderCounts::default(),
+    })
+}
+
+/// A running stub DNS server. Stop it with [`shutdown`](Self::shutdown); dropping it also stops
+/// it (TCP tasks are aborted, UDP threads end on their own).
+pub struct StubServer {
+    addr: SocketAddr,
+    /// TCP, on the runtime that started the server.
+    server: Server<Handler>,
+    /// One thread per UDP socket.
+    udp: Vec<UdpThread>,
+}
+
+/// A thread with its own single-threaded runtime serving one UDP socket.
+struct UdpThread {
+    stop: oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for StubServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StubServer")
+            .field("addr", &self.addr)
+            .field("udp_threads", &self.udp.len())
+            .finish()
+    }
+}
+
+impl StubServer {
+    /// Binds UDP and TCP on `listen` (with port 0, on a port free for both) and answers from
+    /// `zone`. Errors name the protocol and the address.
+    ///
+    /// UDP is served by one socket per available CPU (on Unix; one elsewhere), all bound to the
+    /// address with `SO_REUSEPORT` so that the kernel spreads clients over them, each served by
+    /// hickory-server on its own thread with a single-threaded runtime: a query is received,
+    /// answered and sent on one thread, with no hand-over between threads. TCP is served on the
+    /// calling runtime.
+    pub async fn start(listen: SocketAddr, zone: Shared) -> Result<Self, String> {
+        let count = if cfg!(unix) {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        } else {
+            1
+        };
+        let (sockets, tcp, addr) = bind(listen, count).await?;
+        let mut udp = Vec::new();
+        for (i, socket) in sockets.into_iter().enumerate() {
+            udp.push(UdpThread::start(i, socket, zone.clone()).await?);
+        }
+        let mut server = Server::new(Handler { zone });
+        server.register_listener(tcp, TCP_IDLE_TIMEOUT, TCP_RESPONSE_BUFFER);
+        Ok(Self { addr, server, udp })
+    }
+
+    /// The address answered on (UDP and TCP), with the real port.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops answering and waits until the sockets are closed.
+    pub async fn shutdown(mut self) -> Result<(), String> {
+        let addr = self.addr;
+        let tcp = self
+            .server
+            .shutdown_gracefully()
+            .await
+            .map_err(|e| format!("DNS server on {addr} failed while shutting down: {e}"));
+        for t in std::mem::take(&mut self.udp) {
+            let _ = t.stop.send(());
+            tokio::task::spawn_blocking(move || t.thread.join())
+                .await
+                .map_err(|e| format!("DNS server on {addr}: {e}"))?
+                .map_err(|_| format!("DNS server on {addr}: a UDP thread panicked"))?;
+        }
+        tcp
+    }
+}
+
+impl UdpThread {
+    /// Starts serving `socket` on a new thread; returns once it is served.
+    async fn start(index: usize, socket: std::net::UdpSocket, zone: Shared) -> Result<Self, String> {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (ready, started) = oneshot::channel::<Result<(), String>>();
+        let thread = std::thread::Builder::new()
+            .name(format!("stub-udp-{index}"))
+            .spawn(move || serve_udp(socket, zone, ready, stopped))
+            .map_err(|e| format!("cannot start a DNS server thread: {e}"))?;
+        match started.await {
+            Ok(Ok(())) => Ok(Self { stop, thread }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err("a DNS server thread ended before serving".into()),
+        }
+    }
+}
+
+/// The body of a UDP thread: serves until `stopped` fires or its sender is dropped.
+fn serve_udp(
+    socket: std::net::UdpSocket,
+    zone: Shared,
+    ready: oneshot::Sender<Result<(), String>>,
+    stopped: oneshot::Receiver<()>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = ready.send(Err(format!("cannot start a runtime for DNS over UDP: {e}")));
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let socket = match UdpSocket::from_std(socket) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = ready.send(Err(format!("cannot serve DNS over UDP: {e}")));
+                return;
+            }
+        };
+        let mut server = Server::new(Handler { zone });
+        server.register_socket(socket);
+        let _ = ready.send(Ok(()));
+        let _ = stopped.await;
+        if let Err(e) = server.shutdown_gracefully().await {
+            warn!(error = %e, "DNS server over UDP failed while shutting down");
+        }
+    });
+}
+
+/// Binds `count` UDP sockets on `listen` (`SO_REUSEPORT` when more than one), then TCP on the
+/// address the first one got. With port 0, a port taken for TCP makes it try again with another
+/// port.
+async fn bind(
+    listen: SocketAddr,
+    count: usize,
+) -> Result<(Vec<std::net::UdpSocket>, TcpListener, SocketAddr), String> {
+    let failed = |protocol: &str, addr: SocketAddr, e: io::Error| {
+        format!("cannot bind DNS {protocol} socket on {addr}: {e}")
+    };
+    let reuse_port = count > 1;
+    let mut attempt = 1;
+    loop {
+        let udp = udp_socket(listen, reuse_port).map_err(|e| failed("UDP", listen, e))?;
+        let addr = udp.local_addr().map_err(|e| failed("UDP", listen, e))?;
+        match TcpListener::bind(addr).await {
+            Ok(tcp) => {
+                let mut sockets = vec![udp];
+                for _ in 1..count {
+                    sockets.push(udp_socket(addr, reuse_port).map_err(|e| failed("UDP", addr, e))?);
+                }
+                return Ok((sockets, tcp, addr));
+            }
+            Err(e)
+                if listen.port() == 0 && e.kind() == io::ErrorKind::AddrInUse && attempt < BIND_ATTEMPTS =>
+            {
+                debug!(%addr, attempt, "TCP port taken, trying another port");
+                attempt += 1;
+            }
+            Err(e) => return Err(failed("TCP", addr, e)),
+        }
+    }
+}
+
+/// A non-blocking UDP socket bound to `addr`, optionally with `SO_REUSEPORT`.
+fn udp_socket(addr: SocketAddr, reuse_port: bool) -> io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    #[cfg(unix)]
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    #[cfg(not(unix))]
+    let _ = reuse_port;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
