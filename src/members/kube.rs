@@ -316,6 +316,9 @@ pub async fn watch_member(member: String, client: Client, settings: WatchSetting
     let mut states: Vec<StreamState> = Vec::new();
     let mut sent_snapshot = false;
     let mut failing = false;
+    // Changes not sent yet. They outlive a failed attempt: the hashes already record them, so a
+    // re-list would not find them again.
+    let mut pending: Vec<ObjectChange> = Vec::new();
     loop {
         let (kinds, watches) = start_watchers(&client, &settings.selection);
         if states.len() != kinds.len() {
@@ -325,7 +328,6 @@ pub async fn watch_member(member: String, client: Client, settings: WatchSetting
             s.listed = false;
         }
         let mut merged = futures_util::stream::select_all(watches);
-        let mut pending: Vec<ObjectChange> = Vec::new();
         let mut synced = false;
         let error = 'watch: loop {
             let first = tokio::select! {

@@ -695,3 +695,48 @@ async fn validate_and_plan_list_the_member_clusters() {
     assert!(!ok);
     assert!(err.contains("member m2: "), "{err}");
 }
+
+/// A watch that fails part-way through the first list (nodes forbidden) must not lose what the
+/// other watches had already listed: the snapshot sent once everything lists is complete.
+#[tokio::test]
+async fn a_failure_during_the_first_list_loses_nothing() {
+    use feddns::members::MemberEvent;
+    use feddns::members::kube::{WatchSettings, connect, watch_member};
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..5 {
+        let m = Member::start(dir.path(), &format!("m{round}"), "r1", &["z1"], "192.0.2.1").await;
+        m.api.set_forbidden("nodes", true);
+        let text = format!(
+            "federation: f\ndomain: example.com\nprovider: {{ embedded: {{ listen: 127.0.0.1:0 }} }}\nmembers:\n{}",
+            m.config_line()
+        );
+        let cfg = Config::parse(&text, Path::new("/x/config.yaml")).unwrap();
+        let client = connect(&cfg.members[0]).await.unwrap();
+        let (tx, mut rx) = mpsc::channel(16);
+        let settings = WatchSettings {
+            selection: Default::default(),
+            backoff: std::time::Duration::from_millis(20),
+            backoff_max: std::time::Duration::from_millis(50),
+        };
+        let task = tokio::spawn(watch_member(m.name.clone(), client, settings, tx));
+        let first = tokio::time::timeout(DEADLINE, rx.recv()).await.unwrap().unwrap();
+        assert!(matches!(first, MemberEvent::Failed { .. }), "{first:?}");
+        // Let the services and slices lists land before nodes work again.
+        eventually("services and slices listed", || {
+            let n = m.api.request_count("list", "services") + m.api.request_count("list", "endpointslices");
+            async move { if n >= 4 { Ok(()) } else { Err(format!("{n} lists")) } }
+        })
+        .await;
+        m.api.set_forbidden("nodes", false);
+        let event = tokio::time::timeout(DEADLINE, rx.recv()).await.unwrap().unwrap();
+        match event {
+            MemberEvent::Snapshot { snapshot, .. } => {
+                assert_eq!(snapshot.services.len(), 1, "round {round}: {snapshot:?}");
+                assert_eq!(snapshot.slices.len(), 1, "round {round}: {snapshot:?}");
+                assert_eq!(snapshot.nodes.len(), 1, "round {round}: {snapshot:?}");
+            }
+            other => panic!("round {round}: {other:?}"),
+        }
+        task.abort();
+    }
+}
