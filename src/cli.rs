@@ -208,7 +208,7 @@ async fn run_controller(path: &Path, force: bool) -> anyhow::Result<()> {
     let provider = provider(&cfg, &zone, false).await?;
     let controller = Controller::new(&cfg, provider, resolver(&cfg)?, force);
     let (tx, rx) = mpsc::channel::<MemberEvent>(1024);
-    let mut supervisor = Supervisor::new(tx, source_settings(&cfg));
+    let mut supervisor = Supervisor::new(tx, SourceSettings::from_config(&cfg));
     supervisor
         .reconcile(&cfg.members, &cfg.selection())
         .await
@@ -219,14 +219,6 @@ async fn run_controller(path: &Path, force: bool) -> anyhow::Result<()> {
     result.context("cannot list the zone")?;
     info!("stopped");
     Ok(())
-}
-
-fn source_settings(cfg: &Config) -> SourceSettings {
-    SourceSettings {
-        file_poll: cfg.controller.file_poll.0,
-        backoff: cfg.controller.watch_backoff.0,
-        backoff_max: cfg.controller.watch_backoff_max.0,
-    }
 }
 
 /// Applies edits of the configuration file (checked every `controller.file_poll`, or at once on

@@ -199,21 +199,8 @@ impl Index {
                 changed.push(key);
             }
         }
-        let (gone, present): (Vec<_>, Vec<_>) = changed
-            .into_iter()
-            .partition(|k| !next.snapshot.services.contains_key(k));
         *member = next;
-        for key in gone {
-            self.forget_shard(&key, name);
-            self.dirty.insert(key);
-        }
-        for key in present {
-            self.services
-                .entry(key.clone())
-                .or_default()
-                .insert(name.to_string());
-            self.dirty.insert(key);
-        }
+        self.shards_changed(name, changed);
     }
 
     /// Applies changes of single objects of a member (a watch event, or the difference a re-list
@@ -299,18 +286,25 @@ impl Index {
         if everything {
             changed.extend(member.snapshot.services.keys().cloned());
         }
-        let (gone, present): (Vec<_>, Vec<_>) = changed
-            .into_iter()
-            .partition(|k| !member.snapshot.services.contains_key(k));
-        for key in gone {
-            self.forget_shard(&key, name);
-            self.dirty.insert(key);
-        }
-        for key in present {
-            self.services
-                .entry(key.clone())
-                .or_default()
-                .insert(name.to_string());
+        self.shards_changed(name, changed);
+    }
+
+    /// Marks dirty the Services whose shard in member `name` changed, and keeps the Service →
+    /// members map in step with whether the member still has them.
+    fn shards_changed(&mut self, name: &str, changed: Vec<ServiceKey>) {
+        for key in changed {
+            let present = self
+                .members
+                .get(name)
+                .is_some_and(|m| m.snapshot.services.contains_key(&key));
+            if present {
+                self.services
+                    .entry(key.clone())
+                    .or_default()
+                    .insert(name.to_string());
+            } else {
+                self.forget_shard(&key, name);
+            }
             self.dirty.insert(key);
         }
     }

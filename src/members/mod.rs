@@ -73,6 +73,17 @@ enum Source {
     Kube(::kube::Client),
 }
 
+impl SourceSettings {
+    /// From a validated configuration's `controller` section.
+    pub fn from_config(cfg: &crate::config::Config) -> Self {
+        Self {
+            file_poll: cfg.controller.file_poll.0,
+            backoff: cfg.controller.watch_backoff.0,
+            backoff_max: cfg.controller.watch_backoff_max.0,
+        }
+    }
+}
+
 struct Running {
     config: MemberConfig,
     selection: Selection,

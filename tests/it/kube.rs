@@ -128,14 +128,7 @@ impl Fed {
         let controller = Controller::new(&cfg, Arc::new(provider), Arc::new(NoResolve), false);
         let stats = controller.stats();
         let (tx, rx) = mpsc::channel(1024);
-        let mut supervisor = Supervisor::new(
-            tx,
-            SourceSettings {
-                file_poll: cfg.controller.file_poll.0,
-                backoff: cfg.controller.watch_backoff.0,
-                backoff_max: cfg.controller.watch_backoff_max.0,
-            },
-        );
+        let mut supervisor = Supervisor::new(tx, SourceSettings::from_config(&cfg));
         supervisor
             .reconcile(&cfg.members, &cfg.selection())
             .await
