@@ -11,6 +11,6 @@ mod record;
 mod slots;
 
 pub use memory::{MemoryProvider, ZoneState};
-pub use provider::{Capabilities, Change, Limits, Provider, ProviderError};
+pub use provider::{ApiStats, Capabilities, Change, Limits, Provider, ProviderError};
 pub use record::{AliasTarget, RecordKey, RecordSet, RecordType, Routing, in_zone, normalize_name};
 pub use slots::{SetsAtName, Slot};

@@ -206,9 +206,38 @@ pub trait Provider: Send + Sync {
     /// Apply a batch atomically, in order.
     async fn apply(&self, changes: &[Change]) -> Result<(), ProviderError>;
 
-    /// Requests sent to the provider's API so far, by operation, for metrics. Providers without a
-    /// remote API have none.
-    fn api_calls(&self) -> std::collections::BTreeMap<String, u64> {
-        std::collections::BTreeMap::new()
+    /// Re-reads the record sets at `names` (lower-case, without the trailing dot), for a caller
+    /// whose view of those names turned out stale. The default lists the whole zone and keeps
+    /// those names; providers whose API can read single names do better.
+    async fn list_names(&self, names: &[String]) -> Result<Vec<RecordSet>, ProviderError> {
+        let wanted: std::collections::BTreeSet<&str> = names.iter().map(String::as_str).collect();
+        Ok(self
+            .list()
+            .await?
+            .into_iter()
+            .filter(|s| wanted.contains(s.name.as_str()))
+            .collect())
     }
+
+    /// Requests sent to the provider's API so far, by operation, with their errors and
+    /// throttles, for metrics. Providers without a remote API have none.
+    fn api_stats(&self) -> ApiStats {
+        ApiStats::default()
+    }
+
+    /// Requests sent to the provider's API so far, by operation.
+    fn api_calls(&self) -> std::collections::BTreeMap<String, u64> {
+        self.api_stats().calls
+    }
+}
+
+/// A provider's API counters, by operation name (`ListResourceRecordSets`, `changes.create`, ...).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiStats {
+    /// Requests sent (each page and each retry counts), by operation.
+    pub calls: std::collections::BTreeMap<String, u64>,
+    /// Requests the provider answered with a throttling error, by operation.
+    pub throttles: std::collections::BTreeMap<String, u64>,
+    /// Requests that failed for any reason (throttles included), by operation.
+    pub errors: std::collections::BTreeMap<String, u64>,
 }

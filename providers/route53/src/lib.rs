@@ -39,7 +39,7 @@ pub use api::{
 };
 pub use config::Route53Config;
 pub use error::Route53Error;
-pub use limiter::ApiStats;
+pub use feddns_provider::ApiStats;
 pub use provider::{MAX_PAGE_SIZE, MAX_RECORDS_PER_REQUEST, MAX_VALUE_CHARS_PER_REQUEST, Route53Provider};
 pub use sdk::{DEFAULT_REGION, SdkApi};
 

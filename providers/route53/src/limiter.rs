@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use feddns_provider::ApiStats;
+
 use crate::api::Operation;
 
 /// A token bucket: `rate` tokens per second, holding at most `max(rate, 1)` tokens, full at
@@ -46,17 +48,6 @@ impl RateLimiter {
             tokio::time::sleep(wait).await;
         }
     }
-}
-
-/// Route53 API counters of one provider, by operation name.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ApiStats {
-    /// Requests sent (each page and each retry counts), by operation.
-    pub calls: BTreeMap<String, u64>,
-    /// Requests answered with `Throttling` or `PriorRequestNotComplete`, by operation.
-    pub throttles: BTreeMap<String, u64>,
-    /// Requests that failed for any reason (throttles included), by operation.
-    pub errors: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Default)]

@@ -17,7 +17,9 @@ use crate::api::{
 };
 use crate::config::Route53Config;
 use crate::error::{Route53Error, is_transient, map_change_error};
-use crate::limiter::{ApiStats, Counters, RateLimiter};
+use feddns_provider::ApiStats;
+
+use crate::limiter::{Counters, RateLimiter};
 use crate::sdk::SdkApi;
 use crate::wire::{self, change_records, change_value_chars, decode_name, fqdn};
 
@@ -485,8 +487,8 @@ impl Provider for Route53Provider {
         "route53"
     }
 
-    fn api_calls(&self) -> BTreeMap<String, u64> {
-        self.counters.snapshot().calls
+    fn api_stats(&self) -> ApiStats {
+        self.counters.snapshot()
     }
 
     fn zone(&self) -> &str {
