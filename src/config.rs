@@ -18,6 +18,9 @@
 //!   - { name: us, file: members/us.yaml }
 //!   - { name: eu, kubeconfig: kube/eu.yaml, context: eu-west }
 //!   - { name: home, in_cluster: true }
+//! host: { in_cluster: true }     # the cluster feddns runs in (discovery, leader election)
+//! leader_election: { lease: feddns, namespace: feddns, lease_duration: 15s, renew_interval: 2s }
+//! admin: { listen: 0.0.0.0:9090 }  # /metrics /healthz /readyz /status
 //! ```
 //!
 //! Relative member paths (files, kubeconfigs) are relative to the configuration file; `~/` is the
@@ -229,6 +232,8 @@ pub struct RoutingConfig {
     pub policy: RoutingMode,
     /// Member region → AWS region, on top of the table that ships with feddns.
     pub regions: BTreeMap<String, String>,
+    /// Member region → GCP location (Cloud DNS geo routing), on top of the shipped table.
+    pub locations: BTreeMap<String, String>,
 }
 
 /// One member cluster: a name and exactly one source (`file`, `kubeconfig`/`context`, or
@@ -298,6 +303,116 @@ impl MemberConfig {
     }
 }
 
+/// How feddns reaches the cluster it runs in (the host cluster): by default its own service
+/// account; a kubeconfig (and context) for running outside it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostConfig {
+    /// A kubeconfig file (default with `context` alone: `$KUBECONFIG`, else `~/.kube/config`).
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (default: its current context).
+    pub context: Option<String>,
+    /// The service account of the pod feddns runs in (the default without a kubeconfig).
+    pub in_cluster: bool,
+}
+
+impl HostConfig {
+    /// The host cluster as a member source (for the shared client construction).
+    pub fn as_member(&self) -> MemberConfig {
+        let kube = self.kubeconfig.is_some() || self.context.is_some();
+        MemberConfig {
+            name: "host".into(),
+            file: None,
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+            in_cluster: !kube,
+        }
+    }
+}
+
+/// Leader election on a `coordination.k8s.io/v1` Lease in the host cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LeaderElectionConfig {
+    /// The Lease's name.
+    pub lease: String,
+    /// The Lease's namespace (default: `$POD_NAMESPACE`, else `default`).
+    pub namespace: Option<String>,
+    /// This replica's identity (default: `$POD_NAME`, else `<hostname>-<pid>`).
+    pub identity: Option<String>,
+    /// How long a lease holds without renewal; a crashed leader is replaced after this.
+    pub lease_duration: Dur,
+    /// How often the leader renews and the others try to acquire.
+    pub renew_interval: Dur,
+}
+
+impl Default for LeaderElectionConfig {
+    fn default() -> Self {
+        Self {
+            lease: "feddns".into(),
+            namespace: None,
+            identity: None,
+            lease_duration: Dur(Duration::from_secs(15)),
+            renew_interval: Dur(Duration::from_secs(2)),
+        }
+    }
+}
+
+impl LeaderElectionConfig {
+    /// The namespace of the Lease.
+    pub fn namespace(&self) -> String {
+        self.namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok().filter(|s| !s.is_empty()))
+            .unwrap_or_else(|| "default".into())
+    }
+
+    /// This replica's identity.
+    pub fn identity(&self) -> String {
+        self.identity
+            .clone()
+            .or_else(|| std::env::var("POD_NAME").ok().filter(|s| !s.is_empty()))
+            .unwrap_or_else(|| {
+                let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .map(|h| h.trim().to_string())
+                    .unwrap_or_else(|_| "feddns".into());
+                format!("{host}-{}", std::process::id())
+            })
+    }
+
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        crate::names::check_name("lease name", &self.lease)
+            .map_err(|e| ("leader_election.lease", e.to_string()))?;
+        if let Some(ns) = &self.namespace {
+            check_label("namespace", ns).map_err(|e| ("leader_election.namespace", e.to_string()))?;
+        }
+        if self.identity.as_deref().is_some_and(str::is_empty) {
+            return Err(("leader_election.identity", "must not be empty".into()));
+        }
+        if self.lease_duration.0 < Duration::from_secs(1) {
+            return Err(("leader_election.lease_duration", "must be at least 1s".into()));
+        }
+        if self.renew_interval.0.is_zero() || self.renew_interval.0 * 2 > self.lease_duration.0 {
+            return Err((
+                "leader_election.renew_interval",
+                format!(
+                    "must be longer than zero and at most half of lease_duration ({})",
+                    self.lease_duration
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The admin HTTP port.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Address to serve `/metrics`, `/healthz`, `/readyz` and `/status` on.
+    pub listen: SocketAddr,
+}
+
 /// Which Services are federated (on top of `type: LoadBalancer` and the `feddns.io/exclude`
 /// annotation).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -359,8 +474,18 @@ pub struct Config {
     /// Which Services are federated.
     #[serde(default)]
     pub services: ServicesConfig,
-    /// Member clusters.
+    /// Member clusters listed by hand.
+    #[serde(default)]
     pub members: Vec<MemberConfig>,
+    /// The cluster feddns runs in, for discovery and leader election.
+    #[serde(default)]
+    pub host: HostConfig,
+    /// Leader election among replicas (absent: this instance always writes).
+    #[serde(default)]
+    pub leader_election: Option<LeaderElectionConfig>,
+    /// The admin HTTP port (absent: none).
+    #[serde(default)]
+    pub admin: Option<AdminConfig>,
     /// The file this was read from (members' relative paths are resolved against it).
     #[serde(skip)]
     pub source: PathBuf,
@@ -407,6 +532,9 @@ impl Config {
             for path in [&mut m.file, &mut m.kubeconfig].into_iter().flatten() {
                 *path = resolve_path(base, path);
             }
+        }
+        if let Some(path) = &mut cfg.host.kubeconfig {
+            *path = resolve_path(base, path);
         }
         cfg.validate()?;
         Ok(cfg)
@@ -487,8 +615,20 @@ impl Config {
                 return Err(self.invalid(field, "must be longer than zero"));
             }
         }
-        if self.members.is_empty() {
-            return Err(self.invalid("members", "at least one member is needed"));
+        if self.members.is_empty() && !self.discovers() {
+            return Err(self.invalid(
+                "members",
+                "at least one member is needed (or a `discovery` registry)",
+            ));
+        }
+        if self.host.in_cluster && (self.host.kubeconfig.is_some() || self.host.context.is_some()) {
+            return Err(self.invalid(
+                "host",
+                "has more than one source: use `kubeconfig`/`context` or `in_cluster: true`",
+            ));
+        }
+        if let Some(le) = &self.leader_election {
+            le.check().map_err(|(field, e)| self.invalid(field, e))?;
         }
         let mut seen = BTreeSet::new();
         for (i, m) in self.members.iter().enumerate() {
@@ -514,12 +654,14 @@ impl Config {
         if let ProviderConfig::Route53(r) = &self.provider {
             r.validate().map_err(|e| self.invalid("provider.route53", e))?;
         }
-        for (from, to) in &self.routing.regions {
-            if from.is_empty() || to.is_empty() {
-                return Err(self.invalid(
-                    format!("routing.regions.{from}"),
-                    "region names must not be empty",
-                ));
+        for (field, map) in [("regions", &self.routing.regions), ("locations", &self.routing.locations)] {
+            for (from, to) in map {
+                if from.is_empty() || to.is_empty() {
+                    return Err(self.invalid(
+                        format!("routing.{field}.{from}"),
+                        "region names must not be empty",
+                    ));
+                }
             }
         }
         for host in self.resolver.hosts.keys() {
@@ -527,6 +669,11 @@ impl Config {
                 .map_err(|e| self.invalid(format!("resolver.hosts.{host}"), e))?;
         }
         Ok(())
+    }
+
+    /// Whether members are discovered from the host cluster.
+    pub fn discovers(&self) -> bool {
+        false
     }
 
     /// The owner id written into ownership records.
@@ -586,6 +733,13 @@ impl Config {
             format!("{:?}", self.routing),
             format!("{:?}", other.routing),
         );
+        check("host", format!("{:?}", self.host), format!("{:?}", other.host));
+        check(
+            "leader_election",
+            format!("{:?}", self.leader_election),
+            format!("{:?}", other.leader_election),
+        );
+        check("admin", format!("{:?}", self.admin), format!("{:?}", other.admin));
         fields
     }
 

@@ -124,7 +124,9 @@ impl Controller {
             default_ttl: cfg.ttl,
             capabilities: provider.capabilities(),
             routing: cfg.routing.policy,
-            regions: Arc::new(RegionMap::shipped_with(&cfg.routing.regions)),
+            regions: Arc::new(
+                RegionMap::shipped_with(&cfg.routing.regions).with_locations(&cfg.routing.locations),
+            ),
         };
         let opts = PlanOptions {
             owner_id: cfg.owner_id(),

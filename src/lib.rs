@@ -12,6 +12,7 @@ pub mod config;
 pub mod controller;
 pub mod diff;
 pub mod index;
+pub mod leader;
 pub mod members;
 pub mod model;
 pub mod names;

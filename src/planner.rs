@@ -147,12 +147,18 @@ pub fn desired(
         .iter()
         .find_map(|(_, _, s)| s.options.routing)
         .unwrap_or(cfg.routing);
-    let latency = mode == RoutingMode::Latency && cfg.capabilities.latency;
-    if mode == RoutingMode::Latency && !latency {
+    let routed = if mode != RoutingMode::Latency {
+        None
+    } else if cfg.capabilities.latency {
+        Some(RoutedBy::Latency)
+    } else if cfg.capabilities.geo {
+        Some(RoutedBy::Geo)
+    } else {
         out.problems.push(format!(
             "service {key}: latency routing is not supported by this provider; plain records written"
         ));
-    }
+        None
+    };
     let plain = RenderOpts {
         cname: true,
         weighted: cfg.capabilities.weighted,
@@ -193,8 +199,8 @@ pub fn desired(
                 continue;
             }
         };
-        let rendered = if *level == Level::Global && latency {
-            render_latency(&name, ttl, key, &participants, cfg, hosts, &mut out)
+        let rendered = if let (Level::Global, Some(by)) = (level, routed) {
+            render_routed(by, &name, ttl, key, &participants, cfg, hosts, &mut out)
         } else {
             render(&name, ttl, shards, plain, hosts, &mut out.hostnames)
         };
@@ -268,9 +274,22 @@ pub fn desired(
     out
 }
 
-/// The latency sets of a name: one per member region with healthy shards, set identifier = the
-/// member region, provider region from the region table.
-fn render_latency(
+/// How the global and vanity names are routed in latency mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RoutedBy {
+    /// Route53 latency sets: one per member region, set identifier = the member region,
+    /// provider region from the latency table.
+    Latency,
+    /// Cloud DNS geo items: one per GCP location (member regions that map to one location share
+    /// it), set identifier = the location.
+    Geo,
+}
+
+/// The routed sets of a name, per member region (latency) or per location (geo), from the
+/// healthy shards only.
+#[allow(clippy::too_many_arguments)]
+fn render_routed(
+    by: RoutedBy,
     name: &str,
     ttl: u32,
     key: &ServiceKey,
@@ -279,17 +298,43 @@ fn render_latency(
     hosts: &dyn HostLookup,
     out: &mut DesiredService,
 ) -> Rendered {
-    let mut by_region: BTreeMap<&str, Vec<(&str, &ServiceProj)>> = BTreeMap::new();
+    // Set identifier → (routing, shards).
+    let mut groups: BTreeMap<String, (Routing, Vec<(&str, &ServiceProj)>)> = BTreeMap::new();
     for (member, m, svc) in participants {
         if !m.is_healthy(key) {
             continue;
         }
-        match &m.topology.region {
-            Some(r) => by_region.entry(r).or_default().push((*member, *svc)),
-            None => out.problems.push(format!(
-                "service {key}: member {member} has no region label; left out of the latency sets of {name}"
-            )),
-        }
+        let Some(region) = &m.topology.region else {
+            out.problems.push(format!(
+                "service {key}: member {member} has no region label; left out of the routed sets of {name}"
+            ));
+            continue;
+        };
+        let routing = match by {
+            RoutedBy::Latency => cfg.regions.aws_region(region).map(|aws| Routing::Latency {
+                set_id: region.clone(),
+                region: aws.to_string(),
+            }),
+            RoutedBy::Geo => cfg.regions.geo_location(region).map(|loc| Routing::Geo {
+                set_id: loc.to_string(),
+                location: loc.to_string(),
+            }),
+        };
+        let Some(routing) = routing else {
+            let (what, field) = match by {
+                RoutedBy::Latency => ("latency region", "routing.regions"),
+                RoutedBy::Geo => ("geo location", "routing.locations"),
+            };
+            out.problems.push(format!(
+                "service {key}: region {region} has no {what} (add it to {field}); left out of {name}"
+            ));
+            continue;
+        };
+        groups
+            .entry(routing.set_id().to_string())
+            .or_insert_with(|| (routing, Vec::new()))
+            .1
+            .push((*member, *svc));
     }
     // A CNAME cannot share its name with A sets of other regions: CNAMEs only when every region
     // answers with one hostname, otherwise hostnames are resolved.
@@ -298,27 +343,16 @@ fn render_latency(
         targets.len() == 1 && targets.iter().all(|t| matches!(t, Target::Hostname(_)))
     };
     let opts = RenderOpts {
-        cname: by_region.values().all(|s| single_host(s)),
+        cname: groups.values().all(|(_, s)| single_host(s)),
         weighted: false,
-        alias: cfg.capabilities.alias,
+        alias: by == RoutedBy::Latency && cfg.capabilities.alias,
     };
     let mut sets = Vec::new();
-    for (region, shards) in &by_region {
-        let Some(aws) = cfg.regions.aws_region(region) else {
-            out.problems.push(format!(
-                "service {key}: region {region} has no latency region (add it to routing.regions); left out of {name}"
-            ));
-            continue;
-        };
+    for (routing, shards) in groups.values() {
         match render(name, ttl, shards, opts, hosts, &mut out.hostnames) {
             Rendered::Pending => return Rendered::Pending,
             Rendered::Empty => {}
-            Rendered::Sets(s) => sets.extend(s.into_iter().map(|s| {
-                s.with_routing(Routing::Latency {
-                    set_id: (*region).to_string(),
-                    region: aws.to_string(),
-                })
-            })),
+            Rendered::Sets(s) => sets.extend(s.into_iter().map(|s| s.with_routing(routing.clone()))),
         }
     }
     if sets.is_empty() {

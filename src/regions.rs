@@ -3,6 +3,8 @@
 //! * [`RegionMap`]: member region → AWS region for latency routing (`src/data/latency-regions.yaml`),
 //!   extended or overridden by the configuration. A region that is not in it is reported, never
 //!   guessed.
+//! * [`RegionMap::geo_location`]: member region → GCP region for Cloud DNS geo routing
+//!   (`src/data/geo-locations.yaml`), extended or overridden by `routing.locations`.
 //! * [`elb_alias`]: the Route53 alias target of an AWS load balancer hostname, from the canonical
 //!   hosted zone ids of Elastic Load Balancing (`src/data/elb-hosted-zones.yaml`).
 
@@ -11,6 +13,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 const SHIPPED: &str = include_str!("data/latency-regions.yaml");
+const SHIPPED_GEO: &str = include_str!("data/geo-locations.yaml");
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,10 +22,18 @@ struct Table {
     nearest: BTreeMap<String, String>,
 }
 
-/// Member region → AWS region.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GeoTable {
+    gcp: Vec<String>,
+    nearest: BTreeMap<String, String>,
+}
+
+/// Member region → AWS region (latency routing) and GCP location (geo routing).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegionMap {
     map: BTreeMap<String, String>,
+    geo: BTreeMap<String, String>,
 }
 
 impl RegionMap {
@@ -34,7 +45,24 @@ impl RegionMap {
         let mut map: BTreeMap<String, String> = table.aws.into_iter().map(|r| (r.clone(), r)).collect();
         map.extend(table.nearest);
         map.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
-        Self { map }
+        let geo: GeoTable =
+            serde_saphyr::from_str(SHIPPED_GEO).unwrap_or_else(|e| unreachable!("shipped location table: {e}"));
+        let mut g: BTreeMap<String, String> = geo.gcp.into_iter().map(|r| (r.clone(), r)).collect();
+        g.extend(geo.nearest);
+        Self { map, geo: g }
+    }
+
+    /// Builder: `overrides` on top of the shipped member region → GCP location table.
+    #[must_use]
+    pub fn with_locations(mut self, overrides: &BTreeMap<String, String>) -> Self {
+        self.geo
+            .extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self
+    }
+
+    /// The GCP location (Cloud DNS geo item) for a member region.
+    pub fn geo_location(&self, member_region: &str) -> Option<&str> {
+        self.geo.get(member_region).map(String::as_str)
     }
 
     /// The AWS region for a member region.
@@ -138,6 +166,27 @@ mod tests {
                 "{id}"
             );
         }
+    }
+
+    #[test]
+    fn shipped_location_table_maps_every_region_to_a_gcp_location() {
+        let table: GeoTable = serde_saphyr::from_str(SHIPPED_GEO).unwrap();
+        for (from, to) in &table.nearest {
+            assert!(table.gcp.contains(to), "{from} maps to {to}, not a GCP region in the table");
+            assert!(!table.gcp.contains(from), "{from} is a GCP region and must map to itself");
+        }
+        // Every region the latency table knows (AWS, GCP, Azure) has a location too.
+        let aws: Table = serde_saphyr::from_str(SHIPPED).unwrap();
+        let m = RegionMap::default();
+        for r in aws.aws.iter().chain(aws.nearest.keys()) {
+            assert!(m.geo_location(r).is_some(), "{r} has no geo location");
+        }
+        assert_eq!(m.geo_location("europe-west1"), Some("europe-west1"));
+        assert_eq!(m.geo_location("us-east-1"), Some("us-east4"));
+        assert_eq!(m.geo_location("westeurope"), Some("europe-west4"));
+        assert_eq!(m.geo_location("moon-base-1"), None);
+        let m = m.with_locations(&BTreeMap::from([("dc-1".to_string(), "us-east1".to_string())]));
+        assert_eq!(m.geo_location("dc-1"), Some("us-east1"));
     }
 
     #[test]

@@ -964,3 +964,82 @@ proptest! {
         prop_assert!(h.zone.sets().any(|s| *s == bystander));
     }
 }
+
+fn geo_harness() -> Harness {
+    let caps = Capabilities {
+        geo: true,
+        ..Capabilities::default()
+    };
+    let mut h = Harness::new(caps);
+    h.cfg.routing = crate::model::RoutingMode::Latency;
+    h
+}
+
+fn geo_items(h: &Harness, name: &str) -> Vec<String> {
+    h.zone
+        .sets_at(name)
+        .map(|s| match &s.routing {
+            Some(feddns_provider::Routing::Geo { set_id, location }) => {
+                format!("{} {set_id} {location} {}", s.rtype, s.values.join(" "))
+            }
+            other => panic!("{name}: not a geo set: {other:?}"),
+        })
+        .collect()
+}
+
+/// Cloud DNS: latency mode becomes one geo item per GCP location with healthy shards, at the
+/// global name; items follow regions gaining and losing healthy shards.
+#[test]
+fn geo_items_follow_regions_gaining_and_losing_healthy_shards() {
+    let mut h = geo_harness();
+    h.member("gke-us", "us-east1-b", "us-east1", &["192.0.2.1"], 1);
+    h.member("eks-eu", "eu-central-1a", "eu-central-1", &["192.0.2.2"], 1);
+    h.member("aks-eu", "westeurope-1", "westeurope", &["192.0.2.3"], 0);
+    h.member("dc", "rack-1", "moon-base", &["192.0.2.9"], 1);
+    let p = h.reconcile();
+    let global = "nginx.test.ufp.svc.example.com";
+    assert_eq!(
+        geo_items(&h, global),
+        vec![
+            "A europe-west3 europe-west3 192.0.2.2".to_string(),
+            "A us-east1 us-east1 192.0.2.1".to_string(),
+        ]
+    );
+    assert!(
+        p.problems
+            .iter()
+            .any(|m| m.contains("region moon-base has no geo location") && m.contains("routing.locations")),
+        "{:?}",
+        p.problems
+    );
+    // Azure West Europe becomes healthy: a third item.
+    h.member("aks-eu", "westeurope-1", "westeurope", &["192.0.2.3"], 1);
+    h.reconcile();
+    assert_eq!(geo_items(&h, global).len(), 3);
+    // A second member region mapping to the same location shares its item.
+    h.member("eks-eu2", "eu-central-1b", "eu-central-1", &["192.0.2.4"], 1);
+    h.reconcile();
+    assert!(
+        geo_items(&h, global).contains(&"A europe-west3 europe-west3 192.0.2.2 192.0.2.4".to_string()),
+        "{:?}",
+        geo_items(&h, global)
+    );
+    // The US loses its endpoints: its item goes; zone and region names are plain records.
+    h.member("gke-us", "us-east1-b", "us-east1", &["192.0.2.1"], 0);
+    h.reconcile();
+    assert!(!geo_items(&h, global).iter().any(|i| i.contains("us-east1")));
+    assert!(h.plan_all().is_empty());
+    // An override maps the unknown region.
+    let m = crate::regions::RegionMap::default()
+        .with_locations(&BTreeMap::from([("moon-base".to_string(), "us-west1".to_string())]));
+    h.cfg.regions = std::sync::Arc::new(m);
+    h.index.mark_all_dirty();
+    h.reconcile();
+    assert!(geo_items(&h, global).contains(&"A us-west1 us-west1 192.0.2.9".to_string()));
+    // Every member down: no global name at all, regions fall back as usual.
+    for m in ["gke-us", "eks-eu", "aks-eu", "eks-eu2", "dc"] {
+        h.index.set_down(m);
+    }
+    h.reconcile();
+    assert_eq!(h.zone.sets_at(global).count(), 0);
+}
