@@ -1,0 +1,640 @@
+//! The Cloud DNS v1 JSON resources this provider uses, and their mapping to and from feddns
+//! [`RecordSet`]s.
+//!
+//! Names on the wire are absolute (`www.example.com.`); feddns names are lower-case without the
+//! trailing dot. CNAME targets follow the same rule. TXT rrdatas are zone-file character-strings
+//! (`"a" "b"`, with `\"`, `\\` and `\DDD` decimal escapes); feddns holds the unquoted text.
+
+use std::collections::BTreeMap;
+
+use feddns_provider::{RecordSet, RecordType, Routing, normalize_name};
+use serde::{Deserialize, Serialize};
+
+/// Longest character-string in a TXT rrdata.
+pub const TXT_STRING_MAX: usize = 255;
+
+/// A `ResourceRecordSet`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireRrset {
+    /// `dns#resourceRecordSet`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The absolute name (`www.example.com.`).
+    pub name: String,
+    /// The record type mnemonic (`A`, `AAAA`, ...).
+    #[serde(rename = "type")]
+    pub rtype: String,
+    /// Time to live in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<i64>,
+    /// The records, in presentation format.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rrdatas: Vec<String>,
+    /// DNSSEC signatures (read only; never written by feddns).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signature_rrdatas: Vec<String>,
+    /// A routing policy instead of `rrdatas`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing_policy: Option<WireRoutingPolicy>,
+}
+
+/// `RRSetRoutingPolicy`: exactly one of its policies is set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireRoutingPolicy {
+    /// `dns#rRSetRoutingPolicy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Geolocation routing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geo: Option<WireGeoPolicy>,
+    /// Weighted round robin (listed, never written by feddns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrr: Option<serde_json::Value>,
+    /// Primary/backup failover (listed, never written by feddns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_backup: Option<serde_json::Value>,
+    /// The health check of a routing policy with health-checked targets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<String>,
+}
+
+/// `GeoPolicy`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireGeoPolicy {
+    /// `dns#rRSetRoutingPolicyGeoPolicy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// One item per location.
+    #[serde(default)]
+    pub items: Vec<WireGeoItem>,
+    /// Health-check fencing (never written by feddns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_fencing: Option<bool>,
+}
+
+/// `GeoPolicyItem`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireGeoItem {
+    /// `dns#rRSetRoutingPolicyGeoPolicyGeoPolicyItem`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The GCP region (`us-east1`).
+    pub location: String,
+    /// The records answered to clients nearest this location.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rrdatas: Vec<String>,
+    /// DNSSEC signatures (read only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signature_rrdatas: Vec<String>,
+    /// Health-checked targets instead of rrdatas (never written by feddns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_checked_targets: Option<serde_json::Value>,
+}
+
+/// A `Change`: deletions and additions applied atomically.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireChange {
+    /// `dns#change`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Sets to add.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub additions: Vec<WireRrset>,
+    /// Sets to delete; each must match the current set exactly.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deletions: Vec<WireRrset>,
+    /// The change id (set by the server; counts up per zone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `pending` or `done` (set by the server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// When the change was accepted (RFC 3339, set by the server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<String>,
+}
+
+/// A `ManagedZone` (the fields this provider reads).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireManagedZone {
+    /// `dns#managedZone`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The zone's resource name.
+    pub name: String,
+    /// The zone's absolute DNS name (`example.com.`).
+    pub dns_name: String,
+    /// The numeric id (a string on the wire).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `public` or `private`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<String>,
+    /// Free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// The body of `managedZones.list`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireManagedZonesList {
+    /// The zones of this page.
+    #[serde(default)]
+    pub managed_zones: Vec<WireManagedZone>,
+    /// Present when there are more pages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_page_token: Option<String>,
+}
+
+/// The body of `resourceRecordSets.list`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireRrsetsList {
+    /// The sets of this page.
+    #[serde(default)]
+    pub rrsets: Vec<WireRrset>,
+    /// Present when there are more pages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_page_token: Option<String>,
+}
+
+/// Google's JSON error body: `{"error": {"code": .., "message": .., "errors": [..]}}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireErrorBody {
+    /// The error.
+    pub error: WireError,
+}
+
+/// The `error` object of Google's JSON error body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireError {
+    /// The HTTP status.
+    #[serde(default)]
+    pub code: u16,
+    /// A human-readable message.
+    #[serde(default)]
+    pub message: String,
+    /// Details; `reason` is the machine-readable cause (`alreadyExists`, `conditionNotMet`, ...).
+    #[serde(default)]
+    pub errors: Vec<WireErrorItem>,
+    /// The canonical status (`INVALID_ARGUMENT`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+/// One entry of [`WireError::errors`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireErrorItem {
+    /// `global`, `usageLimits`, ...
+    #[serde(default)]
+    pub domain: String,
+    /// `invalid`, `alreadyExists`, `conditionNotMet`, `notFound`, `rateLimitExceeded`, ...
+    #[serde(default)]
+    pub reason: String,
+    /// The message for this entry.
+    #[serde(default)]
+    pub message: String,
+}
+
+/// `name` with a trailing dot.
+pub fn fqdn(name: &str) -> String {
+    if name.ends_with('.') {
+        name.to_string()
+    } else {
+        format!("{name}.")
+    }
+}
+
+/// A wire name in feddns form: lower-case, without the trailing dot.
+pub fn decode_name(wire: &str) -> String {
+    normalize_name(wire.trim())
+}
+
+/// Quotes a TXT value: character-strings of at most 255 bytes in double quotes, separated by a
+/// space, with `"` and `\` backslash-escaped and control and non-ASCII bytes as `\DDD` decimal
+/// escapes (RFC 1035 §5.1). An empty value is `""`.
+pub fn encode_txt(value: &str) -> String {
+    let bytes = value.as_bytes();
+    if bytes.is_empty() {
+        return "\"\"".to_string();
+    }
+    let mut out = String::with_capacity(bytes.len() + 8);
+    for (i, chunk) in bytes.chunks(TXT_STRING_MAX).enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push('"');
+        for &b in chunk {
+            match b {
+                b'"' => out.push_str("\\\""),
+                b'\\' => out.push_str("\\\\"),
+                0x20..=0x7e => out.push(char::from(b)),
+                _ => out.push_str(&format!("\\{b:03}")),
+            }
+        }
+        out.push('"');
+    }
+    out
+}
+
+fn decimal3(s: &[u8]) -> Option<u8> {
+    let d = s.get(..3)?;
+    if !d.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let v = u32::from(d[0] - b'0') * 100 + u32::from(d[1] - b'0') * 10 + u32::from(d[2] - b'0');
+    u8::try_from(v).ok()
+}
+
+/// The character-strings of a TXT rrdata, unescaped. Quoted strings are separated by blanks;
+/// text outside quotes is taken word by word. `Err` for an unterminated quote.
+pub fn txt_strings(wire: &str) -> Result<Vec<Vec<u8>>, String> {
+    let b = wire.as_bytes();
+    let mut strings = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        let quoted = b[i] == b'"';
+        if quoted {
+            i += 1;
+        }
+        let mut s = Vec::new();
+        let mut closed = !quoted;
+        while i < b.len() {
+            let c = b[i];
+            if quoted && c == b'"' {
+                i += 1;
+                closed = true;
+                break;
+            }
+            if !quoted && c.is_ascii_whitespace() {
+                break;
+            }
+            if c == b'\\' && i + 1 < b.len() {
+                if let Some(v) = decimal3(&b[i + 1..]) {
+                    s.push(v);
+                    i += 4;
+                } else {
+                    s.push(b[i + 1]);
+                    i += 2;
+                }
+            } else {
+                s.push(c);
+                i += 1;
+            }
+        }
+        if !closed {
+            return Err(format!("unterminated quoted string in {wire:?}"));
+        }
+        strings.push(s);
+    }
+    Ok(strings)
+}
+
+/// The feddns form of a TXT rrdata: every character-string unescaped and joined (an unterminated
+/// quote is taken to the end).
+pub fn decode_txt(wire: &str) -> String {
+    let joined: Vec<u8> = match txt_strings(wire) {
+        Ok(s) => s.concat(),
+        Err(_) => txt_strings(&format!("{wire}\"")).unwrap_or_default().concat(),
+    };
+    String::from_utf8_lossy(&joined).into_owned()
+}
+
+/// A feddns value as a Cloud DNS rrdata of type `rtype`.
+pub fn encode_value(rtype: &RecordType, value: &str) -> String {
+    match rtype {
+        RecordType::Txt => encode_txt(value),
+        RecordType::Cname => fqdn(value),
+        _ => value.to_string(),
+    }
+}
+
+/// A Cloud DNS rrdata of type `rtype` as a feddns value.
+pub fn decode_value(rtype: &RecordType, rrdata: &str) -> String {
+    match rtype {
+        RecordType::Txt => decode_txt(rrdata),
+        RecordType::Cname => decode_name(rrdata),
+        RecordType::Aaaa => rrdata.trim().to_ascii_lowercase(),
+        _ => rrdata.trim().to_string(),
+    }
+}
+
+fn encode_values(set: &RecordSet) -> Vec<String> {
+    set.values.iter().map(|v| encode_value(&set.rtype, v)).collect()
+}
+
+/// A plain feddns set as a wire rrset.
+pub fn to_wire(set: &RecordSet) -> WireRrset {
+    WireRrset {
+        kind: None,
+        name: fqdn(&set.name),
+        rtype: set.rtype.to_string(),
+        ttl: Some(i64::from(set.ttl)),
+        rrdatas: encode_values(set),
+        signature_rrdatas: Vec::new(),
+        routing_policy: None,
+    }
+}
+
+/// The sets of one name and type as one wire rrset: a single plain set as is, or geo-routed sets
+/// as one rrset with a geo policy whose items (sorted by location) carry their values. `Err`
+/// when the sets cannot be one rrset (none, mixed plain and routed, non-geo routing, different
+/// names, types or TTLs, a location twice, a set identifier other than the location).
+pub fn group_to_wire(sets: &[&RecordSet]) -> Result<WireRrset, String> {
+    let Some(first) = sets.first() else {
+        return Err("no sets".to_string());
+    };
+    if sets
+        .iter()
+        .any(|s| s.name != first.name || s.rtype != first.rtype)
+    {
+        return Err("sets of different names or types cannot be one rrset".to_string());
+    }
+    if first.routing.is_none() {
+        if sets.len() > 1 {
+            return Err("a plain set cannot share its name and type with other sets".to_string());
+        }
+        return Ok(to_wire(first));
+    }
+    let mut items = BTreeMap::new();
+    for s in sets {
+        match &s.routing {
+            Some(Routing::Geo { set_id, location }) => {
+                if set_id != location {
+                    return Err(format!(
+                        "a geo set's identifier must be its location ({set_id:?} != {location:?})"
+                    ));
+                }
+                if s.ttl != first.ttl {
+                    return Err(format!(
+                        "the geo items of one rrset share one TTL ({} != {})",
+                        s.ttl, first.ttl
+                    ));
+                }
+                if items.insert(location.clone(), encode_values(s)).is_some() {
+                    return Err(format!("location {location} appears twice"));
+                }
+            }
+            None => return Err("a plain set cannot share its name and type with geo sets".to_string()),
+            Some(r) => return Err(format!("{} routing is not supported by Cloud DNS", r.policy())),
+        }
+    }
+    Ok(WireRrset {
+        kind: None,
+        name: fqdn(&first.name),
+        rtype: first.rtype.to_string(),
+        ttl: Some(i64::from(first.ttl)),
+        rrdatas: Vec::new(),
+        signature_rrdatas: Vec::new(),
+        routing_policy: Some(WireRoutingPolicy {
+            geo: Some(WireGeoPolicy {
+                items: items
+                    .into_iter()
+                    .map(|(location, rrdatas)| WireGeoItem {
+                        location,
+                        rrdatas,
+                        ..WireGeoItem::default()
+                    })
+                    .collect(),
+                ..WireGeoPolicy::default()
+            }),
+            ..WireRoutingPolicy::default()
+        }),
+    })
+}
+
+fn ttl_of(w: &WireRrset) -> Result<u32, String> {
+    let ttl = w.ttl.unwrap_or(0);
+    u32::try_from(ttl).map_err(|_| format!("TTL {ttl} is out of range"))
+}
+
+/// A wire rrset as feddns sets: one plain set, or one set per geo item (`Routing::Geo` with the
+/// location as set identifier, sharing the rrset's TTL). `Err` (with the reason) for routing
+/// feddns does not model: weighted round robin, primary/backup, health-checked targets, fencing.
+pub fn from_wire(w: &WireRrset) -> Result<Vec<RecordSet>, String> {
+    let rtype = RecordType::from(w.rtype.as_str());
+    let ttl = ttl_of(w)?;
+    let decode = |rrdatas: &[String]| {
+        rrdatas
+            .iter()
+            .map(|r| decode_value(&rtype, r))
+            .collect::<Vec<_>>()
+    };
+    let Some(policy) = &w.routing_policy else {
+        return Ok(vec![RecordSet::new(
+            &w.name,
+            rtype.clone(),
+            ttl,
+            decode(&w.rrdatas),
+        )]);
+    };
+    let unsupported = if policy.wrr.is_some() {
+        Some("weighted round robin routing")
+    } else if policy.primary_backup.is_some() {
+        Some("primary/backup routing")
+    } else if policy.health_check.is_some() {
+        Some("health-checked routing")
+    } else {
+        None
+    };
+    if let Some(what) = unsupported {
+        return Err(format!("{what} is not modelled by feddns"));
+    }
+    let Some(geo) = &policy.geo else {
+        return Err("a routing policy feddns does not know".to_string());
+    };
+    if geo.enable_fencing == Some(true) {
+        return Err("geo routing with fencing is not modelled by feddns".to_string());
+    }
+    let mut out = Vec::with_capacity(geo.items.len());
+    for item in &geo.items {
+        if item.health_checked_targets.is_some() || item.rrdatas.is_empty() {
+            return Err(format!(
+                "geo item {} has health-checked targets, which feddns does not model",
+                item.location
+            ));
+        }
+        out.push(
+            RecordSet::new(&w.name, rtype.clone(), ttl, decode(&item.rrdatas)).with_routing(Routing::Geo {
+                set_id: item.location.clone(),
+                location: item.location.clone(),
+            }),
+        );
+    }
+    Ok(out)
+}
+
+/// A comparable form of a wire rrset, as the service compares a deletion with the current set:
+/// name (case-insensitive), type, TTL, rrdatas in any order, and the routing policy (geo items
+/// in any order, each with its rrdatas in any order). `kind` and signatures are ignored.
+pub fn canonical(w: &WireRrset) -> WireRrset {
+    let sorted = |v: &[String]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v
+    };
+    let routing_policy = w.routing_policy.as_ref().map(|p| {
+        let mut p = p.clone();
+        p.kind = None;
+        if let Some(geo) = &mut p.geo {
+            geo.kind = None;
+            for item in &mut geo.items {
+                item.kind = None;
+                item.rrdatas = sorted(&item.rrdatas);
+                item.signature_rrdatas.clear();
+            }
+            geo.items.sort_by(|a, b| a.location.cmp(&b.location));
+        }
+        p
+    });
+    WireRrset {
+        kind: None,
+        name: w.name.to_ascii_lowercase(),
+        rtype: w.rtype.to_ascii_uppercase(),
+        ttl: w.ttl,
+        rrdatas: sorted(&w.rrdatas),
+        signature_rrdatas: Vec::new(),
+        routing_policy,
+    }
+}
+
+/// Every rrdata of a wire rrset: its own and those of its geo items.
+pub fn all_rrdatas(w: &WireRrset) -> impl Iterator<Item = &String> {
+    let geo = w
+        .routing_policy
+        .iter()
+        .filter_map(|p| p.geo.as_ref())
+        .flat_map(|g| g.items.iter())
+        .flat_map(|i| i.rrdatas.iter());
+    w.rrdatas.iter().chain(geo)
+}
+
+/// Bytes of rrdata in a wire rrset, as counted against the per-change size limit.
+pub fn rrdata_bytes(w: &WireRrset) -> usize {
+    all_rrdatas(w).map(String::len).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_lower_case_without_the_trailing_dot() {
+        assert_eq!(decode_name("WWW.Example.COM."), "www.example.com");
+        assert_eq!(decode_name("a.example.com"), "a.example.com");
+        assert_eq!(fqdn("a.example.com"), "a.example.com.");
+        assert_eq!(fqdn("a.example.com."), "a.example.com.");
+        assert_eq!(
+            decode_value(&RecordType::Cname, "LB.Example.NET."),
+            "lb.example.net"
+        );
+        assert_eq!(
+            encode_value(&RecordType::Cname, "lb.example.net"),
+            "lb.example.net."
+        );
+    }
+
+    #[test]
+    fn txt_round_trips_quotes_backslashes_and_long_values() {
+        for v in [
+            "",
+            "plain",
+            "with space",
+            "heritage=feddns,feddns/owner=a b,feddns/service=ns/\"q\"",
+            "back\\slash",
+            "tab\there",
+            "ünïcode",
+            &"y".repeat(600),
+        ] {
+            let enc = encode_txt(v);
+            assert_eq!(decode_txt(&enc), v, "{enc}");
+        }
+        let long = encode_txt(&"y".repeat(300));
+        assert_eq!(
+            txt_strings(&long)
+                .unwrap()
+                .iter()
+                .map(Vec::len)
+                .collect::<Vec<_>>(),
+            vec![255, 45]
+        );
+        assert_eq!(encode_txt("a\"b"), r#""a\"b""#);
+        assert_eq!(encode_txt("a\nb"), r#""a\010b""#);
+        assert_eq!(decode_txt(r#""ab" "cd""#), "abcd");
+        assert_eq!(decode_txt("unquoted"), "unquoted");
+        assert_eq!(decode_txt(r#""\065\\""#), "A\\");
+        assert_eq!(decode_txt("\"unterminated"), "unterminated");
+        assert!(txt_strings("\"unterminated").is_err());
+    }
+
+    fn geo(loc: &str, ip: &str) -> RecordSet {
+        RecordSet::new("g.example.com", RecordType::A, 60, [ip.to_string()]).with_routing(Routing::Geo {
+            set_id: loc.into(),
+            location: loc.into(),
+        })
+    }
+
+    #[test]
+    fn geo_sets_are_one_rrset_with_items_sorted_by_location() {
+        let a = geo("us-east1", "192.0.2.1");
+        let b = geo("europe-west1", "192.0.2.2");
+        let w = group_to_wire(&[&a, &b]).unwrap();
+        let items = &w.routing_policy.as_ref().unwrap().geo.as_ref().unwrap().items;
+        assert_eq!(
+            items.iter().map(|i| i.location.as_str()).collect::<Vec<_>>(),
+            ["europe-west1", "us-east1"]
+        );
+        assert!(w.rrdatas.is_empty());
+        let mut back = from_wire(&w).unwrap();
+        back.sort();
+        let mut want = vec![a.clone(), b];
+        want.sort();
+        assert_eq!(back, want);
+        let plain = RecordSet::new("g.example.com", RecordType::A, 60, ["192.0.2.3".to_string()]);
+        assert!(group_to_wire(&[&a, &plain]).is_err());
+        let mut other_ttl = geo("asia-east1", "192.0.2.4");
+        other_ttl.ttl = 61;
+        assert!(group_to_wire(&[&a, &other_ttl]).is_err());
+    }
+
+    #[test]
+    fn unsupported_routing_is_reported() {
+        let w: WireRrset = serde_json::from_value(serde_json::json!({
+            "name": "w.example.com.", "type": "A", "ttl": 60,
+            "routingPolicy": {"wrr": {"items": [{"weight": 1.0, "rrdatas": ["192.0.2.1"]}]}}
+        }))
+        .unwrap();
+        assert!(from_wire(&w).unwrap_err().contains("weighted"));
+    }
+
+    #[test]
+    fn canonical_ignores_order_case_and_kind() {
+        let a = WireRrset {
+            kind: Some("dns#resourceRecordSet".into()),
+            name: "A.example.com.".into(),
+            rtype: "a".into(),
+            ttl: Some(60),
+            rrdatas: vec!["192.0.2.2".into(), "192.0.2.1".into()],
+            ..WireRrset::default()
+        };
+        let b = WireRrset {
+            name: "a.example.com.".into(),
+            rtype: "A".into(),
+            ttl: Some(60),
+            rrdatas: vec!["192.0.2.1".into(), "192.0.2.2".into()],
+            ..WireRrset::default()
+        };
+        assert_eq!(canonical(&a), canonical(&b));
+    }
+}

@@ -1,0 +1,164 @@
+//! Authentication: a service-account JSON file whose `token_uri` points at the fake, with a key
+//! generated for the test, and the 401 path.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use feddns_clouddns::fake::StaticTokenProvider;
+use feddns_clouddns::{CloudDnsConfig, CloudDnsError, CloudDnsProvider};
+use feddns_provider::{Change, Provider, ProviderError};
+
+use crate::common::{MZ, PROJECT, ZONE, a, config, fake, provider};
+
+const EMAIL: &str = "feddns@feddns-test.iam.gserviceaccount.com";
+
+/// A fresh 2048-bit RSA key in PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`), made with openssl.
+fn rsa_key(dir: &Path, file: &str) -> String {
+    let path = dir.join(file);
+    let out = Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&path)
+        .output()
+        .expect("openssl is installed");
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pem = std::fs::read_to_string(&path).unwrap();
+    assert!(pem.contains("BEGIN PRIVATE KEY"), "PKCS#8 expected: {pem}");
+    pem
+}
+
+fn sa_json(token_uri: &str, private_key: &str) -> String {
+    serde_json::json!({
+        "type": "service_account",
+        "project_id": PROJECT,
+        "private_key_id": "0123456789abcdef",
+        "private_key": private_key,
+        "client_email": EMAIL,
+        "client_id": "100000000000000000001",
+        "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+        "token_uri": token_uri,
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn service_account_file_gets_a_token_from_the_token_endpoint() {
+    let fake = fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = rsa_key(dir.path(), "key.pem");
+    fake.add_service_account(EMAIL, &key).unwrap();
+    let sa = dir.path().join("sa.json");
+    std::fs::write(&sa, sa_json(&fake.token_uri(), &key)).unwrap();
+
+    // No project configured: it comes from the credentials.
+    let cfg = CloudDnsConfig {
+        project: None,
+        managed_zone: Some(MZ.into()),
+        dns_name: Some(ZONE.into()),
+        credentials_file: Some(sa),
+        ..config(&fake)
+    };
+    let p = CloudDnsProvider::connect(&cfg)
+        .await
+        .expect("connect with the service account");
+    assert_eq!(p.project(), PROJECT);
+    assert_eq!(p.zone(), ZONE);
+    let set = a("sa", 60, &["192.0.2.1"]);
+    p.apply(&[Change::Create { new: set.clone() }]).await.unwrap();
+    assert!(p.list().await.unwrap().contains(&set));
+    assert_eq!(
+        fake.request_count("token"),
+        1,
+        "the token is cached: {:?}",
+        fake.requests()
+    );
+}
+
+#[tokio::test]
+async fn a_key_the_token_endpoint_does_not_know_fails_to_connect_cleanly() {
+    let fake = fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let registered = rsa_key(dir.path(), "registered.pem");
+    let other = rsa_key(dir.path(), "other.pem");
+    fake.add_service_account(EMAIL, &registered).unwrap();
+    let sa = dir.path().join("sa.json");
+    std::fs::write(&sa, sa_json(&fake.token_uri(), &other)).unwrap();
+    let cfg = CloudDnsConfig {
+        credentials_file: Some(sa),
+        ..config(&fake)
+    };
+    let e = CloudDnsProvider::connect(&cfg).await.unwrap_err();
+    assert!(e.to_string().contains("access token"), "{e}");
+    assert!(fake.request_count("token") >= 1);
+    assert_eq!(
+        fake.request_count("managedZones.list"),
+        0,
+        "no API call without a token"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_credentials_file_is_a_credentials_error() {
+    let fake = fake().await;
+    let cfg = CloudDnsConfig {
+        credentials_file: Some("/nonexistent/sa.json".into()),
+        ..config(&fake)
+    };
+    let e = CloudDnsProvider::connect(&cfg).await.unwrap_err();
+    assert!(matches!(e, CloudDnsError::Credentials(_)), "{e}");
+    assert!(e.to_string().contains("/nonexistent/sa.json"), "{e}");
+}
+
+#[tokio::test]
+async fn a_wrong_token_gets_a_clear_error_not_a_panic() {
+    let fake = fake().await;
+    let e = CloudDnsProvider::with_token_provider(
+        &config(&fake),
+        Arc::new(StaticTokenProvider::new("ya29.wrong", None)),
+    )
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("401"), "{e}");
+
+    // A provider whose token stops being accepted.
+    let p = provider(&fake).await;
+    fake.revoke_tokens();
+    for e in [
+        p.list().await.unwrap_err(),
+        p.apply(&[Change::Create {
+            new: a("x", 60, &["192.0.2.1"]),
+        }])
+        .await
+        .unwrap_err(),
+    ] {
+        assert!(matches!(e, ProviderError::Other(_)), "{e}");
+        assert!(e.to_string().contains("not authenticated"), "{e}");
+    }
+    let stats = p.api_stats();
+    assert_eq!(stats.errors["rrsets.list"], 1, "401 is not retried: {stats:?}");
+    assert_eq!(stats.errors["changes.create"], 1, "{stats:?}");
+}
+
+#[tokio::test]
+async fn no_project_anywhere_is_a_credentials_error() {
+    let fake = fake().await;
+    let cfg = CloudDnsConfig {
+        project: None,
+        ..config(&fake)
+    };
+    let e = CloudDnsProvider::with_token_provider(&cfg, Arc::new(StaticTokenProvider::new("t", None)))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, CloudDnsError::Credentials(_)), "{e}");
+}
