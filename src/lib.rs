@@ -5,6 +5,7 @@
 //! (owned names only, see [`ownership`]); [`plan`] applies the safety rules; the applier writes
 //! batches to a `feddns_provider::Provider`.
 
+pub mod admin;
 pub mod applier;
 pub mod backoff;
 pub mod cli;
@@ -14,6 +15,7 @@ pub mod diff;
 pub mod index;
 pub mod leader;
 pub mod members;
+pub mod metrics;
 pub mod model;
 pub mod names;
 pub mod ownership;
