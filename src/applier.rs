@@ -46,6 +46,12 @@ impl Default for RetryPolicy {
 pub struct ApplyOutcome {
     /// Changes the provider accepted.
     pub applied: usize,
+    /// Of those, creations.
+    pub created: usize,
+    /// Of those, replacements.
+    pub replaced: usize,
+    /// Of those, deletions.
+    pub deleted: usize,
     /// Batches sent (accepted or not).
     pub requests: usize,
     /// Names the provider rejected on their own: (name, service, changes, reason).
@@ -102,6 +108,13 @@ pub async fn apply(
             Ok(()) => {
                 cache.apply(&changes);
                 out.applied += changes.len();
+                for c in &changes {
+                    match c {
+                        Change::Create { .. } => out.created += 1,
+                        Change::Replace { .. } => out.replaced += 1,
+                        Change::Delete { .. } => out.deleted += 1,
+                    }
+                }
             }
             Err(
                 e @ (ProviderError::Invalid { .. }

@@ -6,20 +6,21 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
+use feddns_clouddns::CloudDnsProvider;
 use feddns_embedded::{EmbeddedConfig, EmbeddedProvider};
 use feddns_provider::{MemoryProvider, Provider};
 use feddns_route53::Route53Provider;
-use tokio::sync::mpsc;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use crate::config::{Config, MemberSource, ProviderConfig};
 use crate::controller::Controller;
 use crate::index::Topology;
 use crate::members::kube::list_once;
-use crate::members::snapshot::{Stamp, load_snapshot};
-use crate::members::{MemberEvent, SourceSettings, Supervisor};
+use crate::members::snapshot::load_snapshot;
+use crate::members::{MemberEvent, Supervisor};
 use crate::plan::render_table;
 use crate::resolver::DnsResolver;
+use crate::runner::Instance;
 
 /// Federated DNS controller for Kubernetes.
 #[derive(Debug, Parser)]
@@ -29,6 +30,9 @@ pub struct Cli {
     /// `warn` otherwise.
     #[arg(long, global = true, env = "FEDDNS_LOG")]
     pub log: Option<String>,
+    /// Log format: `text` for people, `json` (one object per line) for log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "FEDDNS_LOG_FORMAT")]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -63,6 +67,19 @@ pub enum Command {
         /// Configuration file.
         #[arg(short, long)]
         config: PathBuf,
+    },
+    /// Show what a running `feddns run` sees: members (synced or down, zones, region) and, per
+    /// federated Service, which members are healthy and what its names point to.
+    Status {
+        /// The running instance's admin address (`host:port` or `http://host:port`).
+        #[arg(long, conflicts_with = "config")]
+        admin: Option<String>,
+        /// Take the admin address from this configuration file's `admin.listen`.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = Output::Table)]
+        output: Output,
     },
     /// Answer kube-dns `--federations` queries (`<svc>.<ns>.<federation>.svc.<cluster-domain>`)
     /// inside a member cluster, for CoreDNS or kube-dns to forward those suffixes to.
@@ -102,6 +119,15 @@ pub struct StubArgs {
     pub context: Option<String>,
 }
 
+/// Log formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
@@ -133,6 +159,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             force,
         } => plan(&config, output, force).await,
         Command::Validate { config } => validate(&config).await,
+        Command::Status {
+            admin,
+            config,
+            output,
+        } => status(admin, config, output).await,
         Command::Stub(args) => stub(args).await,
     }
 }
@@ -167,6 +198,7 @@ async fn stub(args: StubArgs) -> anyhow::Result<()> {
         in_cluster: args.kubeconfig.is_none() && args.context.is_none(),
         kubeconfig: args.kubeconfig,
         context: args.context,
+        discovered: None,
     };
     let client = crate::members::kube::connect(&member)
         .await
@@ -206,82 +238,63 @@ async fn run_controller(path: &Path, force: bool) -> anyhow::Result<()> {
     let cfg = Config::load(path)?;
     let zone = cfg.naming().suffix().to_string();
     let provider = provider(&cfg, &zone, false).await?;
-    let controller = Controller::new(&cfg, provider, resolver(&cfg)?, force);
-    let (tx, rx) = mpsc::channel::<MemberEvent>(1024);
-    let mut supervisor = Supervisor::new(tx, SourceSettings::from_config(&cfg));
-    supervisor
-        .reconcile(&cfg.members, &cfg.selection())
-        .await
-        .map_err(|errors| anyhow::anyhow!("{}", errors.join("\n")))?;
-    let reload = tokio::spawn(follow_config(path.to_path_buf(), cfg, supervisor));
-    let result = controller.run(rx, shutdown_signal()).await;
-    reload.abort();
-    result.context("cannot list the zone")?;
+    let resolver = resolver(&cfg)?;
+    let mut instance = Instance::start(cfg, provider, resolver, force).await?;
+    if let Some(addr) = instance.admin_addr() {
+        info!(%addr, "admin port: /metrics /healthz /readyz /status");
+    }
+    tokio::select! {
+        () = shutdown_signal() => {
+            info!("stopping: finishing the batch in flight");
+            instance.stop().await?;
+        }
+        r = instance.finished() => r?,
+    }
     info!("stopped");
     Ok(())
 }
 
-/// Applies edits of the configuration file (checked every `controller.file_poll`, or at once on
-/// SIGHUP) to the running members: added members start, removed ones stop and their records go,
-/// changed ones restart. An invalid file, or a member whose kubeconfig cannot be used, is logged
-/// and the running configuration stays. Other settings need a restart; a change to them is
-/// logged and ignored.
-pub async fn follow_config(path: PathBuf, mut current: Config, mut supervisor: Supervisor) {
-    #[cfg(unix)]
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .inspect_err(|e| warn!(error = %e, "cannot listen for SIGHUP; config edits are still picked up"))
-        .ok();
-    let mut stamp = Stamp::of(&path);
-    let mut poll = tokio::time::interval(current.controller.file_poll.0);
-    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        #[cfg(unix)]
-        let hangup = async {
-            match hup.as_mut() {
-                Some(h) => {
-                    h.recv().await;
-                }
-                None => std::future::pending().await,
+/// Applies edits of the configuration file to the running members (see
+/// [`crate::runner::follow_membership`]); runs until the task is dropped.
+pub async fn follow_config(path: PathBuf, current: Config, supervisor: Supervisor) {
+    let (_keep, stop) = tokio::sync::watch::channel(false);
+    crate::runner::follow_membership(path, current, supervisor, None, stop).await;
+}
+
+/// `feddns status`: asks a running instance's admin port.
+async fn status(admin: Option<String>, config: Option<PathBuf>, output: Output) -> anyhow::Result<()> {
+    let addr = match (admin, config) {
+        (Some(a), _) => a,
+        (None, Some(path)) => {
+            let cfg = Config::load(&path)?;
+            let Some(a) = cfg.admin else {
+                bail!(
+                    "config file {}: has no `admin.listen`; give the address with --admin",
+                    path.display()
+                );
+            };
+            let mut listen = a.listen;
+            if listen.ip().is_unspecified() {
+                listen.set_ip(if listen.is_ipv4() {
+                    std::net::Ipv4Addr::LOCALHOST.into()
+                } else {
+                    std::net::Ipv6Addr::LOCALHOST.into()
+                });
             }
-        };
-        #[cfg(not(unix))]
-        let hangup = std::future::pending::<()>();
-        let forced = tokio::select! {
-            () = hangup => true,
-            _ = poll.tick() => false,
-        };
-        let now = Stamp::of(&path);
-        if !forced && now == stamp {
-            continue;
+            listen.to_string()
         }
-        stamp = now;
-        let next = match Config::load(&path) {
-            Ok(c) => c,
-            Err(e) => {
-                error!(error = %e, "configuration not reloaded; the running one stays");
-                continue;
-            }
-        };
-        for field in current.restart_needed(&next) {
-            warn!(
-                field,
-                "this setting changed in the configuration file; it takes effect after a restart"
-            );
-        }
-        match supervisor.reconcile(&next.members, &next.selection()).await {
-            Ok(done) => {
-                if !done.is_empty() {
-                    info!(added = ?done.added, removed = ?done.removed, restarted = ?done.restarted, "configuration reloaded");
-                }
-                current = next;
-            }
-            Err(errors) => {
-                for e in errors {
-                    error!(error = %e, "configuration not reloaded; the running one stays");
-                }
-            }
-        }
+        (None, None) => bail!("give the running instance's admin address with --admin, or its --config"),
+    };
+    let body = crate::admin::http_get(&addr, "/status", Duration::from_secs(10))
+        .await
+        .with_context(|| format!("cannot get the status from {addr}"))?;
+    let report: crate::status::StatusReport = serde_json::from_str(&body)
+        .with_context(|| format!("{addr}/status did not answer with a status report"))?;
+    match output {
+        Output::Table => print!("{}", crate::status::render(&report)),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
     }
+    Ok(())
 }
 
 /// The configured provider. For a one-shot plan the embedded provider is an empty in-memory
@@ -327,6 +340,25 @@ async fn provider(cfg: &Config, zone: &str, planning: bool) -> anyhow::Result<Ar
             );
             Arc::new(p)
         }
+        ProviderConfig::Clouddns(c) => {
+            let p = CloudDnsProvider::connect(c)
+                .await
+                .context("cannot use the Cloud DNS managed zone (provider.clouddns)")?;
+            if zone != p.zone() {
+                bail!(
+                    "provider.clouddns selects managed zone {} ({}) but domain is {zone}",
+                    p.managed_zone(),
+                    p.zone()
+                );
+            }
+            info!(
+                zone = p.zone(),
+                project = p.project(),
+                managed_zone = p.managed_zone(),
+                "using Cloud DNS managed zone"
+            );
+            Arc::new(p)
+        }
     })
 }
 
@@ -351,6 +383,40 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+/// The members the discovery registries hold now (none without discovery).
+async fn discover_once(cfg: &Config) -> anyhow::Result<Vec<crate::config::MemberConfig>> {
+    if !cfg.discovers() {
+        return Ok(Vec::new());
+    }
+    let host = crate::members::kube::connect(&cfg.host.as_member())
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "host cluster (field `host`): {}",
+                e.trim_start_matches("member host: ")
+            )
+        })?;
+    let (tx, mut rx) = tokio::sync::watch::channel(None);
+    let task = tokio::spawn(crate::members::discovery::follow(
+        host,
+        cfg.discovery.clone(),
+        crate::members::discovery::DiscoverySettings::default(),
+        tx,
+    ));
+    let found = tokio::time::timeout(LIST_TIMEOUT, rx.wait_for(Option::is_some))
+        .await
+        .map(|r| r.ok().and_then(|m| m.clone()));
+    task.abort();
+    let Ok(Some(found)) = found else {
+        bail!("the discovery registries did not list within {LIST_TIMEOUT:?}");
+    };
+    Ok(found
+        .values()
+        .filter(|d| !cfg.members.iter().any(|m| m.name == d.name))
+        .map(crate::config::MemberConfig::discovered)
+        .collect())
+}
+
 /// How long `plan` and `validate` wait for a Kubernetes member's complete list.
 const LIST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -359,7 +425,9 @@ async fn load_members(cfg: &Config) -> anyhow::Result<Vec<MemberEvent>> {
     let mut events = Vec::new();
     let mut errors = Vec::new();
     let selection = cfg.selection();
-    for m in &cfg.members {
+    let mut members = cfg.members.clone();
+    members.extend(discover_once(cfg).await?);
+    for m in &members {
         let loaded = match m.source() {
             MemberSource::File(path) => match load_snapshot(&path, &selection) {
                 Ok(parsed) => {
@@ -405,12 +473,17 @@ async fn plan(path: &Path, output: Output, force: bool) -> anyhow::Result<()> {
 async fn validate(path: &Path) -> anyhow::Result<()> {
     let cfg = Config::load(path)?;
     println!(
-        "config {}: federation {}, zone {}, owner id {}, {} members",
+        "config {}: federation {}, zone {}, owner id {}, {} members{}",
         path.display(),
         cfg.federation,
         cfg.naming().suffix(),
         cfg.owner_id(),
-        cfg.members.len()
+        cfg.members.len(),
+        if cfg.discovers() {
+            format!(" configured, {} discovery registries", cfg.discovery.len())
+        } else {
+            String::new()
+        }
     );
     for ev in load_members(&cfg).await? {
         if let MemberEvent::Snapshot { member, snapshot } = ev {

@@ -8,8 +8,10 @@
 //! ownership: { txt_prefix: _feddns, adopt: false }
 //! safety: { max_delete_share: 0.5, min_guarded_deletes: 10, member_grace: 5m }
 //! controller: { debounce: 100ms, max_debounce: 1s, verify_interval: 10m, file_poll: 250ms }
-//! provider:
+//! provider:                      # one of:
 //!   embedded: { listen: 127.0.0.1:5353 }
+//!   # route53: { zone_name: example.com }
+//!   # clouddns: { project: my-project, managed_zone: example-com }
 //! resolver:                      # for ingress hostnames that must be resolved
 //!   nameservers: [10.0.0.2:53]   # default: the system's resolv.conf
 //!   hosts: { lb.example.net: [192.0.2.10] }
@@ -19,6 +21,11 @@
 //!   - { name: eu, kubeconfig: kube/eu.yaml, context: eu-west }
 //!   - { name: home, in_cluster: true }
 //! host: { in_cluster: true }     # the cluster feddns runs in (discovery, leader election)
+//! discovery:                     # members from the host cluster's registries, followed live
+//!   - kubeconfig_secrets: { namespace: kube-federation-system, selector: "feddns.io/member=true" }
+//!   - kubefed: { namespace: kube-federation-system }
+//!   - karmada: {}
+//!   - cluster_api: { namespace: fleet }
 //! leader_election: { lease: feddns, namespace: feddns, lease_duration: 15s, renew_interval: 2s }
 //! admin: { listen: 0.0.0.0:9090 }  # /metrics /healthz /readyz /status
 //! ```
@@ -208,6 +215,10 @@ pub enum ProviderConfig {
     Embedded(EmbeddedProviderConfig),
     /// AWS Route53 (credentials from the AWS default chain: environment, profile, IRSA, IMDS).
     Route53(feddns_route53::Route53Config),
+    /// Google Cloud DNS (credentials: a service-account file, or application default
+    /// credentials: `GOOGLE_APPLICATION_CREDENTIALS`, gcloud, the metadata server / Workload
+    /// Identity).
+    Clouddns(feddns_clouddns::CloudDnsConfig),
 }
 
 /// How ingress hostnames are resolved where they must be.
@@ -255,6 +266,36 @@ pub struct MemberConfig {
     /// The cluster feddns runs in, through its service account.
     #[serde(default)]
     pub in_cluster: bool,
+    /// Set for members found by `discovery` (never read from the file).
+    #[serde(skip)]
+    pub discovered: Option<DiscoveredSource>,
+}
+
+/// A discovered member's source: where it was found and the kubeconfig it yields (or what is
+/// wrong with the registry entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscoveredSource {
+    /// The registry object, e.g. `Secret kube-federation-system/cluster1`.
+    pub origin: String,
+    /// Kubeconfig YAML (its current context is used), or the problem.
+    pub kubeconfig: Result<String, String>,
+}
+
+impl MemberConfig {
+    /// A member found in a registry.
+    pub fn discovered(d: &crate::members::discovery::Discovered) -> Self {
+        Self {
+            name: d.name.clone(),
+            file: None,
+            kubeconfig: None,
+            context: None,
+            in_cluster: false,
+            discovered: Some(DiscoveredSource {
+                origin: d.origin.clone(),
+                kubeconfig: d.kubeconfig.clone(),
+            }),
+        }
+    }
 }
 
 /// Where a member's state comes from.
@@ -271,12 +312,16 @@ pub enum MemberSource {
     },
     /// The API server of the cluster feddns runs in.
     InCluster,
+    /// A member found in the host cluster's registry.
+    Discovered(DiscoveredSource),
 }
 
 impl MemberConfig {
     /// The member's source (the config is validated: exactly one is set).
     pub fn source(&self) -> MemberSource {
-        if let Some(f) = &self.file {
+        if let Some(d) = &self.discovered {
+            MemberSource::Discovered(d.clone())
+        } else if let Some(f) = &self.file {
             MemberSource::File(f.clone())
         } else if self.in_cluster {
             MemberSource::InCluster
@@ -326,6 +371,7 @@ impl HostConfig {
             kubeconfig: self.kubeconfig.clone(),
             context: self.context.clone(),
             in_cluster: !kube,
+            discovered: None,
         }
     }
 }
@@ -480,6 +526,9 @@ pub struct Config {
     /// The cluster feddns runs in, for discovery and leader election.
     #[serde(default)]
     pub host: HostConfig,
+    /// Registries in the host cluster that members are discovered from, live.
+    #[serde(default)]
+    pub discovery: Vec<crate::members::discovery::RegistryConfig>,
     /// Leader election among replicas (absent: this instance always writes).
     #[serde(default)]
     pub leader_election: Option<LeaderElectionConfig>,
@@ -534,6 +583,11 @@ impl Config {
             }
         }
         if let Some(path) = &mut cfg.host.kubeconfig {
+            *path = resolve_path(base, path);
+        }
+        if let ProviderConfig::Clouddns(c) = &mut cfg.provider
+            && let Some(path) = &mut c.credentials_file
+        {
             *path = resolve_path(base, path);
         }
         cfg.validate()?;
@@ -630,6 +684,10 @@ impl Config {
         if let Some(le) = &self.leader_election {
             le.check().map_err(|(field, e)| self.invalid(field, e))?;
         }
+        for (i, r) in self.discovery.iter().enumerate() {
+            r.validate()
+                .map_err(|e| self.invalid(format!("discovery[{i}]"), e))?;
+        }
         let mut seen = BTreeSet::new();
         for (i, m) in self.members.iter().enumerate() {
             check_label("member name", &m.name).map_err(|e| self.invalid(format!("members[{i}].name"), e))?;
@@ -651,10 +709,15 @@ impl Config {
                 "must not be longer than controller.watch_backoff_max",
             ));
         }
-        if let ProviderConfig::Route53(r) = &self.provider {
-            r.validate().map_err(|e| self.invalid("provider.route53", e))?;
+        match &self.provider {
+            ProviderConfig::Route53(r) => r.validate().map_err(|e| self.invalid("provider.route53", e))?,
+            ProviderConfig::Clouddns(c) => c.validate().map_err(|e| self.invalid("provider.clouddns", e))?,
+            ProviderConfig::Embedded(_) => {}
         }
-        for (field, map) in [("regions", &self.routing.regions), ("locations", &self.routing.locations)] {
+        for (field, map) in [
+            ("regions", &self.routing.regions),
+            ("locations", &self.routing.locations),
+        ] {
             for (from, to) in map {
                 if from.is_empty() || to.is_empty() {
                     return Err(self.invalid(
@@ -673,7 +736,12 @@ impl Config {
 
     /// Whether members are discovered from the host cluster.
     pub fn discovers(&self) -> bool {
-        false
+        !self.discovery.is_empty()
+    }
+
+    /// Whether anything needs the host cluster (discovery or leader election).
+    pub fn needs_host(&self) -> bool {
+        self.discovers() || self.leader_election.is_some()
     }
 
     /// The owner id written into ownership records.
@@ -734,6 +802,11 @@ impl Config {
             format!("{:?}", other.routing),
         );
         check("host", format!("{:?}", self.host), format!("{:?}", other.host));
+        check(
+            "discovery",
+            format!("{:?}", self.discovery),
+            format!("{:?}", other.discovery),
+        );
         check(
             "leader_election",
             format!("{:?}", self.leader_election),

@@ -15,20 +15,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use feddns_provider::{Change, Provider, ProviderError};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, error, info, warn};
 
+use crate::admin::Heartbeat;
 use crate::applier::{self, RetryPolicy};
 use crate::config::Config;
 use crate::diff::ZoneCache;
 use crate::index::{Index, MemberStatus};
 use crate::members::MemberEvent;
+use crate::metrics::{ChangeOp, Metrics};
 use crate::model::ServiceKey;
 use crate::plan::{HostDeps, Plan, PlanOptions, all_services, plan};
 use crate::planner::PlannerConfig;
 use crate::regions::RegionMap;
 use crate::resolver::{HostCache, Resolution, Resolve};
+use crate::status::{StatusContext, StatusReport};
 
 /// Delay before services whose changes failed transiently are planned again.
 const RETRY_DELAY: Duration = Duration::from_secs(5);
@@ -91,6 +94,54 @@ impl LoopSettings {
     }
 }
 
+/// Asks a running controller for its [`StatusReport`].
+#[derive(Debug, Clone)]
+pub struct StatusHandle {
+    tx: mpsc::Sender<oneshot::Sender<StatusReport>>,
+}
+
+impl StatusHandle {
+    /// The report, or `None` when the controller has stopped.
+    pub async fn get(&self) -> Option<StatusReport> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(tx).await.ok()?;
+        rx.await.ok()
+    }
+}
+
+/// Observers of a running controller: metrics, readiness, liveness, leadership and status.
+#[derive(Default)]
+struct Instruments {
+    metrics: Option<Arc<Metrics>>,
+    ready: Option<watch::Sender<Result<(), String>>>,
+    heartbeat: Option<Arc<Heartbeat>>,
+    leader: Option<watch::Receiver<bool>>,
+    status: Option<mpsc::Receiver<oneshot::Sender<StatusReport>>>,
+}
+
+/// Waits until `rx` changes; pending forever without one (or once its sender is gone).
+async fn leader_changed(rx: &mut Option<watch::Receiver<bool>>) -> bool {
+    match rx {
+        Some(r) => match r.changed().await {
+            Ok(()) => *r.borrow_and_update(),
+            Err(_) => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
+}
+
+async fn status_request(
+    rx: &mut Option<mpsc::Receiver<oneshot::Sender<StatusReport>>>,
+) -> oneshot::Sender<StatusReport> {
+    match rx {
+        Some(r) => match r.recv().await {
+            Some(reply) => reply,
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
+}
+
 /// The controller's state.
 pub struct Controller {
     provider: Arc<dyn Provider>,
@@ -110,6 +161,16 @@ pub struct Controller {
     retry_keys: BTreeSet<ServiceKey>,
     retry_at: Option<Instant>,
     stats: Arc<Stats>,
+    /// The last error of each member that is not current.
+    errors: BTreeMap<String, String>,
+    /// When the oldest member event not yet planned arrived.
+    pending_since: Option<Instant>,
+    /// Whether the zone has been listed since the start.
+    listed: bool,
+    /// Consecutive plans that met a stale cache.
+    stale_rounds: u32,
+    federation: String,
+    inst: Instruments,
 }
 
 impl Controller {
@@ -152,6 +213,124 @@ impl Controller {
             retry_keys: BTreeSet::new(),
             retry_at: None,
             stats: Arc::new(Stats::default()),
+            errors: BTreeMap::new(),
+            pending_since: None,
+            listed: false,
+            stale_rounds: 0,
+            federation: cfg.federation.clone(),
+            inst: Instruments::default(),
+        }
+    }
+
+    /// Builder: export metrics (the provider's API counters included).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        metrics.register_provider(self.provider.clone());
+        self.inst.metrics = Some(metrics);
+        self
+    }
+
+    /// Builder: write only while `leader` says so. Non-leaders keep following the members and
+    /// keep their cache listed; on becoming leader the zone is re-listed and everything planned.
+    #[must_use]
+    pub fn with_leadership(mut self, leader: watch::Receiver<bool>) -> Self {
+        self.inst.leader = Some(leader);
+        self
+    }
+
+    /// Builder: publish readiness (the zone listed and every member reported or declared down)
+    /// and beat `heartbeat` on every loop turn.
+    #[must_use]
+    pub fn with_health(
+        mut self,
+        ready: watch::Sender<Result<(), String>>,
+        heartbeat: Arc<Heartbeat>,
+    ) -> Self {
+        self.inst.ready = Some(ready);
+        self.inst.heartbeat = Some(heartbeat);
+        self
+    }
+
+    /// A handle to ask the running controller for its status.
+    pub fn status_handle(&mut self) -> StatusHandle {
+        let (tx, rx) = mpsc::channel(8);
+        self.inst.status = Some(rx);
+        StatusHandle { tx }
+    }
+
+    /// Whether this instance may write now.
+    fn is_leader(&self) -> bool {
+        self.inst.leader.as_ref().is_none_or(|rx| *rx.borrow())
+    }
+
+    /// The status report of this instance, now.
+    pub fn status(&self) -> StatusReport {
+        crate::status::build(
+            &self.index,
+            &self.cache,
+            StatusContext {
+                federation: &self.federation,
+                zone: self.provider.zone(),
+                provider: self.provider.kind(),
+                leader: self.inst.leader.as_ref().map(|rx| *rx.borrow()),
+                errors: Some(&self.errors),
+                conflicts: self.stats.conflicts.load(Ordering::SeqCst),
+                quarantined: self.quarantine.keys().cloned().collect(),
+            },
+        )
+    }
+
+    /// Publishes readiness, liveness and the member gauges.
+    fn observe(&self) {
+        if let Some(h) = &self.inst.heartbeat {
+            h.beat();
+        }
+        if let Some(tx) = &self.inst.ready {
+            let now = if !self.listed {
+                Err("the zone has not been listed yet".to_string())
+            } else if !self.index.all_settled() {
+                let waiting: Vec<&str> = self
+                    .index
+                    .members()
+                    .iter()
+                    .filter(|(_, m)| m.status == MemberStatus::Pending)
+                    .map(|(n, _)| n.as_str())
+                    .collect();
+                Err(format!("waiting for members to report: {}", waiting.join(", ")))
+            } else {
+                Ok(())
+            };
+            tx.send_if_modified(|cur| {
+                let changed = *cur != now;
+                *cur = now;
+                changed
+            });
+        }
+        if let Some(m) = &self.inst.metrics {
+            let mut counts = [0u64; 4];
+            for (name, member) in self.index.members() {
+                let i = match member.status {
+                    MemberStatus::Synced => 0,
+                    MemberStatus::Pending => 1,
+                    MemberStatus::Unavailable => 2,
+                    MemberStatus::Down => 3,
+                };
+                counts[i] += 1;
+                m.set_member(
+                    name,
+                    member.status == MemberStatus::Synced,
+                    member.status == MemberStatus::Down,
+                );
+            }
+            m.set_members(counts[0], counts[1], counts[2], counts[3]);
+            m.set_federated_services(self.index.service_count() as u64);
+            m.set_leader(self.is_leader());
+        }
+    }
+
+    fn observe_cache(&self) {
+        if let Some(m) = &self.inst.metrics {
+            m.set_owned_records(self.cache.owned_set_count() as u64);
         }
     }
 
@@ -168,6 +347,8 @@ impl Controller {
         })
         .await?;
         self.cache.load(sets);
+        self.listed = true;
+        self.observe_cache();
         Ok(())
     }
 
@@ -192,6 +373,10 @@ impl Controller {
         housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut next_verify = Instant::now() + self.settings.verify_interval;
         let mut deadline: Option<(Instant, Instant)> = None; // (fire at, burst started)
+        let mut leader = self.inst.leader.take();
+        let mut status_rx = self.inst.status.take();
+        self.inst.leader.clone_from(&leader);
+        self.observe();
         loop {
             let fire_at = deadline.map(|(at, _)| at).or(self.retry_at);
             // Whether this wakeup brought news (an event, an answer) that restarts the debounce;
@@ -202,7 +387,25 @@ impl Controller {
                 ev = events.recv() => {
                     let Some(ev) = ev else { break };
                     self.on_member_event(ev);
+                    self.pending_since.get_or_insert_with(Instant::now);
                     news = true;
+                }
+                now_leader = leader_changed(&mut leader) => {
+                    self.inst.leader.clone_from(&leader);
+                    if now_leader {
+                        info!("leading: re-listing the zone and planning every service");
+                        if let Err(e) = self.relist().await {
+                            warn!(error = %e, "could not list the zone after becoming leader; planning against the last listing");
+                        }
+                        self.index.mark_all_dirty();
+                        news = true;
+                    } else {
+                        info!("not leading: no further writes");
+                        deadline = None;
+                    }
+                }
+                reply = status_request(&mut status_rx) => {
+                    let _ = reply.send(self.status());
                 }
                 Some((host, answer)) = res_rx.recv() => {
                     news = true;
@@ -232,7 +435,8 @@ impl Controller {
                     self.reconcile(&res_tx).await;
                 }
             }
-            if self.index.has_dirty() && (news || deadline.is_none()) {
+            self.observe();
+            if self.index.has_dirty() && self.is_leader() && (news || deadline.is_none()) {
                 let now = Instant::now();
                 let started = deadline.map_or(now, |(_, s)| s);
                 let at = (now + self.settings.debounce).min(started + self.settings.max_debounce);
@@ -245,6 +449,9 @@ impl Controller {
     fn on_member_event(&mut self, ev: MemberEvent) {
         let was_settled = self.index.all_settled();
         self.stats.member_events.fetch_add(1, Ordering::SeqCst);
+        if let Some(m) = &self.inst.metrics {
+            m.member_event(ev.member());
+        }
         match ev {
             MemberEvent::Snapshot { member, snapshot } => {
                 if self.index.member(&member).is_none() {
@@ -252,6 +459,7 @@ impl Controller {
                     return;
                 }
                 self.failing_since.remove(&member);
+                self.errors.remove(&member);
                 self.index.set_snapshot(&member, snapshot);
                 if let Some(m) = self.index.member(&member) {
                     let t = &m.topology;
@@ -274,6 +482,7 @@ impl Controller {
                 }
                 if resynced {
                     self.failing_since.remove(&member);
+                    self.errors.remove(&member);
                     let was = self.index.member(&member).map(|m| m.status);
                     info!(%member, changes = changes.len(), previously = ?was, "member current again");
                 }
@@ -286,6 +495,10 @@ impl Controller {
                 }
             }
             MemberEvent::Removed { member } => {
+                if let Some(m) = &self.inst.metrics {
+                    m.remove_member(&member);
+                }
+                self.errors.remove(&member);
                 self.failing_since.remove(&member);
                 self.added_at.remove(&member);
                 self.index.remove_member(&member);
@@ -295,6 +508,7 @@ impl Controller {
                     return;
                 }
                 warn!(%member, %error, "member unavailable");
+                self.errors.insert(member.clone(), error);
                 self.stats.member_failures.fetch_add(1, Ordering::SeqCst);
                 self.failing_since
                     .entry(member.clone())
@@ -364,6 +578,10 @@ impl Controller {
     }
 
     async fn reconcile(&mut self, res_tx: &mpsc::Sender<(String, Result<Resolution, String>)>) {
+        if !self.is_leader() {
+            return;
+        }
+        let since = self.pending_since.take();
         let mut keys = self.index.take_dirty();
         keys.append(&mut self.retry_keys);
         if keys.is_empty() {
@@ -372,6 +590,10 @@ impl Controller {
         let started = std::time::Instant::now();
         let mut p = self.plan_keys(&keys);
         self.stats.plans.fetch_add(1, Ordering::SeqCst);
+        if let Some(m) = &self.inst.metrics {
+            m.observe_plan_duration(started.elapsed());
+            m.set_conflicts(p.conflicts.len() as u64);
+        }
         self.track_hostnames(&keys, &p, res_tx);
         report(&p);
         self.stats
@@ -417,6 +639,23 @@ impl Controller {
         self.stats
             .quarantined
             .store(self.quarantine.len() as u64, Ordering::SeqCst);
+        if let Some(m) = &self.inst.metrics {
+            m.set_quarantined_names(self.quarantine.len() as u64);
+            m.add_changes_applied(ChangeOp::Create, outcome.created as u64);
+            m.add_changes_applied(ChangeOp::Replace, outcome.replaced as u64);
+            m.add_changes_applied(ChangeOp::Delete, outcome.deleted as u64);
+            if !outcome.retry.is_empty() {
+                m.apply_failure();
+            }
+            if outcome.applied > 0
+                && let Some(since) = since
+            {
+                m.observe_convergence(since.elapsed());
+            }
+        }
+        if outcome.applied > 0 {
+            self.observe_cache();
+        }
         info!(
             services = keys.len(),
             creates = c,
@@ -429,19 +668,37 @@ impl Controller {
             "plan applied"
         );
         if !outcome.stale.is_empty() {
+            let names: BTreeSet<String> = outcome
+                .stale
+                .iter()
+                .flat_map(|g| g.changes.iter().map(|c| c.name().to_string()))
+                .collect();
             warn!(
-                names = outcome.stale.len(),
-                "zone changed behind our back; re-listing"
+                names = names.len(),
+                "zone changed behind our back; re-reading those names"
             );
             let stale: Vec<ServiceKey> = outcome.stale.iter().map(|g| g.service.clone()).collect();
-            match self.relist().await {
-                Ok(()) => self.retry_keys.extend(stale),
-                Err(e) => {
-                    warn!(error = %e, "re-listing failed");
-                    self.retry_keys.extend(stale);
-                }
+            let wanted: Vec<String> = names.iter().cloned().collect();
+            let reread = applier::retry_transient(self.settings.retry, "list", || {
+                self.stats.provider_lists.fetch_add(1, Ordering::SeqCst);
+                self.provider.list_names(&wanted)
+            })
+            .await;
+            match reread {
+                Ok(sets) => self.cache.reload_names(&names, sets),
+                Err(e) => warn!(error = %e, "re-reading failed; planning again later"),
             }
-            self.retry_at = Some(Instant::now());
+            self.retry_keys.extend(stale);
+            // At once for three rounds in a row; a name that keeps changing behind our back is
+            // then retried after the usual delay, never in a tight loop.
+            self.retry_at = Some(if self.stale_rounds < 3 {
+                Instant::now()
+            } else {
+                Instant::now() + RETRY_DELAY
+            });
+            self.stale_rounds += 1;
+        } else {
+            self.stale_rounds = 0;
         }
         if !outcome.retry.is_empty() {
             self.retry_keys.extend(outcome.retry);

@@ -71,6 +71,27 @@ impl ZoneCache {
         }
     }
 
+    /// Replaces what is known at `names` with `sets` (a re-read of those names; sets at other
+    /// names are ignored).
+    pub fn reload_names(&mut self, names: &BTreeSet<String>, sets: impl IntoIterator<Item = RecordSet>) {
+        for name in names {
+            self.sets.remove(name);
+        }
+        for set in sets {
+            if names.contains(&set.name) {
+                self.sets
+                    .entry(set.name.clone())
+                    .or_default()
+                    .insert((set.rtype.clone(), set.key().set_id), set);
+            }
+        }
+        for name in names {
+            if covered_name(&self.prefix, name).is_some() {
+                self.refresh_owner(name);
+            }
+        }
+    }
+
     /// Records changes the provider accepted.
     pub fn apply(&mut self, changes: &[Change]) {
         for change in changes {

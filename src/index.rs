@@ -350,6 +350,11 @@ impl Index {
         self.members.get(name)
     }
 
+    /// How many Services some member has.
+    pub fn service_count(&self) -> usize {
+        self.services.len()
+    }
+
     /// Every Service any member has.
     pub fn service_keys(&self) -> impl Iterator<Item = &ServiceKey> {
         self.services.keys()

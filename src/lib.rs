@@ -23,5 +23,7 @@ pub mod plan;
 pub mod planner;
 pub mod regions;
 pub mod resolver;
+pub mod runner;
 pub mod selector;
+pub mod status;
 pub mod stub;

@@ -299,7 +299,8 @@ fn render_routed(
     out: &mut DesiredService,
 ) -> Rendered {
     // Set identifier → (routing, shards).
-    let mut groups: BTreeMap<String, (Routing, Vec<(&str, &ServiceProj)>)> = BTreeMap::new();
+    type Group<'a> = (Routing, Vec<(&'a str, &'a ServiceProj)>);
+    let mut groups: BTreeMap<String, Group<'_>> = BTreeMap::new();
     for (member, m, svc) in participants {
         if !m.is_healthy(key) {
             continue;

@@ -45,8 +45,8 @@ impl RegionMap {
         let mut map: BTreeMap<String, String> = table.aws.into_iter().map(|r| (r.clone(), r)).collect();
         map.extend(table.nearest);
         map.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let geo: GeoTable =
-            serde_saphyr::from_str(SHIPPED_GEO).unwrap_or_else(|e| unreachable!("shipped location table: {e}"));
+        let geo: GeoTable = serde_saphyr::from_str(SHIPPED_GEO)
+            .unwrap_or_else(|e| unreachable!("shipped location table: {e}"));
         let mut g: BTreeMap<String, String> = geo.gcp.into_iter().map(|r| (r.clone(), r)).collect();
         g.extend(geo.nearest);
         Self { map, geo: g }
@@ -172,8 +172,14 @@ mod tests {
     fn shipped_location_table_maps_every_region_to_a_gcp_location() {
         let table: GeoTable = serde_saphyr::from_str(SHIPPED_GEO).unwrap();
         for (from, to) in &table.nearest {
-            assert!(table.gcp.contains(to), "{from} maps to {to}, not a GCP region in the table");
-            assert!(!table.gcp.contains(from), "{from} is a GCP region and must map to itself");
+            assert!(
+                table.gcp.contains(to),
+                "{from} maps to {to}, not a GCP region in the table"
+            );
+            assert!(
+                !table.gcp.contains(from),
+                "{from} is a GCP region and must map to itself"
+            );
         }
         // Every region the latency table knows (AWS, GCP, Azure) has a location too.
         let aws: Table = serde_saphyr::from_str(SHIPPED).unwrap();

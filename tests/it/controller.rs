@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::common::*;
 
-fn snapshot(region: &str, zones: &[&str], ip: &str, ready: usize) -> MemberSnapshot {
+pub(crate) fn snapshot(region: &str, zones: &[&str], ip: &str, ready: usize) -> MemberSnapshot {
     let mut s = MemberSnapshot::default();
     for (i, z) in zones.iter().enumerate() {
         let name = format!("node-{i}");

@@ -1,9 +1,12 @@
 //! Integration tests: one binary, a module per area.
 
+mod clouddns;
 mod common;
 mod controller;
 mod demo;
 mod deploy;
+mod discovery;
+mod host;
 mod kube;
 mod route53;
 mod stub;

@@ -119,6 +119,7 @@ async fn start_stub(kubeconfig: PathBuf, flag: &str) -> Stub {
         kubeconfig: Some(kubeconfig),
         context: Some("local".into()),
         in_cluster: false,
+        discovered: None,
     };
     let client = feddns::members::kube::connect(&member).await.unwrap();
     let sources = Sources {

@@ -1,0 +1,391 @@
+//! `feddns status`: what a person asks first. Members (synced or down, zones, region, the last
+//! error) and, for each federated Service, which members hold a healthy shard and what its names
+//! point to. Built by the running controller from its index and provider cache (pure), served
+//! as JSON on the admin port's `/status`, and rendered as a table by the CLI.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::diff::ZoneCache;
+use crate::index::{Index, MemberStatus};
+use crate::model::ServiceKey;
+
+/// The whole report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// Federation name.
+    pub federation: String,
+    /// The zone.
+    pub zone: String,
+    /// Provider kind.
+    pub provider: String,
+    /// Whether this replica writes: `None` without leader election (it always does).
+    pub leader: Option<bool>,
+    /// Whether every member has reported (deletions are allowed).
+    pub settled: bool,
+    /// Members, by name.
+    pub members: Vec<MemberRow>,
+    /// Federated Services (in some member, or still holding records), by namespace and name.
+    pub services: Vec<ServiceRow>,
+    /// Names skipped because a record feddns does not own holds them (last plan).
+    pub conflicts: u64,
+    /// Names the provider rejects, held back until their changes differ.
+    pub quarantined: Vec<String>,
+}
+
+/// One member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberRow {
+    /// Name.
+    pub name: String,
+    /// `pending`, `synced`, `unavailable` or `down`.
+    pub status: String,
+    /// Region, when its nodes have one.
+    pub region: Option<String>,
+    /// Zones of its nodes.
+    pub zones: Vec<String>,
+    /// Services it has (selected and `type: LoadBalancer`).
+    pub services: usize,
+    /// The last error reported while it was not current.
+    pub error: Option<String>,
+}
+
+/// One federated Service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceRow {
+    /// `namespace/name`.
+    pub service: String,
+    /// Its shards.
+    pub shards: Vec<ShardRow>,
+    /// The names feddns holds for it, and what they point to.
+    pub names: Vec<NameRow>,
+}
+
+/// The Service in one member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardRow {
+    /// Member name.
+    pub member: String,
+    /// Whether it counts: member up, ingress, a ready endpoint.
+    pub healthy: bool,
+    /// Ready endpoints.
+    pub ready: usize,
+    /// Ingress addresses and hostnames.
+    pub ingress: Vec<String>,
+}
+
+/// One name and its record sets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NameRow {
+    /// The DNS name.
+    pub name: String,
+    /// Its sets as `TYPE [policy:set-id] value value ...`.
+    pub records: Vec<String>,
+}
+
+/// What the report needs besides the index and the cache.
+#[derive(Debug, Clone, Default)]
+pub struct StatusContext<'a> {
+    /// Federation name.
+    pub federation: &'a str,
+    /// The zone.
+    pub zone: &'a str,
+    /// Provider kind.
+    pub provider: &'a str,
+    /// Leadership, when elected.
+    pub leader: Option<bool>,
+    /// Last error per member.
+    pub errors: Option<&'a BTreeMap<String, String>>,
+    /// Conflicts in the last plan.
+    pub conflicts: u64,
+    /// Quarantined names.
+    pub quarantined: Vec<String>,
+}
+
+fn status_word(s: MemberStatus) -> &'static str {
+    match s {
+        MemberStatus::Pending => "pending",
+        MemberStatus::Synced => "synced",
+        MemberStatus::Unavailable => "unavailable",
+        MemberStatus::Down => "down",
+    }
+}
+
+/// Builds the report.
+pub fn build(index: &Index, cache: &ZoneCache, ctx: StatusContext<'_>) -> StatusReport {
+    let members = index
+        .members()
+        .iter()
+        .map(|(name, m)| MemberRow {
+            name: name.clone(),
+            status: status_word(m.status).into(),
+            region: m.topology.region.clone(),
+            zones: m.topology.zones.iter().cloned().collect(),
+            services: m.services().count(),
+            error: (m.status != MemberStatus::Synced)
+                .then(|| ctx.errors.and_then(|e| e.get(name)).cloned())
+                .flatten(),
+        })
+        .collect();
+    let keys: BTreeSet<&ServiceKey> = index.service_keys().chain(cache.owned_services()).collect();
+    let services = keys
+        .into_iter()
+        .map(|key| ServiceRow {
+            service: key.to_string(),
+            shards: index
+                .shards(key)
+                .map(|(member, m)| ShardRow {
+                    member: member.to_string(),
+                    healthy: m.is_healthy(key),
+                    ready: m.ready(key),
+                    ingress: m
+                        .service(key)
+                        .map(|s| s.ingress.iter().map(ToString::to_string).collect())
+                        .unwrap_or_default(),
+                })
+                .collect(),
+            names: cache
+                .owned_names(key)
+                .map(|name| NameRow {
+                    name: name.clone(),
+                    records: cache
+                        .sets_at(name)
+                        .filter(|s| s.rtype.is_managed_target())
+                        .map(|s| format!("{} {}", s.rtype, s.describe_values()))
+                        .collect(),
+                })
+                .collect(),
+        })
+        .collect();
+    StatusReport {
+        federation: ctx.federation.into(),
+        zone: ctx.zone.into(),
+        provider: ctx.provider.into(),
+        leader: ctx.leader,
+        settled: index.all_settled(),
+        members,
+        services,
+        conflicts: ctx.conflicts,
+        quarantined: ctx.quarantined,
+    }
+}
+
+/// The report as readable tables.
+pub fn render(r: &StatusReport) -> String {
+    let mut out = String::new();
+    let role = match r.leader {
+        None => "writer (no leader election)",
+        Some(true) => "leader (writing)",
+        Some(false) => "follower (not writing)",
+    };
+    let _ = writeln!(
+        out,
+        "federation {} · zone {} · provider {} · {role}{}",
+        r.federation,
+        r.zone,
+        r.provider,
+        if r.settled {
+            ""
+        } else {
+            " · waiting for members to report"
+        }
+    );
+    let _ = writeln!(out, "\nMEMBERS");
+    let mut rows = vec![vec![
+        "NAME".to_string(),
+        "STATUS".into(),
+        "REGION".into(),
+        "ZONES".into(),
+        "SERVICES".into(),
+        "ERROR".into(),
+    ]];
+    for m in &r.members {
+        rows.push(vec![
+            m.name.clone(),
+            m.status.clone(),
+            m.region.clone().unwrap_or_else(|| "-".into()),
+            if m.zones.is_empty() {
+                "-".into()
+            } else {
+                m.zones.join(",")
+            },
+            m.services.to_string(),
+            m.error.clone().unwrap_or_default(),
+        ]);
+    }
+    table(&mut out, &rows);
+    let _ = writeln!(out, "\nSERVICES");
+    if r.services.is_empty() {
+        let _ = writeln!(out, "(none)");
+    }
+    for s in &r.services {
+        let healthy: Vec<&str> = s
+            .shards
+            .iter()
+            .filter(|x| x.healthy)
+            .map(|x| x.member.as_str())
+            .collect();
+        let unhealthy: Vec<String> = s
+            .shards
+            .iter()
+            .filter(|x| !x.healthy)
+            .map(|x| format!("{} ({} ready)", x.member, x.ready))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{}  healthy: {}{}",
+            s.service,
+            if healthy.is_empty() {
+                "none".to_string()
+            } else {
+                healthy.join(", ")
+            },
+            if unhealthy.is_empty() {
+                String::new()
+            } else {
+                format!("  not healthy: {}", unhealthy.join(", "))
+            }
+        );
+        let mut rows = Vec::new();
+        for n in &s.names {
+            for (i, rec) in n.records.iter().enumerate() {
+                let name = if i == 0 { n.name.as_str() } else { "" };
+                rows.push(vec![format!("  {name}"), rec.clone()]);
+            }
+        }
+        table(&mut out, &rows);
+    }
+    if r.conflicts > 0 || !r.quarantined.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{} conflicting names (see `feddns plan`); quarantined: {}",
+            r.conflicts,
+            if r.quarantined.is_empty() {
+                "none".into()
+            } else {
+                r.quarantined.join(", ")
+            }
+        );
+    }
+    out
+}
+
+fn table(out: &mut String, rows: &[Vec<String>]) {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for r in rows {
+        let mut line = String::new();
+        for (c, cell) in r.iter().enumerate() {
+            if c + 1 == r.len() {
+                line.push_str(cell);
+            } else {
+                let _ = write!(line, "{cell:<w$}  ", w = widths[c]);
+            }
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::tests::Snap;
+    use crate::ownership::{Ownership, companion_name};
+    use feddns_provider::{Change, RecordSet, RecordType};
+
+    #[test]
+    fn report_lists_members_shards_and_names() {
+        let mut index = Index::new();
+        index.add_member("us");
+        index.add_member("eu");
+        index.set_snapshot(
+            "us",
+            Snap::default()
+                .node("n1", "us-east-1a", "us-east-1")
+                .service("web", "shop", &["192.0.2.1"], 2)
+                .build(),
+        );
+        index.set_unavailable("eu");
+        let mut cache = ZoneCache::new("_feddns", "me", "fed");
+        let name = "shop.web.fed.svc.example.com";
+        let owner = Ownership {
+            owner: "me".into(),
+            federation: "fed".into(),
+            service: ServiceKey::new("web", "shop"),
+        };
+        cache.apply(&[
+            Change::Create {
+                new: RecordSet::new(name, RecordType::A, 180, ["192.0.2.1".to_string()]),
+            },
+            Change::Create {
+                new: RecordSet::new(
+                    &companion_name("_feddns", name),
+                    RecordType::Txt,
+                    180,
+                    [owner.encode()],
+                ),
+            },
+        ]);
+        let errors = BTreeMap::from([("eu".to_string(), "connection refused".to_string())]);
+        let r = build(
+            &index,
+            &cache,
+            StatusContext {
+                federation: "fed",
+                zone: "example.com",
+                provider: "embedded",
+                leader: Some(true),
+                errors: Some(&errors),
+                ..StatusContext::default()
+            },
+        );
+        assert!(!r.settled, "eu never synced");
+        assert_eq!(r.members.len(), 2);
+        let eu = &r.members[0];
+        assert_eq!((eu.name.as_str(), eu.status.as_str()), ("eu", "pending"));
+        assert_eq!(eu.error.as_deref(), Some("connection refused"));
+        let us = &r.members[1];
+        assert_eq!(us.status, "synced");
+        assert_eq!(us.region.as_deref(), Some("us-east-1"));
+        assert_eq!(us.zones, vec!["us-east-1a"]);
+        assert_eq!(us.error, None);
+        assert_eq!(r.services.len(), 1);
+        let s = &r.services[0];
+        assert_eq!(s.service, "web/shop");
+        assert_eq!(
+            s.shards,
+            vec![ShardRow {
+                member: "us".into(),
+                healthy: true,
+                ready: 2,
+                ingress: vec!["192.0.2.1".into()]
+            }]
+        );
+        assert_eq!(s.names.len(), 1);
+        assert_eq!(s.names[0].name, name);
+        assert!(s.names[0].records[0].starts_with("A "), "{:?}", s.names);
+        let text = render(&r);
+        for want in [
+            "leader (writing)",
+            "us-east-1a",
+            "connection refused",
+            "web/shop",
+            "healthy: us",
+            name,
+        ] {
+            assert!(text.contains(want), "{want:?} missing from\n{text}");
+        }
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(serde_json::from_str::<StatusReport>(&json).unwrap(), r);
+    }
+}
