@@ -25,7 +25,12 @@ impl Drop for Running {
 
 impl Running {
     fn start(config: &Path) -> Self {
+        Self::start_with(config, &[])
+    }
+
+    fn start_with(config: &Path, flags: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_feddns"))
+            .args(flags)
             .args(["run", "-c"])
             .arg(config)
             .stdout(Stdio::null())
@@ -171,6 +176,32 @@ async fn demo_serves_every_level_and_follows_member_file_edits() {
         RecordType::A,
         &["A 198.51.100.17", "A 198.51.100.40"],
     )
+    .await;
+}
+
+/// `--log-format json`: every log line is one JSON object with the level, the message and the
+/// fields.
+#[tokio::test]
+async fn json_logs_are_one_object_per_line() {
+    let dir = demo_copy("127.0.0.1:0");
+    let run = Running::start_with(&dir.path().join("config.yaml"), &["--log-format", "json"]);
+    eventually("feddns logs that the zone is listed", || {
+        let lines = run.log.lock().unwrap().clone();
+        let r = lines
+            .iter()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).map_err(|e| format!("{l:?}: {e}")))
+            .collect::<Result<Vec<_>, _>>()
+            .and_then(|objs| {
+                objs.iter()
+                    .find(|o| o["fields"]["message"] == "zone listed")
+                    .map(|o| {
+                        assert_eq!(o["level"], "INFO");
+                        assert_eq!(o["fields"]["zone"], "example.com");
+                    })
+                    .ok_or_else(|| format!("no `zone listed` line yet: {lines:#?}"))
+            });
+        async move { r }
+    })
     .await;
 }
 
