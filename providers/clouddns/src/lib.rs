@@ -31,7 +31,6 @@ mod config;
 mod error;
 #[cfg(feature = "fake")]
 pub mod fake;
-mod limiter;
 mod provider;
 mod rest;
 pub mod wire;

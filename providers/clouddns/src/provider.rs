@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use feddns_provider::{
-    ApiStats, Capabilities, Change, Limits, Provider, ProviderError, RecordKey, RecordSet, RecordType,
-    Routing, in_zone, normalize_name,
+    ApiGate, ApiStats, Capabilities, Change, Limits, Provider, ProviderError, RecordKey, RecordSet,
+    RecordType, Routing, in_zone, normalize_name,
 };
 use gcp_auth::TokenProvider;
 use tracing::{debug, warn};
@@ -17,7 +17,6 @@ use tracing::{debug, warn};
 use crate::api::{ApiError, ApiErrorKind, CloudDnsApi, Operation, RrsetQuery};
 use crate::config::CloudDnsConfig;
 use crate::error::{CloudDnsError, Origins, map_change_error, map_read_error};
-use crate::limiter::{Counters, RateLimiter};
 use crate::rest::RestApi;
 use crate::wire::{self, WireChange, WireRrset, canonical, decode_name, fqdn, from_wire, group_to_wire};
 
@@ -79,8 +78,7 @@ pub struct CloudDnsProvider {
     project: String,
     managed_zone: String,
     zone: String,
-    limiter: RateLimiter,
-    counters: Counters,
+    gate: ApiGate,
     wait_for_done: bool,
     page_size: u32,
     backoff: Duration,
@@ -200,8 +198,7 @@ impl CloudDnsProvider {
             project: project.to_string(),
             managed_zone: String::new(),
             zone: String::new(),
-            limiter: RateLimiter::new(cfg.requests_per_second),
-            counters: Counters::default(),
+            gate: ApiGate::new(cfg.requests_per_second, Operation::ALL.map(Operation::as_str)),
             wait_for_done: cfg.wait_for_done,
             page_size: DEFAULT_PAGE_SIZE,
             backoff: BACKOFF_FIRST,
@@ -243,7 +240,7 @@ impl CloudDnsProvider {
     /// Requests, throttles and errors, by operation (`managedZones.get`, `managedZones.list`,
     /// `rrsets.list`, `changes.create`, `changes.get`).
     pub fn api_stats(&self) -> ApiStats {
-        self.counters.snapshot()
+        self.gate.stats()
     }
 
     /// One rate-limited, counted call.
@@ -252,11 +249,8 @@ impl CloudDnsProvider {
         op: Operation,
         fut: impl Future<Output = Result<T, ApiError>>,
     ) -> Result<T, ApiError> {
-        self.limiter.acquire().await;
-        self.counters.call(op);
-        let r = fut.await;
+        let r = self.gate.call(op.as_str(), ApiError::is_throttle, fut).await;
         if let Err(e) = &r {
-            self.counters.error(op, e.is_throttle());
             debug!(operation = %op, error = %e, "clouddns call failed");
         }
         r
@@ -799,7 +793,7 @@ impl Provider for CloudDnsProvider {
     }
 
     fn api_stats(&self) -> ApiStats {
-        self.counters.snapshot()
+        self.gate.stats()
     }
 
     async fn list(&self) -> Result<Vec<RecordSet>, ProviderError> {

@@ -5,11 +5,13 @@
 //! every provider.
 
 pub mod conformance;
+mod gate;
 pub mod memory;
 mod provider;
 mod record;
 mod slots;
 
+pub use gate::ApiGate;
 pub use memory::{MemoryProvider, ZoneState};
 pub use provider::{ApiStats, Capabilities, Change, Limits, Provider, ProviderError};
 pub use record::{AliasTarget, RecordKey, RecordSet, RecordType, Routing, in_zone, normalize_name};

@@ -28,7 +28,6 @@ mod config;
 mod error;
 #[cfg(feature = "fake")]
 pub mod fake;
-mod limiter;
 mod provider;
 mod sdk;
 pub mod wire;

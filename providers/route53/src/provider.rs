@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use feddns_provider::{
-    Capabilities, Change, Limits, Provider, ProviderError, RecordKey, RecordSet, RecordType, Routing,
-    in_zone, normalize_name,
+    ApiGate, ApiStats, Capabilities, Change, Limits, Provider, ProviderError, RecordKey, RecordSet,
+    RecordType, Routing, in_zone, normalize_name,
 };
 use tracing::{debug, warn};
 
@@ -17,9 +17,7 @@ use crate::api::{
 };
 use crate::config::Route53Config;
 use crate::error::{Route53Error, is_transient, map_change_error};
-use feddns_provider::ApiStats;
 
-use crate::limiter::{Counters, RateLimiter};
 use crate::sdk::SdkApi;
 use crate::wire::{self, change_records, change_value_chars, decode_name, fqdn};
 
@@ -56,8 +54,7 @@ pub struct Route53Provider {
     api: Arc<dyn Route53Api>,
     zone_id: String,
     zone: String,
-    limiter: RateLimiter,
-    counters: Counters,
+    gate: ApiGate,
     wait_for_insync: bool,
     upsert_replaces: bool,
     page_size: i32,
@@ -108,8 +105,7 @@ impl Route53Provider {
             api,
             zone_id: String::new(),
             zone: String::new(),
-            limiter: RateLimiter::new(cfg.requests_per_second),
-            counters: Counters::default(),
+            gate: ApiGate::new(cfg.requests_per_second, Operation::ALL.map(Operation::as_str)),
             wait_for_insync: cfg.wait_for_insync,
             upsert_replaces: cfg.upsert_replaces,
             page_size: MAX_PAGE_SIZE,
@@ -139,12 +135,12 @@ impl Route53Provider {
     /// Requests sent, by operation (`ListHostedZonesByName`, `ListResourceRecordSets`,
     /// `ChangeResourceRecordSets`, `GetChange`).
     pub fn api_calls(&self) -> BTreeMap<String, u64> {
-        self.counters.snapshot().calls
+        self.gate.stats().calls
     }
 
     /// Requests, throttles and errors, by operation.
     pub fn api_stats(&self) -> ApiStats {
-        self.counters.snapshot()
+        self.gate.stats()
     }
 
     /// One rate-limited, counted call.
@@ -153,11 +149,8 @@ impl Route53Provider {
         op: Operation,
         fut: impl Future<Output = Result<T, ApiError>>,
     ) -> Result<T, ApiError> {
-        self.limiter.acquire().await;
-        self.counters.call(op);
-        let r = fut.await;
+        let r = self.gate.call(op.as_str(), ApiError::is_throttle, fut).await;
         if let Err(e) = &r {
-            self.counters.error(op, e.is_throttle());
             debug!(operation = %op, error = %e, "route53 call failed");
         }
         r
@@ -488,7 +481,7 @@ impl Provider for Route53Provider {
     }
 
     fn api_stats(&self) -> ApiStats {
-        self.counters.snapshot()
+        self.gate.stats()
     }
 
     fn zone(&self) -> &str {
