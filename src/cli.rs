@@ -388,14 +388,7 @@ async fn discover_once(cfg: &Config) -> anyhow::Result<Vec<crate::config::Member
     if !cfg.discovers() {
         return Ok(Vec::new());
     }
-    let host = crate::members::kube::connect(&cfg.host.as_member())
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "host cluster (field `host`): {}",
-                e.trim_start_matches("member host: ")
-            )
-        })?;
+    let host = crate::runner::connect_host(cfg).await?;
     let (tx, mut rx) = tokio::sync::watch::channel(None);
     let task = tokio::spawn(crate::members::discovery::follow(
         host,

@@ -63,15 +63,7 @@ impl Instance {
         force: bool,
     ) -> anyhow::Result<Self> {
         let host = if cfg.needs_host() {
-            let client = crate::members::kube::connect(&cfg.host.as_member())
-                .await
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        "host cluster (field `host`): {}",
-                        e.trim_start_matches("member host: ")
-                    )
-                })?;
-            Some(client)
+            Some(connect_host(&cfg).await?)
         } else {
             None
         };
@@ -258,6 +250,18 @@ impl Instance {
             a.shutdown().await;
         }
     }
+}
+
+/// A client of the host cluster (`host`); the error names the field.
+pub async fn connect_host(cfg: &Config) -> anyhow::Result<::kube::Client> {
+    crate::members::kube::connect(&cfg.host.as_member())
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "host cluster (field `host`): {}",
+                e.trim_start_matches("member host: ")
+            )
+        })
 }
 
 /// The members to run: the configured ones, and the discovered ones whose names the
