@@ -7,18 +7,23 @@
 //! * A batch rejected because the provider holds something else than the cache says (a conflict)
 //!   is split the same way; the stale names are reported so the caller re-lists and re-plans.
 //!
-//! Every accepted batch is recorded in the cache, so the cache always equals what the provider
-//! acknowledged.
+//! * The writer is fenced: before every attempt (retries included) the [`Fence`] must allow
+//!   writing (this replica still leads within its renew deadline, and no stop was asked). A stop
+//!   lets the batch in flight finish and sends nothing after it.
+//!
+//! Every accepted batch is handed to the caller's sink at once (the controller records it in its
+//! cache), so the cache always equals what the provider acknowledged.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use feddns_provider::{Change, Limits, Provider, ProviderError};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::backoff::Backoff;
-use crate::diff::{NameChanges, ZoneCache};
+use crate::diff::NameChanges;
 use crate::model::ServiceKey;
+use crate::writer::{Fence, Fenced};
 
 /// Retry settings for transient errors.
 #[derive(Debug, Clone, Copy)]
@@ -63,6 +68,11 @@ pub struct ApplyOutcome {
     pub retry: BTreeSet<ServiceKey>,
     /// The last error that made `retry` non-empty.
     pub error: Option<String>,
+    /// Why the rest of the plan was not sent, when the fence closed during it (its Services are
+    /// in `retry`).
+    pub fenced: Option<Fenced>,
+    /// Names left unsent because the fence closed.
+    pub fenced_names: usize,
 }
 
 /// Splits name groups into batches within the limits, keeping each name's changes together. A
@@ -92,21 +102,22 @@ pub fn batches(groups: Vec<NameChanges>, limits: Limits) -> Vec<Vec<NameChanges>
     out
 }
 
-/// Applies name groups to the provider and records what it accepted in the cache.
+/// Applies name groups to the provider, batch by batch, handing every accepted batch to
+/// `accepted`. Stops before the next attempt as soon as `fence` closes.
 pub async fn apply(
     provider: &dyn Provider,
     groups: Vec<NameChanges>,
-    cache: &mut ZoneCache,
     retry: RetryPolicy,
+    fence: &Fence,
+    mut accepted: impl FnMut(Vec<Change>),
 ) -> ApplyOutcome {
     let mut out = ApplyOutcome::default();
     let mut work: Vec<Vec<NameChanges>> = batches(groups, provider.limits());
     work.reverse();
     while let Some(batch) = work.pop() {
         let changes: Vec<Change> = batch.iter().flat_map(|g| g.changes.iter().cloned()).collect();
-        match send(provider, &changes, retry, &mut out.requests).await {
+        match send(provider, &changes, retry, fence, &mut out.requests).await {
             Ok(()) => {
-                cache.apply(&changes);
                 out.applied += changes.len();
                 for c in &changes {
                     match c {
@@ -115,29 +126,39 @@ pub async fn apply(
                         Change::Delete { .. } => out.deleted += 1,
                     }
                 }
+                accepted(changes);
             }
-            Err(
+            Err(CallError::Fenced(why)) => {
+                let rest = std::iter::once(batch).chain(work.drain(..));
+                for g in rest.flatten() {
+                    out.fenced_names += 1;
+                    out.retry.insert(g.service);
+                }
+                info!(reason = %why, names = out.fenced_names, "writer fenced: the rest of the plan is not sent");
+                out.fenced = Some(why);
+            }
+            Err(CallError::Provider(
                 e @ (ProviderError::Invalid { .. }
                 | ProviderError::TooLarge(_)
                 | ProviderError::Conflict { .. }),
-            ) if batch.len() > 1 => {
+            )) if batch.len() > 1 => {
                 debug!(error = %e, names = batch.len(), "batch rejected; splitting it to isolate the name at fault");
                 let mut first = batch;
                 let second = first.split_off(first.len() / 2);
                 work.push(second);
                 work.push(first);
             }
-            Err(ProviderError::Conflict { key, reason }) => {
+            Err(CallError::Provider(ProviderError::Conflict { key, reason })) => {
                 let g = single(batch);
                 warn!(name = %g.name, %key, %reason, "provider state differs from the cache");
                 out.stale.push(g);
             }
-            Err(e @ (ProviderError::Invalid { .. } | ProviderError::TooLarge(_))) => {
+            Err(CallError::Provider(e @ (ProviderError::Invalid { .. } | ProviderError::TooLarge(_)))) => {
                 let g = single(batch);
                 warn!(name = %g.name, service = %g.service, error = %e, "name quarantined: the provider refuses its changes");
                 out.quarantined.push((g, e.to_string()));
             }
-            Err(e) => {
+            Err(CallError::Provider(e)) => {
                 warn!(error = %e, "provider error; the affected services will be planned again");
                 out.retry.extend(batch.iter().map(|g| g.service.clone()));
                 for rest in work.drain(..) {
@@ -157,13 +178,26 @@ fn single(mut batch: Vec<NameChanges>) -> NameChanges {
         .unwrap_or_else(|| unreachable!("a batch holds at least one name"))
 }
 
+/// Why a provider call did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The provider answered with an error (after the retries, when transient).
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// The fence closed before an attempt: nothing was sent.
+    #[error("not sent: {0}")]
+    Fenced(Fenced),
+}
+
+/// Sends one batch (see [`retry_transient`]).
 async fn send(
     provider: &dyn Provider,
     changes: &[Change],
     retry: RetryPolicy,
+    fence: &Fence,
     requests: &mut usize,
-) -> Result<(), ProviderError> {
-    retry_transient(retry, "apply", || {
+) -> Result<(), CallError> {
+    retry_transient(retry, "apply", fence, || {
         *requests += 1;
         provider.apply(changes)
     })
@@ -172,11 +206,14 @@ async fn send(
 
 /// Runs `call` until it succeeds, fails for good, or the attempts are used up; transient errors
 /// are retried after an exponential backoff with jitter (between half and all of the delay).
+/// Every attempt first asks `fence`, and a stop cuts a backoff short: a replica that stopped
+/// leading, or is stopping, sends nothing more.
 pub(crate) async fn retry_transient<T, F, Fut>(
     retry: RetryPolicy,
     what: &str,
+    fence: &Fence,
     mut call: F,
-) -> Result<T, ProviderError>
+) -> Result<T, CallError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, ProviderError>>,
@@ -184,14 +221,18 @@ where
     let mut backoff = Backoff::new(retry.base, retry.max);
     let mut attempt = 0;
     loop {
+        fence.check().map_err(CallError::Fenced)?;
         attempt += 1;
         match call().await {
             Err(e) if e.is_transient() && attempt < retry.attempts => {
                 let delay = backoff.next_delay();
                 debug!(error = %e, attempt, ?delay, "transient provider error on {what}; backing off");
-                tokio::time::sleep(delay).await;
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = fence.stopping() => {}
+                }
             }
-            other => return other,
+            other => return other.map_err(CallError::Provider),
         }
     }
 }
@@ -204,6 +245,7 @@ mod tests {
     use feddns_provider::{Capabilities, MemoryProvider, RecordSet, RecordType};
 
     use super::*;
+    use crate::diff::ZoneCache;
 
     fn group(name: &str, values: usize) -> NameChanges {
         let set = RecordSet::new(
@@ -297,17 +339,27 @@ mod tests {
         }
     }
 
+    /// Applies with `fence`, recording what the provider accepted in a cache, as the controller
+    /// does with the writer's reports.
+    async fn run_with(
+        p: &Flaky,
+        groups: Vec<NameChanges>,
+        retry: RetryPolicy,
+        fence: &Fence,
+    ) -> (ApplyOutcome, ZoneCache) {
+        let mut cache = ZoneCache::new("_feddns", "o", "f");
+        let out = apply(p, groups, retry, fence, |changes| cache.apply(&changes)).await;
+        (out, cache)
+    }
+
+    async fn run(p: &Flaky, groups: Vec<NameChanges>, retry: RetryPolicy) -> (ApplyOutcome, ZoneCache) {
+        run_with(p, groups, retry, &Fence::open()).await
+    }
+
     #[tokio::test(start_paused = true)]
     async fn transient_errors_are_retried_until_they_pass() {
         let p = flaky(3);
-        let mut cache = ZoneCache::new("_feddns", "o", "f");
-        let out = apply(
-            &p,
-            vec![group("a", 1), group("b", 1)],
-            &mut cache,
-            RetryPolicy::default(),
-        )
-        .await;
+        let (out, cache) = run(&p, vec![group("a", 1), group("b", 1)], RetryPolicy::default()).await;
         assert_eq!(out.applied, 2);
         assert!(out.retry.is_empty() && out.quarantined.is_empty());
         assert_eq!(out.requests, 4);
@@ -317,11 +369,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn transient_errors_outlasting_the_retries_leave_the_services_for_later() {
         let p = flaky(100);
-        let mut cache = ZoneCache::new("_feddns", "o", "f");
-        let out = apply(
+        let (out, cache) = run(
             &p,
             vec![group("a", 1)],
-            &mut cache,
             RetryPolicy {
                 attempts: 3,
                 ..RetryPolicy::default()
@@ -341,9 +391,8 @@ mod tests {
     #[tokio::test]
     async fn an_invalid_name_is_isolated_and_the_rest_applied() {
         let p = flaky(0);
-        let mut cache = ZoneCache::new("_feddns", "o", "f");
         let groups = vec![group("a", 1), group("b", 1), group("bad", 1), group("c", 1)];
-        let out = apply(&p, groups, &mut cache, RetryPolicy::default()).await;
+        let (out, _) = run(&p, groups, RetryPolicy::default()).await;
         assert_eq!(out.applied, 3);
         assert_eq!(out.quarantined.len(), 1);
         assert_eq!(out.quarantined[0].0.name, "bad.example.com");
@@ -356,16 +405,59 @@ mod tests {
         let p = flaky(0);
         // Someone created b behind our back.
         p.inner.apply(&group("b", 2).changes).await.unwrap();
-        let mut cache = ZoneCache::new("_feddns", "o", "f");
-        let out = apply(
-            &p,
-            vec![group("a", 1), group("b", 1)],
-            &mut cache,
-            RetryPolicy::default(),
-        )
-        .await;
+        let (out, _) = run(&p, vec![group("a", 1), group("b", 1)], RetryPolicy::default()).await;
         assert_eq!(out.applied, 1);
         assert_eq!(out.stale.len(), 1);
         assert_eq!(out.stale[0].name, "b.example.com");
+    }
+
+    /// A stop asked while a plan is being applied lets the batch in flight finish and sends
+    /// nothing after it; the unsent Services are left for later.
+    #[tokio::test]
+    async fn a_stop_lets_the_batch_in_flight_finish_and_sends_nothing_after_it() {
+        let p = flaky(0);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let fence = Fence::new(None, stop_rx);
+        // Four names of 4 records each, with 4 records a batch: four batches. The stop comes
+        // while the first is being applied (when its changes are handed over).
+        let groups = vec![group("a", 4), group("b", 4), group("c", 4), group("d", 4)];
+        let mut batches = 0;
+        let out = apply(&p, groups, RetryPolicy::default(), &fence, |_| {
+            batches += 1;
+            let _ = stop_tx.send(true);
+        })
+        .await;
+        assert_eq!(batches, 1);
+        assert_eq!(p.calls.lock().unwrap().len(), 1, "one batch sent");
+        assert_eq!(out.fenced, Some(Fenced::Stopping));
+        assert_eq!(out.fenced_names, 3);
+        assert_eq!(out.retry.len(), 3);
+    }
+
+    /// A lease past its renew deadline sends nothing, even a retry of a batch already tried.
+    #[tokio::test(start_paused = true)]
+    async fn an_expired_lease_sends_nothing_not_even_a_retry() {
+        use crate::leader::LeaseClock;
+        let clock = std::sync::Arc::new(LeaseClock::new());
+        let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let fence = Fence::new(Some(clock.clone()), stop_rx);
+        let p = flaky(0);
+        let (out, _) = run_with(&p, vec![group("a", 1)], RetryPolicy::default(), &fence).await;
+        assert_eq!(out.fenced, Some(Fenced::NotLeading), "never renewed");
+        assert!(p.calls.lock().unwrap().is_empty());
+
+        // Renewed now, valid for 1 s; the first attempt is throttled and the backoff outlasts
+        // the deadline: the retry is not sent.
+        clock.renewed(tokio::time::Instant::now(), Duration::from_secs(1));
+        let p = flaky(1);
+        let retry = RetryPolicy {
+            base: Duration::from_secs(4),
+            ..RetryPolicy::default()
+        };
+        let (out, cache) = run_with(&p, vec![group("a", 1)], retry, &fence).await;
+        assert_eq!(p.calls.lock().unwrap().len(), 1, "the throttled attempt only");
+        assert_eq!(out.fenced, Some(Fenced::NotLeading));
+        assert_eq!(out.retry.len(), 1);
+        assert_eq!(cache.sets().count(), 0);
     }
 }

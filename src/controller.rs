@@ -1,13 +1,22 @@
-//! The controller loop: member events in, provider batches out.
+//! The controller loop: member events in, jobs for the writer out.
 //!
 //! ```text
-//! MemberEvent ──► index (marks Services dirty) ──debounce──► plan (dirty only) ──► applier ──► provider
-//!                                                              ▲                      │
-//!                           hostname answers ──────────────────┘      cache ◄─────────┘
+//! MemberEvent ──► index (marks Services dirty) ──debounce──► plan (dirty only) ──Job──► writer ──► provider
+//!                                                              ▲                          │
+//!                           hostname answers ──────────────────┘      cache ◄──Report─────┘
 //! ```
 //!
-//! The provider is listed once at start and on the periodic verify; otherwise the cache is kept
-//! by our own writes, so a steady state makes no provider calls.
+//! The loop itself never waits for the provider: listing and applying run in the [`Writer`]
+//! task, one job at a time, while the loop keeps indexing member events, answering `/status` and
+//! beating `/healthz`. It plans only when the writer is idle, so every plan is made against a
+//! cache holding every batch the provider accepted.
+//!
+//! The provider is listed when this instance starts leading (at start without election) and on
+//! the periodic verify; otherwise the cache is kept by our own writes, so a steady state makes
+//! no provider calls, and a follower makes none at all. After every listing, and when every
+//! member has reported, the names planned are the index's Services **and** every Service the
+//! zone holds ownership records for, so records of Services deleted (or members removed) while
+//! feddns was down are cleaned up; `feddns plan` plans the same set.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -20,10 +29,11 @@ use tokio::time::{Instant, sleep_until};
 use tracing::{debug, error, info, warn};
 
 use crate::admin::Heartbeat;
-use crate::applier::{self, RetryPolicy};
+use crate::applier::{ApplyOutcome, CallError, RetryPolicy};
 use crate::config::Config;
 use crate::diff::ZoneCache;
 use crate::index::{Index, MemberStatus};
+use crate::leader::LeaseClock;
 use crate::members::MemberEvent;
 use crate::metrics::{ChangeOp, Metrics};
 use crate::model::ServiceKey;
@@ -32,6 +42,7 @@ use crate::planner::PlannerConfig;
 use crate::regions::RegionMap;
 use crate::resolver::{HostCache, Resolution, Resolve};
 use crate::status::{StatusContext, StatusReport};
+use crate::writer::{Fence, Job, Report, Writer};
 
 /// Delay before services whose changes failed transiently are planned again.
 const RETRY_DELAY: Duration = Duration::from_secs(5);
@@ -59,6 +70,8 @@ pub struct Stats {
     pub member_failures: AtomicU64,
     /// Members declared down after the grace period.
     pub members_down: AtomicU64,
+    /// Plans whose rest was not sent because the fence closed (leadership lost, or a stop).
+    pub fenced_plans: AtomicU64,
 }
 
 /// Settings of the loop, from the configuration.
@@ -116,6 +129,7 @@ struct Instruments {
     ready: Option<watch::Sender<Result<(), String>>>,
     heartbeat: Option<Arc<Heartbeat>>,
     leader: Option<watch::Receiver<bool>>,
+    lease: Option<Arc<LeaseClock>>,
     status: Option<mpsc::Receiver<oneshot::Sender<StatusReport>>>,
 }
 
@@ -167,6 +181,14 @@ pub struct Controller {
     pending_since: Option<Instant>,
     /// Whether the zone has been listed since the start.
     listed: bool,
+    /// Whether the zone must be listed (at start, on taking over, on verify) before planning.
+    need_list: bool,
+    /// When a failed listing may be tried again.
+    list_retry_at: Option<Instant>,
+    /// Whether the debounce (or a retry) asked for a plan that has not been made yet.
+    plan_due: bool,
+    /// The job the writer is doing, if any.
+    busy: Option<Busy>,
     /// Consecutive plans that met a stale cache.
     stale_rounds: u32,
     federation: String,
@@ -216,6 +238,10 @@ impl Controller {
             errors: BTreeMap::new(),
             pending_since: None,
             listed: false,
+            need_list: true,
+            list_retry_at: None,
+            plan_due: false,
+            busy: None,
             stale_rounds: 0,
             federation: cfg.federation.clone(),
             inst: Instruments::default(),
@@ -230,11 +256,13 @@ impl Controller {
         self
     }
 
-    /// Builder: write only while `leader` says so. Non-leaders keep following the members and
-    /// keep their cache listed; on becoming leader the zone is re-listed and everything planned.
+    /// Builder: write only while `leader` says so, and only while `lease` holds (checked before
+    /// every provider call). Followers keep following the members but make no provider call;
+    /// on becoming leader the zone is listed and everything planned.
     #[must_use]
-    pub fn with_leadership(mut self, leader: watch::Receiver<bool>) -> Self {
+    pub fn with_leadership(mut self, leader: watch::Receiver<bool>, lease: Arc<LeaseClock>) -> Self {
         self.inst.leader = Some(leader);
+        self.inst.lease = Some(lease);
         self
     }
 
@@ -286,7 +314,7 @@ impl Controller {
             h.beat();
         }
         if let Some(tx) = &self.inst.ready {
-            let now = if !self.listed {
+            let now = if !self.listed && self.is_leader() {
                 Err("the zone has not been listed yet".to_string())
             } else if !self.index.all_settled() {
                 let waiting: Vec<&str> = self
@@ -339,32 +367,28 @@ impl Controller {
         self.stats.clone()
     }
 
-    /// Lists the provider into the cache, retrying transient errors.
-    async fn relist(&mut self) -> Result<(), ProviderError> {
-        let sets = applier::retry_transient(self.settings.retry, "list", || {
-            self.stats.provider_lists.fetch_add(1, Ordering::SeqCst);
-            self.provider.list()
-        })
-        .await?;
-        self.cache.load(sets);
-        self.listed = true;
-        self.observe_cache();
-        Ok(())
+    /// Marks dirty every Service worth planning: those the index knows and those the zone holds
+    /// ownership records for (the same set `feddns plan` plans).
+    fn mark_all_dirty(&mut self) {
+        for key in all_services(&self.index, &self.cache) {
+            self.index.mark_dirty(key);
+        }
     }
 
     /// Runs until `shutdown` resolves or the event channel closes. Fails only if the zone cannot
-    /// be listed at start.
+    /// be listed at start (without leader election; with it, a failed listing is retried).
     pub async fn run(
         mut self,
         mut events: mpsc::Receiver<MemberEvent>,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), ProviderError> {
-        self.relist().await?;
-        info!(
-            zone = self.provider.zone(),
-            provider = self.provider.kind(),
-            records = self.cache.sets().count(),
-            "zone listed"
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let fence = Fence::new(self.inst.lease.clone(), stop_rx);
+        let mut writer = Writer::spawn(
+            self.provider.clone(),
+            fence,
+            self.settings.retry,
+            self.stats.clone(),
         );
         let (res_tx, mut res_rx) = mpsc::channel::<(String, Result<Resolution, String>)>(256);
         tokio::pin!(shutdown);
@@ -376,16 +400,17 @@ impl Controller {
         let mut leader = self.inst.leader.take();
         let mut status_rx = self.inst.status.take();
         self.inst.leader.clone_from(&leader);
+        self.drive(&writer, &res_tx);
         self.observe();
-        loop {
+        let result = loop {
             let fire_at = deadline.map(|(at, _)| at).or(self.retry_at);
             // Whether this wakeup brought news (an event, an answer) that restarts the debounce;
             // timers do not, or a periodic tick would keep pushing a pending plan back.
             let mut news = false;
             tokio::select! {
-                () = &mut shutdown => break,
+                () = &mut shutdown => break Ok(()),
                 ev = events.recv() => {
-                    let Some(ev) = ev else { break };
+                    let Some(ev) = ev else { break Ok(()) };
                     self.on_member_event(ev);
                     self.pending_since.get_or_insert_with(Instant::now);
                     news = true;
@@ -393,12 +418,10 @@ impl Controller {
                 now_leader = leader_changed(&mut leader) => {
                     self.inst.leader.clone_from(&leader);
                     if now_leader {
-                        info!("leading: re-listing the zone and planning every service");
-                        if let Err(e) = self.relist().await {
-                            warn!(error = %e, "could not list the zone after becoming leader; planning against the last listing");
-                        }
-                        self.index.mark_all_dirty();
-                        news = true;
+                        info!("leading: listing the zone, then planning every service");
+                        self.need_list = true;
+                        self.list_retry_at = None;
+                        next_verify = Instant::now() + self.settings.verify_interval;
                     } else {
                         info!("not leading: no further writes");
                         deadline = None;
@@ -406,6 +429,12 @@ impl Controller {
                 }
                 reply = status_request(&mut status_rx) => {
                     let _ = reply.send(self.status());
+                }
+                Some(report) = writer.report() => {
+                    if let Err(e) = self.on_report(report) {
+                        break Err(e);
+                    }
+                    news = true;
                 }
                 Some((host, answer)) = res_rx.recv() => {
                     news = true;
@@ -423,24 +452,106 @@ impl Controller {
                     self.housekeeping(&res_tx);
                     if Instant::now() >= next_verify {
                         next_verify = Instant::now() + self.settings.verify_interval;
-                        match self.relist().await {
-                            Ok(()) => self.index.mark_all_dirty(),
-                            Err(e) => warn!(error = %e, "periodic verify could not list the zone"),
+                        // Followers make no provider call: they list when they take over.
+                        if self.is_leader() {
+                            self.need_list = true;
                         }
                     }
                 }
                 () = sleep_until(fire_at.unwrap_or_else(Instant::now)), if fire_at.is_some() => {
                     deadline = None;
                     self.retry_at = None;
-                    self.reconcile(&res_tx).await;
+                    self.plan_due = true;
                 }
             }
+            self.drive(&writer, &res_tx);
             self.observe();
             if self.index.has_dirty() && self.is_leader() && (news || deadline.is_none()) {
                 let now = Instant::now();
                 let started = deadline.map_or(now, |(_, s)| s);
                 let at = (now + self.settings.debounce).min(started + self.settings.max_debounce);
                 deadline = Some((at, started));
+            }
+        };
+        // Stop: the batch in flight finishes, nothing is sent after it; what was accepted
+        // meanwhile still reaches the cache (and the counters).
+        let _ = stop_tx.send(true);
+        for report in writer.finish().await {
+            if let Report::Accepted(changes) = report {
+                self.cache.apply(&changes);
+            }
+        }
+        result
+    }
+
+    /// Gives the writer its next job when it is idle and this instance leads: a listing when
+    /// one is needed, else the plan that is due.
+    fn drive(&mut self, writer: &Writer, res_tx: &mpsc::Sender<(String, Result<Resolution, String>)>) {
+        if self.busy.is_some() || !self.is_leader() {
+            return;
+        }
+        if self.need_list {
+            if self.list_retry_at.is_some_and(|at| Instant::now() < at) {
+                return;
+            }
+            if writer.send(Job::List) {
+                self.need_list = false;
+                self.busy = Some(Busy::Listing);
+            }
+            return;
+        }
+        if self.listed && self.plan_due {
+            self.plan_due = false;
+            self.reconcile(writer, res_tx);
+        }
+    }
+
+    /// Takes in what the writer reports. Fails when the first listing fails and there is no
+    /// leader election (a provider that cannot be listed at start is a configuration error).
+    fn on_report(&mut self, report: Report) -> Result<(), ProviderError> {
+        match report {
+            Report::Listed(result) => {
+                self.busy = None;
+                match result {
+                    Ok(sets) => {
+                        self.cache.load(sets);
+                        info!(
+                            zone = self.provider.zone(),
+                            provider = self.provider.kind(),
+                            records = self.cache.sets().count(),
+                            owned_services = self.cache.owned_services().count(),
+                            "zone listed"
+                        );
+                        self.listed = true;
+                        self.list_retry_at = None;
+                        self.observe_cache();
+                        self.mark_all_dirty();
+                    }
+                    Err(CallError::Fenced(why)) => {
+                        debug!(reason = %why, "listing not made");
+                        self.need_list = true;
+                    }
+                    Err(CallError::Provider(e)) => {
+                        if !self.listed && self.inst.leader.is_none() {
+                            error!(error = %e, "cannot list the zone");
+                            return Err(e);
+                        }
+                        warn!(error = %e, retry_in = ?RETRY_DELAY, "could not list the zone; planning waits for a listing");
+                        self.need_list = true;
+                        self.list_retry_at = Some(Instant::now() + RETRY_DELAY);
+                    }
+                }
+            }
+            Report::Accepted(changes) => self.cache.apply(&changes),
+            Report::Reread { names, sets } => match sets {
+                Ok(sets) => self.cache.reload_names(&names, sets),
+                Err(e) => warn!(error = %e, "re-reading failed; planning again later"),
+            },
+            Report::Applied(outcome) => {
+                let job = self.busy.take();
+                if let Some(Busy::Applying(job)) = job {
+                    self.applied(job, outcome);
+                }
             }
         }
         Ok(())
@@ -524,7 +635,7 @@ impl Controller {
     fn open_gate_if_settled(&mut self, was_settled: bool) {
         if !was_settled && self.index.all_settled() {
             info!("every member has reported: deletions are allowed from now on");
-            self.index.mark_all_dirty();
+            self.mark_all_dirty();
         }
     }
 
@@ -577,10 +688,8 @@ impl Controller {
         }
     }
 
-    async fn reconcile(&mut self, res_tx: &mpsc::Sender<(String, Result<Resolution, String>)>) {
-        if !self.is_leader() {
-            return;
-        }
+    /// Plans the dirty Services (and those to retry) and hands the changes to the writer.
+    fn reconcile(&mut self, writer: &Writer, res_tx: &mpsc::Sender<(String, Result<Resolution, String>)>) {
         let since = self.pending_since.take();
         let mut keys = self.index.take_dirty();
         keys.append(&mut self.retry_keys);
@@ -615,23 +724,25 @@ impl Controller {
         if p.names.is_empty() {
             return;
         }
-        let (c, r, d) = p.counts();
-        let names: BTreeSet<String> = p.names.iter().map(|n| n.name.clone()).collect();
-        let outcome = applier::apply(
-            self.provider.as_ref(),
-            p.names,
-            &mut self.cache,
-            self.settings.retry,
-        )
-        .await;
-        self.stats
-            .provider_applies
-            .fetch_add(outcome.requests as u64, Ordering::SeqCst);
-        self.stats
-            .changes_applied
-            .fetch_add(outcome.applied as u64, Ordering::SeqCst);
-        for name in names {
-            self.quarantine.remove(&name);
+        let job = ApplyJob {
+            counts: p.counts(),
+            names: p.names.iter().map(|n| n.name.clone()).collect(),
+            services: keys.len(),
+            since,
+            started,
+        };
+        if writer.send(Job::Apply(p.names)) {
+            self.busy = Some(Busy::Applying(job));
+        } else {
+            // The writer has stopped (the instance is stopping): plan these again if it runs on.
+            self.retry_keys.extend(keys);
+        }
+    }
+
+    /// Takes in the outcome of an applied plan: quarantine, retries, stale names, metrics.
+    fn applied(&mut self, job: ApplyJob, outcome: ApplyOutcome) {
+        for name in &job.names {
+            self.quarantine.remove(name);
         }
         for (g, reason) in outcome.quarantined {
             self.quarantine.insert(g.name.clone(), (g.changes, reason));
@@ -644,11 +755,11 @@ impl Controller {
             m.add_changes_applied(ChangeOp::Create, outcome.created as u64);
             m.add_changes_applied(ChangeOp::Replace, outcome.replaced as u64);
             m.add_changes_applied(ChangeOp::Delete, outcome.deleted as u64);
-            if !outcome.retry.is_empty() {
+            if !outcome.retry.is_empty() && outcome.fenced.is_none() {
                 m.apply_failure();
             }
             if outcome.applied > 0
-                && let Some(since) = since
+                && let Some(since) = job.since
             {
                 m.observe_convergence(since.elapsed());
             }
@@ -656,39 +767,21 @@ impl Controller {
         if outcome.applied > 0 {
             self.observe_cache();
         }
+        let (c, r, d) = job.counts;
         info!(
-            services = keys.len(),
+            services = job.services,
             creates = c,
             replaces = r,
             deletes = d,
             applied = outcome.applied,
             requests = outcome.requests,
-            elapsed = ?started.elapsed(),
+            elapsed = ?job.started.elapsed(),
             api_calls = ?self.provider.api_calls(),
             "plan applied"
         );
         if !outcome.stale.is_empty() {
-            let names: BTreeSet<String> = outcome
-                .stale
-                .iter()
-                .flat_map(|g| g.changes.iter().map(|c| c.name().to_string()))
-                .collect();
-            warn!(
-                names = names.len(),
-                "zone changed behind our back; re-reading those names"
-            );
-            let stale: Vec<ServiceKey> = outcome.stale.iter().map(|g| g.service.clone()).collect();
-            let wanted: Vec<String> = names.iter().cloned().collect();
-            let reread = applier::retry_transient(self.settings.retry, "list", || {
-                self.stats.provider_lists.fetch_add(1, Ordering::SeqCst);
-                self.provider.list_names(&wanted)
-            })
-            .await;
-            match reread {
-                Ok(sets) => self.cache.reload_names(&names, sets),
-                Err(e) => warn!(error = %e, "re-reading failed; planning again later"),
-            }
-            self.retry_keys.extend(stale);
+            self.retry_keys
+                .extend(outcome.stale.iter().map(|g| g.service.clone()));
             // At once for three rounds in a row; a name that keeps changing behind our back is
             // then retried after the usual delay, never in a tight loop.
             self.retry_at = Some(if self.stale_rounds < 3 {
@@ -702,7 +795,9 @@ impl Controller {
         }
         if !outcome.retry.is_empty() {
             self.retry_keys.extend(outcome.retry);
-            self.retry_at = Some(Instant::now() + RETRY_DELAY);
+            if outcome.fenced.is_none() {
+                self.retry_at = Some(Instant::now() + RETRY_DELAY);
+            }
         }
     }
 
@@ -751,9 +846,20 @@ impl Controller {
         )
     }
 
-    /// Plans every Service once against a fresh listing, without applying (for `feddns plan`).
+    /// Plans every Service once against a fresh listing, without applying (for `feddns plan`):
+    /// the same Services `run` plans after a listing, so the plan shows exactly what run does.
     pub async fn plan_once(&mut self) -> Result<Plan, ProviderError> {
-        self.relist().await?;
+        let sets = crate::applier::retry_transient(self.settings.retry, "list", &Fence::open(), || {
+            self.stats.provider_lists.fetch_add(1, Ordering::SeqCst);
+            self.provider.list()
+        })
+        .await
+        .map_err(|e| match e {
+            CallError::Provider(e) => e,
+            CallError::Fenced(why) => ProviderError::Other(why.to_string()),
+        })?;
+        self.cache.load(sets);
+        self.listed = true;
         let keys = all_services(&self.index, &self.cache);
         let first = self.plan_keys(&keys);
         let hosts: BTreeSet<String> = first
@@ -777,6 +883,26 @@ impl Controller {
     pub fn apply_event(&mut self, ev: MemberEvent) {
         self.on_member_event(ev);
     }
+}
+
+/// The job the writer is doing.
+enum Busy {
+    Listing,
+    Applying(ApplyJob),
+}
+
+/// What the loop remembers of a plan handed to the writer.
+struct ApplyJob {
+    /// Creates, replaces, deletes.
+    counts: (usize, usize, usize),
+    /// The names in the plan.
+    names: BTreeSet<String>,
+    /// How many Services were planned.
+    services: usize,
+    /// When the oldest member event behind the plan arrived.
+    since: Option<Instant>,
+    /// When planning started.
+    started: std::time::Instant,
 }
 
 fn report(p: &Plan) {

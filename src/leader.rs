@@ -11,11 +11,16 @@
 //! * Every write is an update carrying the `resourceVersion` it read: of two replicas racing for
 //!   a free Lease, the API server accepts one and answers the other 409 Conflict.
 //! * The leader renews every `renew_interval`. If it cannot renew for two thirds of the lease
-//!   duration (the API server unreachable, say) it stops leading before anyone else may start.
+//!   duration (the API server unreachable or hanging, say) it stops leading before anyone else
+//!   may start. That deadline is enforced by a timer of its own, and every Lease call has a
+//!   timeout, so a call that never returns cannot keep a replica leading: the [`LeaseClock`]
+//!   the writer checks before every batch expires on time whatever the calls do.
 //! * On shutdown the leader clears the holder, so a successor takes over on its next try
 //!   instead of waiting for the lease to expire.
 //!
 //! [`can_take`] and [`next_spec`] are the pure decisions; [`Leadership`] does the I/O.
+
+use std::sync::{Arc, Mutex, PoisonError};
 
 use std::time::Duration;
 
@@ -124,9 +129,57 @@ impl ElectionSettings {
         }
     }
 
-    /// How long a leader keeps leading without a successful renewal.
-    fn renew_deadline(&self) -> Duration {
+    /// How long a leader keeps leading without a successful renewal: two thirds of the lease
+    /// duration, so it stops before anyone else may take over.
+    pub fn renew_deadline(&self) -> Duration {
         self.lease_duration * 2 / 3
+    }
+
+    /// The longest a single Lease call (a read, or a read and a write) may take: half the renew
+    /// deadline, so at least two attempts fit in it.
+    pub fn call_timeout(&self) -> Duration {
+        self.renew_deadline() / 2
+    }
+}
+
+/// Until when this replica may write, as far as the Lease is concerned: the start of its last
+/// successful acquire or renew plus the renew deadline. Shared by the election task, which sets
+/// it, and the writer, which checks it before every batch; it expires by itself, so a renewal
+/// that hangs cannot extend it.
+#[derive(Debug, Default)]
+pub struct LeaseClock {
+    valid_until: Mutex<Option<Instant>>,
+}
+
+impl LeaseClock {
+    /// A clock that grants nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether the Lease is held now (within the renew deadline of the last renewal).
+    pub fn holds(&self) -> bool {
+        self.holds_at(Instant::now())
+    }
+
+    /// Whether the Lease is held at `now`.
+    pub fn holds_at(&self, now: Instant) -> bool {
+        self.valid_until().is_some_and(|t| now < t)
+    }
+
+    /// Until when the Lease is held (`None`: not at all).
+    pub fn valid_until(&self) -> Option<Instant> {
+        *self.valid_until.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A renewal that started at `attempt_started` succeeded.
+    pub fn renewed(&self, attempt_started: Instant, deadline: Duration) {
+        *self.valid_until.lock().unwrap_or_else(PoisonError::into_inner) = Some(attempt_started + deadline);
+    }
+
+    /// The Lease is lost (or released): nothing may be written from now on.
+    pub fn revoke(&self) {
+        *self.valid_until.lock().unwrap_or_else(PoisonError::into_inner) = None;
     }
 }
 
@@ -203,12 +256,22 @@ impl Elector {
     }
 }
 
-/// A running election: follow [`Self::subscribe`] to know whether this replica leads.
+/// A running election: follow [`Self::subscribe`] to know whether this replica leads, and check
+/// [`Self::clock`] before writing.
 pub struct Leadership {
     rx: watch::Receiver<bool>,
+    clock: Arc<LeaseClock>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
     identity: String,
+}
+
+/// Waits until `at`; pending forever without one.
+async fn expiry(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 impl Leadership {
@@ -217,64 +280,95 @@ impl Leadership {
         let (tx, rx) = watch::channel(false);
         let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
         let identity = settings.identity.clone();
+        let clock = Arc::new(LeaseClock::new());
         let mut elector = Elector {
             api: Api::namespaced(client, &settings.namespace),
             settings,
             seen: None,
         };
+        let lease = clock.clone();
         let task = tokio::spawn(async move {
-            let mut last_renewal: Option<Instant> = None;
+            let s = elector.settings.clone();
+            // Stops leading when the renew deadline passes, whatever a call in flight does.
+            let expire = |tx: &watch::Sender<bool>| {
+                lease.revoke();
+                if *tx.borrow() {
+                    warn!(lease = %s.lease, deadline = ?s.renew_deadline(), "lease not renewed within the renew deadline: no longer writing");
+                    tx.send_replace(false);
+                }
+            };
             loop {
-                let leading = *tx.borrow();
-                let result = elector.try_acquire_or_renew().await;
-                let s = &elector.settings;
+                let started = Instant::now();
+                let result = {
+                    let attempt = tokio::time::timeout(s.call_timeout(), elector.try_acquire_or_renew());
+                    tokio::pin!(attempt);
+                    loop {
+                        tokio::select! {
+                            r = &mut attempt => break r,
+                            () = expiry(lease.valid_until()), if *tx.borrow() => expire(&tx),
+                        }
+                    }
+                };
                 match result {
-                    Ok(true) => {
-                        last_renewal = Some(Instant::now());
-                        if !leading {
+                    Ok(Ok(true)) => {
+                        lease.renewed(started, s.renew_deadline());
+                        // A renewal that took longer than the deadline grants nothing.
+                        if lease.holds() && !*tx.borrow() {
                             info!(lease = %s.lease, namespace = %s.namespace, identity = %s.identity, "became the leader: writing to the zone");
                             tx.send_replace(true);
                         }
                     }
-                    Ok(false) => {
-                        if leading {
+                    Ok(Ok(false)) => {
+                        lease.revoke();
+                        if *tx.borrow() {
                             warn!(lease = %s.lease, holder = ?elector.seen.as_ref().and_then(Observation::holder), "lost the lease to another replica: no longer writing");
                             tx.send_replace(false);
                         }
                     }
-                    Err(e) => {
-                        let overdue = last_renewal.is_none_or(|t| t.elapsed() >= s.renew_deadline());
+                    Ok(Err(e)) => {
                         warn!(lease = %s.lease, error = %e, "lease could not be read or renewed");
-                        if leading && overdue {
-                            warn!(lease = %s.lease, "lease not renewed within the renew deadline: no longer writing");
-                            tx.send_replace(false);
-                        }
+                    }
+                    Err(_) => {
+                        warn!(lease = %s.lease, timeout = ?s.call_timeout(), "lease call timed out");
                     }
                 }
-                let period = elector.settings.renew_interval;
+                if *tx.borrow() && !lease.holds() {
+                    expire(&tx);
+                }
                 tokio::select! {
                     _ = &mut stop_rx => break,
-                    () = tokio::time::sleep(period) => {}
+                    () = tokio::time::sleep(s.renew_interval) => {}
+                    () = expiry(lease.valid_until()), if *tx.borrow() => expire(&tx),
                 }
             }
             let was_leading = *tx.borrow();
+            lease.revoke();
             tx.send_replace(false);
             if was_leading {
-                match elector.release().await {
-                    Ok(true) => info!(lease = %elector.settings.lease, "lease released"),
-                    Ok(false) => {}
-                    Err(e) => {
-                        warn!(lease = %elector.settings.lease, error = %e, "lease could not be released; it expires on its own")
+                match tokio::time::timeout(s.call_timeout(), elector.release()).await {
+                    Ok(Ok(true)) => info!(lease = %s.lease, "lease released"),
+                    Ok(Ok(false)) => {}
+                    Ok(Err(e)) => {
+                        warn!(lease = %s.lease, error = %e, "lease could not be released; it expires on its own");
+                    }
+                    Err(_) => {
+                        warn!(lease = %s.lease, "releasing the lease timed out; it expires on its own");
                     }
                 }
             }
         });
         Self {
             rx,
+            clock,
             stop: Some(stop_tx),
             task,
             identity,
         }
+    }
+
+    /// Until when this replica may write: check it before every batch.
+    pub fn clock(&self) -> Arc<LeaseClock> {
+        self.clock.clone()
     }
 
     /// Whether this replica leads, now and as it changes.
@@ -297,6 +391,7 @@ impl Leadership {
 
     /// Stops electing without releasing (as a crash would): the Lease expires on its own.
     pub fn abandon(self) {
+        self.clock.revoke();
         self.task.abort();
     }
 }

@@ -27,3 +27,4 @@ pub mod runner;
 pub mod selector;
 pub mod status;
 pub mod stub;
+pub mod writer;

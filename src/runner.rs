@@ -113,8 +113,8 @@ impl Instance {
             _ => None,
         };
         let leader = leadership.as_ref().map(Leadership::subscribe);
-        if let Some(rx) = &leader {
-            controller = controller.with_leadership(rx.clone());
+        if let Some(l) = &leadership {
+            controller = controller.with_leadership(l.subscribe(), l.clock());
         }
         let (ready_tx, ready_rx) = watch::channel(Err("starting".to_string()));
         let heartbeat = Arc::new(Heartbeat::new());
