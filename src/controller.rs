@@ -476,6 +476,9 @@ impl Controller {
         // Stop: the batch in flight finishes, nothing is sent after it; what was accepted
         // meanwhile still reaches the cache (and the counters).
         let _ = stop_tx.send(true);
+        if let Some(tx) = &self.inst.ready {
+            let _previous = tx.send_replace(Err("stopping: finishing the batch in flight".to_string()));
+        }
         for report in writer.finish().await {
             if let Report::Accepted(changes) = report {
                 self.cache.apply(&changes);

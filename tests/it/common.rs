@@ -3,7 +3,12 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use feddns_provider::{ApiStats, Capabilities, Change, Limits, Provider, ProviderError, RecordSet};
+use tokio::sync::watch;
 
 use hickory_net::client::{Client, ClientHandle};
 use hickory_net::proto::op::ResponseCode;
@@ -164,4 +169,200 @@ impl Dns {
             .await
             .map_err(|e| e.to_string())
     }
+}
+
+/// A provider in front of another that counts every call, records every accepted batch with the
+/// time its call started, and can hold listings and applies until the test lets them go (a slow
+/// or hanging provider, without sleeping).
+pub(crate) struct Probe {
+    inner: Arc<dyn Provider>,
+    limits: Option<Limits>,
+    lists: AtomicU64,
+    applies: AtomicU64,
+    accepted: Mutex<Vec<(tokio::time::Instant, Vec<Change>)>>,
+    lists_open: watch::Sender<bool>,
+    applies_open: watch::Sender<bool>,
+}
+
+impl Probe {
+    pub(crate) fn new(inner: Arc<dyn Provider>) -> Arc<Self> {
+        Self::with_limits(inner, None)
+    }
+
+    /// With other per-request limits than the inner provider's (small batches).
+    pub(crate) fn with_limits(inner: Arc<dyn Provider>, limits: Option<Limits>) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            limits,
+            lists: AtomicU64::new(0),
+            applies: AtomicU64::new(0),
+            accepted: Mutex::new(Vec::new()),
+            lists_open: watch::channel(true).0,
+            applies_open: watch::channel(true).0,
+        })
+    }
+
+    /// Every call the controller made to the provider (listings, re-reads and applies).
+    pub(crate) fn calls(&self) -> u64 {
+        self.lists.load(Ordering::SeqCst) + self.applies.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn lists(&self) -> u64 {
+        self.lists.load(Ordering::SeqCst)
+    }
+
+    /// Apply calls made (held ones included).
+    pub(crate) fn applies(&self) -> u64 {
+        self.applies.load(Ordering::SeqCst)
+    }
+
+    /// The changes of every accepted batch, in order.
+    pub(crate) fn accepted_changes(&self) -> Vec<Change> {
+        lock(&self.accepted)
+            .iter()
+            .flat_map(|(_, c)| c.iter().cloned())
+            .collect()
+    }
+
+    /// When each accepted batch's call started.
+    pub(crate) fn accepted_at(&self) -> Vec<tokio::time::Instant> {
+        lock(&self.accepted).iter().map(|(t, _)| *t).collect()
+    }
+
+    /// Holds (false) or lets go (true) listings.
+    pub(crate) fn open_lists(&self, open: bool) {
+        self.lists_open.send_replace(open);
+    }
+
+    /// Holds (false) or lets go (true) applies.
+    pub(crate) fn open_applies(&self, open: bool) {
+        self.applies_open.send_replace(open);
+    }
+
+    /// Waits until `n` apply calls have started.
+    pub(crate) async fn applies_started(&self, n: u64) {
+        eventually(&format!("{n} apply calls started"), || async {
+            let got = self.applies.load(Ordering::SeqCst);
+            if got >= n { Ok(()) } else { Err(format!("{got}")) }
+        })
+        .await;
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+async fn wait_open(gate: &watch::Sender<bool>) {
+    let mut rx = gate.subscribe();
+    let _ = rx.wait_for(|open| *open).await;
+}
+
+#[async_trait::async_trait]
+impl Provider for Probe {
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+    fn zone(&self) -> &str {
+        self.inner.zone()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    fn limits(&self) -> Limits {
+        self.limits.unwrap_or_else(|| self.inner.limits())
+    }
+    async fn list(&self) -> Result<Vec<RecordSet>, ProviderError> {
+        self.lists.fetch_add(1, Ordering::SeqCst);
+        wait_open(&self.lists_open).await;
+        self.inner.list().await
+    }
+    async fn list_names(&self, names: &[String]) -> Result<Vec<RecordSet>, ProviderError> {
+        self.lists.fetch_add(1, Ordering::SeqCst);
+        wait_open(&self.lists_open).await;
+        self.inner.list_names(names).await
+    }
+    async fn apply(&self, changes: &[Change]) -> Result<(), ProviderError> {
+        let at = tokio::time::Instant::now();
+        self.applies.fetch_add(1, Ordering::SeqCst);
+        wait_open(&self.applies_open).await;
+        self.inner.apply(changes).await?;
+        lock(&self.accepted).push((at, changes.to_vec()));
+        Ok(())
+    }
+    /// The inner provider's counters, and this probe's own calls as `apply` and `list`.
+    fn api_stats(&self) -> ApiStats {
+        let mut stats = self.inner.api_stats();
+        stats.calls.insert("apply".into(), self.applies());
+        stats.calls.insert("list".into(), self.lists());
+        stats
+    }
+}
+
+/// A TCP proxy on 127.0.0.1 in front of `target` that can hang: while hung it accepts and keeps
+/// connections but forwards nothing, in either direction (a partition, or an API server that
+/// stops answering), and forwards what it held once let go.
+pub(crate) struct HangingProxy {
+    addr: SocketAddr,
+    hung: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for HangingProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl HangingProxy {
+    pub(crate) async fn start(target: SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hung = watch::channel(false).0;
+        let gate = hung.clone();
+        let task = tokio::spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
+            while let Ok((client, _)) = listener.accept().await {
+                let gate = gate.clone();
+                conns.spawn(async move {
+                    let Ok(server) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    let (cr, cw) = client.into_split();
+                    let (sr, sw) = server.into_split();
+                    tokio::join!(pump(cr, sw, gate.subscribe()), pump(sr, cw, gate.subscribe()));
+                });
+            }
+        });
+        Self { addr, hung, task }
+    }
+
+    /// `http://` and the proxy's address.
+    pub(crate) fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Hangs (true) or lets go (false).
+    pub(crate) fn hang(&self, hung: bool) {
+        self.hung.send_replace(hung);
+    }
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut hung: watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if hung.wait_for(|h| !*h).await.is_err() || to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
 }

@@ -2,17 +2,13 @@
 //! registries, the Lease), fake member clusters, whole `feddns run` instances in-process
 //! ([`feddns::runner::Instance`]) writing to a shared in-memory zone, and the admin port.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use fake_apiserver::FakeApiServer;
 use feddns::config::Config;
 use feddns::runner::Instance;
-use feddns_provider::{
-    ApiStats, Capabilities, Change, Limits, MemoryProvider, Provider, ProviderError, RecordSet,
-};
+use feddns_provider::{MemoryProvider, Provider};
 use serde_json::{Value, json};
 
 use crate::common::*;
@@ -42,42 +38,6 @@ const FED_NS: &str = "kube-federation-system";
 const TIMING: &str = "controller: { debounce: 20ms, max_debounce: 200ms, file_poll: 50ms, \
                       watch_backoff: 50ms, watch_backoff_max: 200ms }\n\
                       safety: { member_grace: 3s }\n";
-
-/// A shared zone, and a view of it per instance that counts that instance's writes.
-struct Counting {
-    inner: Arc<MemoryProvider>,
-    applies: AtomicU64,
-}
-
-#[async_trait::async_trait]
-impl Provider for Counting {
-    fn kind(&self) -> &'static str {
-        "memory"
-    }
-    fn zone(&self) -> &str {
-        self.inner.zone()
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    fn limits(&self) -> Limits {
-        self.inner.limits()
-    }
-    async fn list(&self) -> Result<Vec<RecordSet>, ProviderError> {
-        self.inner.list().await
-    }
-    async fn apply(&self, changes: &[Change]) -> Result<(), ProviderError> {
-        self.applies.fetch_add(1, Ordering::SeqCst);
-        self.inner.apply(changes).await
-    }
-    fn api_stats(&self) -> ApiStats {
-        let n = self.applies.load(Ordering::SeqCst);
-        ApiStats {
-            calls: BTreeMap::from([("apply".to_string(), n)]),
-            ..ApiStats::default()
-        }
-    }
-}
 
 /// The values at `name` (type and values of every set), sorted.
 async fn records(zone: &MemoryProvider, name: &str) -> Vec<String> {
@@ -147,15 +107,13 @@ impl Host {
     }
 }
 
-async fn start(cfg: Config, zone: &Arc<MemoryProvider>) -> (Instance, Arc<Counting>) {
-    let counting = Arc::new(Counting {
-        inner: zone.clone(),
-        applies: AtomicU64::new(0),
-    });
-    let instance = Instance::start(cfg, counting.clone(), Arc::new(NoResolve), false)
+/// An instance on the shared zone, through a [`Probe`] that counts its provider calls.
+async fn start(cfg: Config, zone: &Arc<MemoryProvider>) -> (Instance, Arc<Probe>) {
+    let probe = Probe::new(zone.clone());
+    let instance = Instance::start(cfg, probe.clone(), Arc::new(NoResolve), false)
         .await
         .unwrap();
-    (instance, counting)
+    (instance, probe)
 }
 
 const SECRETS: &str = "discovery:\n  - kubeconfig_secrets: { namespace: kube-federation-system, selector: feddns.io/member=true }\n";
@@ -361,9 +319,10 @@ async fn two_instances_one_lease_failover() {
     } else {
         (b, b_writes, a, a_writes)
     };
-    // Only the leader wrote; the follower is warm (it follows the members) but silent.
-    assert!(leader_writes.applies.load(Ordering::SeqCst) > 0);
-    assert_eq!(follower_writes.applies.load(Ordering::SeqCst), 0);
+    // Only the leader wrote; the follower is warm (it follows the members) but made no
+    // provider call at all: not a write, not a listing (Route53's quota is account-wide).
+    assert!(leader_writes.applies() > 0);
+    assert_eq!(follower_writes.calls(), 0, "the follower called the provider");
     let lease = host
         .api
         .get("coordination.k8s.io/v1", "Lease", Some("feddns"), "feddns")
@@ -383,7 +342,7 @@ async fn two_instances_one_lease_failover() {
     let took_over = stopped.elapsed();
     expect_records(&zone, GLOBAL, &["A 192.0.2.9"]).await;
     let converged = stopped.elapsed();
-    assert!(follower_writes.applies.load(Ordering::SeqCst) > 0);
+    assert!(follower_writes.applies() > 0);
     eprintln!("failover after a graceful stop: leader in {took_over:?}, change converged in {converged:?}");
 
     // A crash: no release; a new instance takes over once the Lease expires (2 s).
@@ -394,13 +353,107 @@ async fn two_instances_one_lease_failover() {
     expect_records(&zone, GLOBAL, &["A 192.0.2.10"]).await;
     let converged = crashed.elapsed();
     assert!(*c.leader().unwrap().borrow());
-    assert!(c_writes.applies.load(Ordering::SeqCst) > 0);
+    assert!(c_writes.applies() > 0);
     assert!(
         converged >= Duration::from_secs(2),
         "took over before the 2 s lease expired: {converged:?}"
     );
     eprintln!("failover after a crash (lease_duration 2s): change converged in {converged:?}");
     c.stop().await.unwrap();
+}
+
+/// When `rx` (a leader flag) first turns `to`, by the test's clock.
+fn when_leading_is(
+    mut rx: tokio::sync::watch::Receiver<bool>,
+    to: bool,
+) -> tokio::task::JoinHandle<tokio::time::Instant> {
+    tokio::spawn(async move {
+        let _ = rx.wait_for(|l| *l == to).await;
+        tokio::time::Instant::now()
+    })
+}
+
+/// A leader whose Lease calls hang (its API server stops answering; the member clusters still
+/// answer): it stops writing within its renew deadline, before the Lease expires, though the
+/// hung call never returns; the other replica takes over, and from then on its writes are the
+/// only ones.
+#[tokio::test]
+async fn a_leader_whose_lease_calls_hang_stops_writing_before_the_lease_expires() {
+    let host = Host::start().await;
+    let us = member("us-east-1", "us-east-1a", "192.0.2.1").await;
+    us.write_kubeconfig(&host.dir.path().join("us.kubeconfig"), "us")
+        .unwrap();
+    // Replica a reaches the host cluster through a proxy that can hang.
+    let proxy = HangingProxy::start(host.api.addr()).await;
+    std::fs::write(
+        host.dir.path().join("host-a.kubeconfig"),
+        host.api.kubeconfig("host").replace(&host.api.url(), &proxy.url()),
+    )
+    .unwrap();
+    let members = "members: [{ name: us, kubeconfig: us.kubeconfig, context: us }]
+";
+    let with_id = |id: &str| {
+        format!(
+            "{members}{}",
+            ELECTION.replace("renew_interval", &format!("identity: {id}, renew_interval"))
+        )
+    };
+    let zone = Arc::new(MemoryProvider::plain("example.com"));
+    let a_cfg = host.config("a.yaml", &with_id("a")).source.clone();
+    let text = std::fs::read_to_string(&a_cfg)
+        .unwrap()
+        .replace("kubeconfig: host.kubeconfig", "kubeconfig: host-a.kubeconfig");
+    std::fs::write(&a_cfg, text).unwrap();
+    let (a, a_writes) = start(Config::load(&a_cfg).unwrap(), &zone).await;
+    eventually("a leads", || {
+        let l = *a.leader().unwrap().borrow();
+        async move { if l { Ok(()) } else { Err("not yet".into()) } }
+    })
+    .await;
+    expect_records(&zone, GLOBAL, &["A 192.0.2.1"]).await;
+    let (b, b_writes) = start(host.config("b.yaml", &with_id("b")), &zone).await;
+    let a_stopped = when_leading_is(a.leader().unwrap(), false);
+    let b_leads = when_leading_is(b.leader().unwrap(), true);
+
+    proxy.hang(true);
+    // Within a's renew deadline a may still write this; b may not yet.
+    us.apply(lb("default", "nginx", &["192.0.2.20"])).unwrap();
+    let a_stopped = tokio::time::timeout(DEADLINE, a_stopped)
+        .await
+        .expect("a stops leading although its Lease call hangs")
+        .unwrap();
+    let a_calls_when_fenced = a_writes.applies();
+    assert!(!b_leads.is_finished(), "b took over before a stopped writing");
+    // Nobody may write this until b has taken over.
+    us.apply(lb("default", "nginx", &["192.0.2.21"])).unwrap();
+    let b_leads = tokio::time::timeout(DEADLINE, b_leads).await.unwrap().unwrap();
+    expect_records(&zone, GLOBAL, &["A 192.0.2.21"]).await;
+    us.apply(lb("default", "nginx", &["192.0.2.22"])).unwrap();
+    expect_records(&zone, GLOBAL, &["A 192.0.2.22"]).await;
+
+    assert!(a_stopped < b_leads);
+    assert_eq!(
+        a_writes.applies(),
+        a_calls_when_fenced,
+        "a called the provider after it stopped leading"
+    );
+    let a_at = a_writes.accepted_at();
+    assert!(!a_at.is_empty());
+    assert!(
+        a_at.iter().all(|t| *t < a_stopped),
+        "a wrote after its renew deadline"
+    );
+    let b_at = b_writes.accepted_at();
+    assert!(b_at.len() >= 2, "b wrote both later changes");
+    assert!(b_at.iter().all(|t| *t >= b_leads), "b wrote before it led");
+    eprintln!(
+        "lease calls hung: a stopped writing after {:?}, b took over {:?} later",
+        a_stopped.duration_since(a_at[a_at.len() - 1]),
+        b_leads.duration_since(a_stopped)
+    );
+    proxy.hang(false);
+    b.stop().await.unwrap();
+    a.abort().await;
 }
 
 async fn get(addr: std::net::SocketAddr, path: &str) -> String {

@@ -8,5 +8,7 @@ mod deploy;
 mod discovery;
 mod host;
 mod kube;
+mod restart;
 mod route53;
 mod stub;
+mod writer;
