@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail, ensure};
 use fake_apiserver::FakeApiServer;
+use fake_apiserver::fixtures::{lb, node, slice};
 use feddns::config::Config;
 use feddns::controller::{Controller, Stats};
 use feddns::members::{SourceSettings, Supervisor};
@@ -38,7 +39,6 @@ use hickory_net::proto::op::ResponseCode;
 use hickory_net::proto::rr::{DNSClass, Name, RData, RecordType};
 use hickory_net::runtime::TokioRuntimeProvider;
 use hickory_net::udp::UdpClientStream;
-use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
 const FEDERATION: &str = "fed";
@@ -203,14 +203,14 @@ impl Layout {
         let member = self.member_name(m);
         for n in 0..self.nodes {
             let zone = &zones[n % zones.len()];
-            api.apply(node(&format!("{member}-node-{n}"), zone, &region))
+            api.apply(node(&format!("{member}-node-{n}"), Some(zone), Some(&region)))
                 .map_err(|e| anyhow!("seeding {member}: {e}"))?;
         }
         for i in 0..self.services {
             let svc = svc_name(i);
-            api.apply(service(&svc, initial_ip(m, i)))
+            api.apply(lb(NAMESPACE, &svc, &[&initial_ip(m, i).to_string()]))
                 .map_err(|e| anyhow!("seeding {member}: {e}"))?;
-            api.apply(slice(&svc))
+            api.apply(slice(NAMESPACE, &svc, &[true]))
                 .map_err(|e| anyhow!("seeding {member}: {e}"))?;
         }
         Ok(())
@@ -248,39 +248,6 @@ fn zone_name(i: usize, zone: &str, region: &str) -> String {
         "{}.{NAMESPACE}.{FEDERATION}.svc.{zone}.{region}.{DOMAIN}",
         svc_name(i)
     )
-}
-
-fn node(name: &str, zone: &str, region: &str) -> Value {
-    json!({
-        "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": name, "labels": {
-            "topology.kubernetes.io/zone": zone,
-            "topology.kubernetes.io/region": region,
-        }},
-    })
-}
-
-/// A LoadBalancer Service with one ingress IP, as a real API server returns it.
-fn service(name: &str, ip: Ipv4Addr) -> Value {
-    json!({
-        "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {"type": "LoadBalancer", "ports": [{"port": 80, "protocol": "TCP"}]},
-        "status": {"loadBalancer": {"ingress": [
-            {"ip": ip.to_string(), "ipMode": "VIP", "ports": [{"port": 80, "protocol": "TCP"}]}
-        ]}},
-    })
-}
-
-/// An EndpointSlice of `svc` with one ready endpoint.
-fn slice(svc: &str) -> Value {
-    json!({
-        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-        "metadata": {"name": format!("{svc}-abcde"), "namespace": NAMESPACE,
-                     "labels": {"kubernetes.io/service-name": svc}},
-        "addressType": "IPv4",
-        "endpoints": [{"addresses": ["10.255.0.1"], "conditions": {"ready": true}}],
-    })
 }
 
 /// A config file's text with default timing.
@@ -499,7 +466,7 @@ async fn one_change(
     ip: Ipv4Addr,
 ) -> anyhow::Result<(Duration, Stages)> {
     let before = counters(stats);
-    let obj = service(svc, ip);
+    let obj = lb(NAMESPACE, svc, &[&ip.to_string()]);
     let started = Instant::now();
     api.apply(obj).map_err(|e| anyhow!("apply {svc}: {e}"))?;
     let mut stages = Stages::default();

@@ -304,6 +304,7 @@ impl Controller {
                 errors: Some(&self.errors),
                 conflicts: self.stats.conflicts.load(Ordering::SeqCst),
                 quarantined: self.quarantine.keys().cloned().collect(),
+                listed: self.listed,
             },
         )
     }

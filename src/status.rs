@@ -25,6 +25,10 @@ pub struct StatusReport {
     pub leader: Option<bool>,
     /// Whether every member has reported (deletions are allowed).
     pub settled: bool,
+    /// Whether this replica has listed the zone: a follower does not (it makes no provider
+    /// call until it leads), so it shows no records.
+    #[serde(default)]
+    pub zone_listed: bool,
     /// Members, by name.
     pub members: Vec<MemberRow>,
     /// Federated Services (in some member, or still holding records), by namespace and name.
@@ -102,6 +106,8 @@ pub struct StatusContext<'a> {
     pub conflicts: u64,
     /// Quarantined names.
     pub quarantined: Vec<String>,
+    /// Whether the zone has been listed.
+    pub listed: bool,
 }
 
 fn status_word(s: MemberStatus) -> &'static str {
@@ -165,6 +171,7 @@ pub fn build(index: &Index, cache: &ZoneCache, ctx: StatusContext<'_>) -> Status
         provider: ctx.provider.into(),
         leader: ctx.leader,
         settled: index.all_settled(),
+        zone_listed: ctx.listed,
         members,
         services,
         conflicts: ctx.conflicts,
@@ -182,7 +189,7 @@ pub fn render(r: &StatusReport) -> String {
     };
     let _ = writeln!(
         out,
-        "federation {} · zone {} · provider {} · {role}{}",
+        "federation {} · zone {} · provider {} · {role}{}{}",
         r.federation,
         r.zone,
         r.provider,
@@ -190,6 +197,11 @@ pub fn render(r: &StatusReport) -> String {
             ""
         } else {
             " · waiting for members to report"
+        },
+        if r.zone_listed {
+            ""
+        } else {
+            " · zone not listed yet (a follower lists it when it takes over)"
         }
     );
     let _ = writeln!(out, "\nMEMBERS");

@@ -6,56 +6,16 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use fake_apiserver::FakeApiServer;
+pub(crate) use fake_apiserver::fixtures::{lb, node, slice};
 use feddns::config::Config;
 use feddns::controller::{Controller, Stats};
 use feddns::members::{SourceSettings, Supervisor};
 use feddns_embedded::{EmbeddedConfig, EmbeddedProvider};
 use hickory_net::proto::rr::RecordType;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::common::*;
-
-pub(crate) fn node(name: &str, zone: Option<&str>, region: Option<&str>) -> Value {
-    let mut labels = serde_json::Map::new();
-    if let Some(z) = zone {
-        labels.insert("topology.kubernetes.io/zone".into(), z.into());
-    }
-    if let Some(r) = region {
-        labels.insert("topology.kubernetes.io/region".into(), r.into());
-    }
-    json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels}})
-}
-
-/// A LoadBalancer Service with the given ingress entries, as a real API server returns them
-/// (with `ipMode`).
-pub(crate) fn lb(ns: &str, name: &str, ips: &[&str]) -> Value {
-    let ingress: Vec<Value> = ips
-        .iter()
-        .map(|ip| json!({"ip": ip, "ipMode": "VIP", "ports": [{"port": 80, "protocol": "TCP"}]}))
-        .collect();
-    json!({
-        "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {"type": "LoadBalancer", "ports": [{"port": 80, "protocol": "TCP"}]},
-        "status": {"loadBalancer": {"ingress": ingress}},
-    })
-}
-
-pub(crate) fn slice(ns: &str, svc: &str, ready: &[bool]) -> Value {
-    let endpoints: Vec<Value> = ready
-        .iter()
-        .enumerate()
-        .map(|(i, r)| json!({"addresses": [format!("10.0.0.{}", i + 1)], "conditions": {"ready": r}}))
-        .collect();
-    json!({
-        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-        "metadata": {"name": format!("{svc}-abcde"), "namespace": ns,
-                     "labels": {"kubernetes.io/service-name": svc}},
-        "addressType": "IPv4",
-        "endpoints": endpoints,
-    })
-}
 
 /// One fake member cluster.
 struct Member {

@@ -57,6 +57,7 @@
 
 #![warn(missing_docs)]
 
+pub mod fixtures;
 mod http;
 mod patch;
 mod selector;
