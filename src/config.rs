@@ -40,11 +40,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use feddns_provider::ParseError;
 use serde::{Deserialize, Deserializer};
 
 use crate::model::RoutingMode;
 use crate::names::{Naming, check_label};
 use crate::ownership::DEFAULT_PREFIX;
+use crate::parse_errors;
 use crate::planner::DEFAULT_TTL;
 use crate::selector::{LabelSelector, Selection};
 
@@ -60,14 +62,10 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    /// The YAML does not match the configuration schema.
-    #[error("config file {path}: {message}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// The parser's message (with line and column).
-        message: String,
-    },
+    /// The YAML does not match the configuration schema: the file, line and column and what is
+    /// wrong, never the file's text (it may hold credentials).
+    #[error(transparent)]
+    Parse(ParseError),
     /// A field has a value that is not allowed.
     #[error("config file {path}: field `{field}`: {problem}")]
     Invalid {
@@ -571,9 +569,8 @@ impl Config {
 
     /// Parses and validates configuration text read from `path`.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let mut cfg: Self = serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string(),
+        let mut cfg: Self = serde_saphyr::from_str(text).map_err(|e| {
+            ConfigError::Parse(parse_errors::yaml(format!("config file {}", path.display()), &e))
         })?;
         cfg.source = path.to_path_buf();
         let base = path.parent().unwrap_or_else(|| Path::new("."));
@@ -895,7 +892,15 @@ members:
                 "config.yaml",
                 "unit must be",
             ),
-            (GOOD.to_string() + "colour: blue\n", "config.yaml", "colour"),
+            // The key is not shown (nothing of the text is); its line and column are.
+            (
+                GOOD.to_string() + "colour: blue\n",
+                "config.yaml",
+                &format!(
+                    "line {}, column 1: unknown field, expected one of `federation`",
+                    GOOD.lines().count() + 1
+                ),
+            ),
             (
                 GOOD.replace("file: /abs/eu.yaml", "file: /abs/eu.yaml, in_cluster: true"),
                 "field `members[1]`",
@@ -988,8 +993,16 @@ members:
             e.contains("field `provider.route53`") && e.contains("zone_id or zone_name"),
             "{e}"
         );
+        // The value is not shown (values may be credentials); the line and column point at it.
         let bad_policy = GOOD.to_string() + "routing: { policy: fastest }\n";
-        assert!(parse(&bad_policy).unwrap_err().to_string().contains("fastest"));
+        let e = parse(&bad_policy).unwrap_err().to_string();
+        let line = GOOD.lines().count() + 1;
+        assert_eq!(
+            e,
+            format!(
+                "config file /etc/feddns/config.yaml: line {line}, column 20: unknown variant, expected one of `plain`, `latency`"
+            )
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod model;
 pub mod names;
 pub mod ownership;
+pub mod parse_errors;
 pub mod plan;
 pub mod planner;
 pub mod regions;

@@ -28,6 +28,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 
+use feddns_provider::parse_error::serde_reason;
 use futures_util::{Stream, StreamExt};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
@@ -44,6 +45,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::backoff::Backoff;
 use crate::names::check_label;
+use crate::parse_errors::kubeconfig_problem;
 use crate::selector::LabelSelector;
 
 /// Annotation on a registry object (Secret, KubeFedCluster, Karmada Cluster) that overrides the
@@ -297,7 +299,8 @@ fn chain(e: &dyn std::error::Error) -> String {
 /// Checks that kubeconfig text parses and that its current context leads to a cluster with a
 /// server (what connecting with it needs, short of reading files or the network).
 fn check_kubeconfig(text: &str) -> Result<(), String> {
-    let kc = Kubeconfig::from_yaml(text).map_err(|e| format!("is not a valid kubeconfig: {}", chain(&e)))?;
+    let kc = Kubeconfig::from_yaml(text)
+        .map_err(|e| format!("is not a valid kubeconfig: {}", kubeconfig_problem(&e)))?;
     let current = kc
         .current_context
         .as_deref()
@@ -458,7 +461,9 @@ struct NameRef {
 fn spec_of<T: for<'de> Deserialize<'de> + Default>(object: &Value) -> Result<T, String> {
     match object.get("spec") {
         None | Some(Value::Null) => Ok(T::default()),
-        Some(spec) => T::deserialize(spec).map_err(|e| format!("spec cannot be read: {e}")),
+        Some(spec) => {
+            T::deserialize(spec).map_err(|e| format!("spec cannot be read: {}", serde_reason(&e.to_string())))
+        }
     }
 }
 

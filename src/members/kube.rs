@@ -38,6 +38,7 @@ use super::project::{DEFAULT_NAMESPACE, project_node_meta, project_service, proj
 use crate::backoff::Backoff;
 use crate::config::{MemberConfig, MemberSource};
 use crate::model::{MemberSnapshot, ObjectChange, ServiceKey};
+use crate::parse_errors::{self, kubeconfig_problem};
 use crate::selector::Selection;
 
 /// Most events gathered into one [`MemberEvent::Changes`].
@@ -64,12 +65,12 @@ pub async fn connect(member: &MemberConfig) -> Result<Client, String> {
             let origin = &d.origin;
             let text = d.kubeconfig.map_err(|e| format!("member {name}: {e}"))?;
             let kubeconfig = Kubeconfig::from_yaml(&text)
-                .map_err(|e| format!("member {name}: {origin}: kubeconfig: {}", chain(&e)))?;
+                .map_err(|e| format!("member {name}: {origin}: kubeconfig: {}", kubeconfig_problem(&e)))?;
             check_context(&kubeconfig, None)
                 .map_err(|e| format!("member {name}: {origin}: kubeconfig {e}"))?;
             kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
                 .await
-                .map_err(|e| format!("member {name}: {origin}: kubeconfig: {}", chain(&e)))?
+                .map_err(|e| format!("member {name}: {origin}: kubeconfig: {}", kubeconfig_problem(&e)))?
         }
         MemberSource::InCluster => kube::Config::incluster().map_err(|e| {
             format!("member {name}: in_cluster: not running in a Kubernetes pod with a service account: {e}")
@@ -79,8 +80,12 @@ pub async fn connect(member: &MemberConfig) -> Result<Client, String> {
                 Some(p) => (Kubeconfig::read_from(p), p.display().to_string()),
                 None => (Kubeconfig::read(), "$KUBECONFIG or ~/.kube/config".to_string()),
             };
-            let kubeconfig = kubeconfig
-                .map_err(|e| format!("member {name}: cannot load kubeconfig {shown}: {}", chain(&e)))?;
+            let kubeconfig = kubeconfig.map_err(|e| {
+                format!(
+                    "member {name}: cannot load kubeconfig {}",
+                    parse_errors::kubeconfig(&shown, &e)
+                )
+            })?;
             check_context(&kubeconfig, context.as_deref())
                 .map_err(|e| format!("member {name}: kubeconfig {shown}: {e}"))?;
             let options = KubeConfigOptions {
@@ -89,7 +94,12 @@ pub async fn connect(member: &MemberConfig) -> Result<Client, String> {
             };
             kube::Config::from_custom_kubeconfig(kubeconfig, &options)
                 .await
-                .map_err(|e| format!("member {name}: kubeconfig {shown}: {}", chain(&e)))?
+                .map_err(|e| {
+                    format!(
+                        "member {name}: kubeconfig {}",
+                        parse_errors::kubeconfig(&shown, &e)
+                    )
+                })?
         }
     };
     Client::try_from(config).map_err(|e| format!("member {name}: cannot build a client: {}", chain(&e)))
@@ -120,7 +130,7 @@ fn check_context(kubeconfig: &Kubeconfig, context: Option<&str>) -> Result<(), S
 }
 
 /// An error and its sources, on one line.
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

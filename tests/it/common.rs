@@ -366,3 +366,105 @@ async fn pump(
     }
     let _ = to.shutdown().await;
 }
+
+/// A credential that must never appear in an error or a log line.
+pub(crate) const SECRET: &str = "sekret-token-7f3a9c";
+/// [`SECRET`] in base64, as kubeconfigs hold keys.
+pub(crate) const SECRET_B64: &str = "c2VrcmV0LXRva2VuLTdmM2E5Yw==";
+
+/// Kubeconfigs broken right next to a credential: `(case, text, line, column)` of the error.
+pub(crate) fn broken_kubeconfigs() -> Vec<(&'static str, String, u64, u64)> {
+    let head = "apiVersion: v1\nkind: Config\ncurrent-context: c\nusers:\n- name: u\n  user:\n";
+    vec![
+        // The token on the line just above the break.
+        (
+            "token above a bad indentation",
+            format!("{head}    token: {SECRET}\n   bad: indent\n"),
+            8,
+            4,
+        ),
+        // The token as the value of the wrong type.
+        (
+            "token where a list belongs",
+            format!("apiVersion: v1\nkind: Config\nusers: {SECRET}\n"),
+            3,
+            8,
+        ),
+        // The token as a value that is not one of the allowed ones.
+        (
+            "token as an unknown variant",
+            format!(
+                "{head}    exec:\n      apiVersion: v1\n      command: x\n      interactiveMode: {SECRET}\n"
+            ),
+            10,
+            24,
+        ),
+        // The token inside a flow mapping that is not closed.
+        (
+            "token in an unclosed flow mapping",
+            format!("{head}    {{token: {SECRET}\ncontexts: []\n"),
+            7,
+            5,
+        ),
+        // The token as a duplicate key, and as the value of a duplicate key.
+        (
+            "token as a duplicate key",
+            format!("{head}    {SECRET}: 1\n    {SECRET}: 2\n"),
+            8,
+            5,
+        ),
+        (
+            "token under a duplicate key",
+            format!("{head}    token: {SECRET}\n    token: {SECRET}\n"),
+            8,
+            5,
+        ),
+        // A base64 client key on a badly indented line.
+        (
+            "base64 client key badly indented",
+            format!("{head}    client-certificate-data: Y2VydA==\n   client-key-data: {SECRET_B64}\n"),
+            8,
+            4,
+        ),
+    ]
+}
+
+/// Panics if `text` holds [`SECRET`] in any form.
+pub(crate) fn assert_no_secret(what: &str, text: &str) {
+    for form in [SECRET, "7f3a9c", SECRET_B64, &SECRET_B64[..20]] {
+        assert!(!text.contains(form), "{what} shows the secret ({form}):\n{text}");
+    }
+}
+
+/// Log lines written while the guard lives, on this thread (and so by every task of a
+/// current-thread runtime).
+#[derive(Clone, Default)]
+pub(crate) struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Logs {
+    /// Captures everything at `debug` and above until the guard is dropped.
+    pub(crate) fn capture() -> (Self, tracing::subscriber::DefaultGuard) {
+        let logs = Self::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

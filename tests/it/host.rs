@@ -2,6 +2,7 @@
 //! registries, the Lease), fake member clusters, whole `feddns run` instances in-process
 //! ([`feddns::runner::Instance`]) writing to a shared in-memory zone, and the admin port.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -270,6 +271,93 @@ async fn all_four_registries_and_a_broken_secret() {
         .unwrap();
     expect_records(&zone, &region_name("r-fixed"), &["A 192.0.2.15"]).await;
     instance.stop().await.unwrap();
+}
+
+/// Kubeconfig Secrets (and a Cluster API Secret) broken right next to a credential: each is a
+/// failed member whose error names the Secret, the key, the line and the column, and neither that
+/// error (in the status report, on `/status`, in `feddns status`) nor any log line shows anything
+/// of the Secret's content.
+#[tokio::test]
+async fn broken_kubeconfig_secrets_never_show_their_credentials() {
+    let (logs, _guard) = Logs::capture();
+    let host = Host::start().await;
+    let us = member("us-east-1", "us-east-1a", "192.0.2.1").await;
+    host.join("us", &us);
+    let cases = broken_kubeconfigs();
+    let mut want = BTreeMap::new();
+    for (i, (_, text, line, column)) in cases.iter().enumerate() {
+        let name = format!("broken-{i}");
+        host.api
+            .apply(secret(
+                FED_NS,
+                &name,
+                json!({"feddns.io/member": "true"}),
+                &[("kubeconfig", text)],
+            ))
+            .unwrap();
+        want.insert(
+            name.clone(),
+            format!("Secret {FED_NS}/{name}: key `kubeconfig` is not a valid kubeconfig: line {line}, column {column}: "),
+        );
+    }
+    let (_, text, line, column) = &cases[0];
+    host.api
+        .apply(secret(
+            "fleet",
+            "capi-broken-kubeconfig",
+            json!({"cluster.x-k8s.io/cluster-name": "capi-broken"}),
+            &[("value", text)],
+        ))
+        .unwrap();
+    want.insert(
+        "capi-broken".to_string(),
+        format!("Secret fleet/capi-broken-kubeconfig: key `value` is not a valid kubeconfig: line {line}, column {column}: "),
+    );
+    let extra =
+        format!("{SECRETS}  - cluster_api: {{ namespace: fleet }}\nadmin: {{ listen: 127.0.0.1:0 }}\n");
+    let zone = Arc::new(MemoryProvider::plain("example.com"));
+    let (instance, _) = start(host.config("c.yaml", &extra), &zone).await;
+    expect_records(&zone, GLOBAL, &["A 192.0.2.1"]).await;
+    eventually("every broken member reports its error", || async {
+        let status = instance.status().get().await.unwrap();
+        for (name, error) in &want {
+            let got = status
+                .members
+                .iter()
+                .find(|m| &m.name == name)
+                .and_then(|m| m.error.clone())
+                .unwrap_or_default();
+            assert_no_secret(&format!("member {name}'s error"), &got);
+            if !got.contains(error) {
+                return Err(format!("member {name}: {got:?} does not contain {error:?}"));
+            }
+        }
+        Ok(())
+    })
+    .await;
+    let addr = instance.admin_addr().unwrap();
+    assert_no_secret("/status", &get(addr, "/status").await);
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_feddns"))
+        .args(["status", "--admin", &addr.to_string()])
+        .output()
+        .await
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && table.contains("capi-broken"), "{table}");
+    assert_no_secret(
+        "feddns status",
+        &format!("{table}{}", String::from_utf8_lossy(&out.stderr)),
+    );
+    eventually("the logs name every broken Secret", || async {
+        let text = logs.text();
+        match want.values().find(|w| !text.contains(w.as_str())) {
+            None => Ok(()),
+            Some(w) => Err(format!("{w:?} not logged")),
+        }
+    })
+    .await;
+    instance.stop().await.unwrap();
+    assert_no_secret("the logs", &logs.text());
 }
 
 async fn wait_leader(instances: &[&Instance]) -> usize {

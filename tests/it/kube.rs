@@ -649,6 +649,60 @@ async fn validate_and_plan_list_the_member_clusters() {
     assert!(err.contains("member m2: "), "{err}");
 }
 
+/// `feddns validate` on a member whose kubeconfig is broken right next to a credential: the
+/// error names the file, line and column, and shows nothing of the file. The same for a config
+/// file broken next to a value.
+#[test]
+fn validate_never_echoes_a_broken_kubeconfig_or_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("eu.kubeconfig");
+    let config = dir.path().join("config.yaml");
+    let base = "federation: f\ndomain: example.com\nprovider: { embedded: { listen: 127.0.0.1:0 } }\n";
+    std::fs::write(
+        &config,
+        format!("{base}members: [{{ name: eu, kubeconfig: {} }}]\n", kc.display()),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    for (case, text, line, column) in broken_kubeconfigs() {
+        std::fs::write(&kc, &text).unwrap();
+        let (ok, out, err) = feddns_cli(&["validate", "-c", config]);
+        assert!(!ok, "{case}: validate succeeded");
+        assert_no_secret(case, &format!("{out}{err}"));
+        let want = format!(
+            "member eu: cannot load kubeconfig {}: line {line}, column {column}: ",
+            kc.display()
+        );
+        assert!(err.contains(&want), "{case}: {want:?} missing from\n{err}");
+    }
+
+    // The config file itself: a value just above the break, and one that is not allowed.
+    for (case, text, line, column) in [
+        (
+            "value above an unclosed flow mapping",
+            format!(
+                "federation: f\ndomain: example.com\nowner_id: {SECRET}\nprovider: {{ embedded: {{ listen: 127.0.0.1:0 }}\nmembers: []\n"
+            ),
+            5,
+            1,
+        ),
+        (
+            "value as an unknown variant",
+            format!("{base}routing: {{ policy: {SECRET} }}\nmembers: []\n"),
+            4,
+            20,
+        ),
+    ] {
+        let path = dir.path().join("broken.yaml");
+        std::fs::write(&path, text).unwrap();
+        let (ok, out, err) = feddns_cli(&["validate", "-c", path.to_str().unwrap()]);
+        assert!(!ok, "{case}: validate succeeded");
+        assert_no_secret(case, &format!("{out}{err}"));
+        let want = format!("config file {}: line {line}, column {column}: ", path.display());
+        assert!(err.contains(&want), "{case}: {want:?} missing from\n{err}");
+    }
+}
+
 /// A watch that fails part-way through the first list (nodes forbidden) must not lose what the
 /// other watches had already listed: the snapshot sent once everything lists is complete.
 #[tokio::test]

@@ -1,9 +1,11 @@
 //! Errors of setting up the provider, and the mapping of failed `changes.create` calls to
 //! [`ProviderError`].
 
-use feddns_provider::{ProviderError, RecordKey, RecordType};
+use feddns_provider::parse_error::serde_reason;
+use feddns_provider::{ParseError, ProviderError, RecordKey, RecordType};
 
 use crate::api::ApiError;
+use crate::rest::error_chain;
 
 /// Errors of connecting to Cloud DNS and choosing the zone.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +58,35 @@ impl From<CloudDnsError> for ProviderError {
             other => Self::Other(other.to_string()),
         }
     }
+}
+
+/// A gcp_auth error in words that hold nothing read from a credentials file or a token answer:
+/// a JSON error as its line, column and kind (serde_json quotes the values it did not expect), a
+/// PEM error as gcp_auth's own words only (the PEM parser prints the offending line, as bytes),
+/// anything else as gcp_auth words it. The caller names what was read.
+pub(crate) fn auth_error(e: &gcp_auth::Error) -> String {
+    use gcp_auth::Error as E;
+    match e {
+        E::Json(_, json) => json_error("", json).located(),
+        E::Other(what, inner) if inner.downcast_ref::<rustls::pki_types::pem::Error>().is_some() => {
+            (*what).to_string()
+        }
+        E::Other(what, inner) => format!("{what}: {}", error_chain(inner.as_ref())),
+        E::Io(what, io) => format!("{what}: {io}"),
+        E::Http(what, http) => format!("{what}: {}", error_chain(http)),
+        E::Str(what) => (*what).to_string(),
+        E::NoAuthMethod(..) => e.to_string(),
+    }
+}
+
+/// A serde_json error of the text from `origin`, without any of the text.
+pub(crate) fn json_error(origin: &str, e: &serde_json::Error) -> ParseError {
+    let (line, column) = (e.line() as u64, e.column() as u64);
+    let text = e.to_string();
+    let message = text
+        .strip_suffix(&format!(" at line {line} column {column}"))
+        .unwrap_or(&text);
+    ParseError::new(origin, Some(line), Some(column), serde_reason(message))
 }
 
 /// Where each wire addition and deletion of a change came from, to name the set an error is

@@ -16,7 +16,7 @@ use tracing::{debug, warn};
 
 use crate::api::{ApiError, ApiErrorKind, CloudDnsApi, Operation, RrsetQuery};
 use crate::config::CloudDnsConfig;
-use crate::error::{CloudDnsError, Origins, map_change_error, map_read_error};
+use crate::error::{CloudDnsError, Origins, auth_error, map_change_error, map_read_error};
 use crate::rest::RestApi;
 use crate::wire::{self, WireChange, WireRrset, canonical, decode_name, fqdn, from_wire, group_to_wire};
 
@@ -150,15 +150,24 @@ impl CloudDnsProvider {
     /// zone.
     pub async fn connect(cfg: &CloudDnsConfig) -> Result<Self, CloudDnsError> {
         cfg.validate()?;
-        let tokens: Arc<dyn TokenProvider> =
-            match &cfg.credentials_file {
-                Some(path) => Arc::new(gcp_auth::CustomServiceAccount::from_file(path).map_err(|e| {
-                    CloudDnsError::Credentials(format!("cannot load {}: {e}", path.display()))
-                })?),
-                None => gcp_auth::provider()
-                    .await
-                    .map_err(|e| CloudDnsError::Credentials(e.to_string()))?,
-            };
+        let tokens: Arc<dyn TokenProvider> = match &cfg.credentials_file {
+            Some(path) => Arc::new(gcp_auth::CustomServiceAccount::from_file(path).map_err(|e| {
+                CloudDnsError::Credentials(format!("cannot load {}: {}", path.display(), auth_error(&e)))
+            })?),
+            None => gcp_auth::provider().await.map_err(|e| {
+                let problem = auth_error(&e);
+                // Anything but "none found" is about the file this variable names.
+                CloudDnsError::Credentials(match std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS") {
+                    Some(file) if !matches!(e, gcp_auth::Error::NoAuthMethod(..)) => {
+                        format!(
+                            "cannot load {} (GOOGLE_APPLICATION_CREDENTIALS): {problem}",
+                            file.to_string_lossy()
+                        )
+                    }
+                    _ => problem,
+                })
+            })?,
+        };
         Self::with_token_provider(cfg, tokens).await
     }
 

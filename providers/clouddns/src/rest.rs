@@ -8,6 +8,7 @@ use gcp_auth::TokenProvider;
 use serde::de::DeserializeOwned;
 
 use crate::api::{ApiError, ApiErrorKind, CloudDnsApi, ManagedZonePage, RrsetPage, RrsetQuery};
+use crate::error::auth_error;
 use crate::wire::{WireChange, WireErrorBody, WireManagedZone, WireManagedZonesList, WireRrsetsList};
 
 /// The OAuth2 scope the provider asks for.
@@ -72,7 +73,7 @@ impl RestApi {
             .tokens
             .token(&[SCOPE])
             .await
-            .map_err(|e| ApiError::other(ApiErrorKind::Auth, e.to_string()))?;
+            .map_err(|e| ApiError::other(ApiErrorKind::Auth, auth_error(&e)))?;
         let resp = req.bearer_auth(token.as_str()).send().await.map_err(|e| {
             let mut err = ApiError::other(ApiErrorKind::Network, error_chain(&e));
             err.not_sent = e.is_connect();
@@ -94,7 +95,7 @@ impl RestApi {
 }
 
 /// An error with its sources, on one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
     while let Some(inner) = src {

@@ -7,12 +7,14 @@
 pub mod conformance;
 mod gate;
 pub mod memory;
+pub mod parse_error;
 mod provider;
 mod record;
 mod slots;
 
 pub use gate::ApiGate;
 pub use memory::{MemoryProvider, ZoneState};
+pub use parse_error::ParseError;
 pub use provider::{ApiStats, Capabilities, Change, Limits, Provider, ProviderError};
 pub use record::{AliasTarget, RecordKey, RecordSet, RecordType, Routing, in_zone, normalize_name};
 pub use slots::{SetsAtName, Slot};

@@ -162,3 +162,67 @@ async fn no_project_anywhere_is_a_credentials_error() {
         .unwrap_err();
     assert!(matches!(e, CloudDnsError::Credentials(_)), "{e}");
 }
+
+/// A service-account file broken next to its key: the error names the file, and the line and
+/// column where there is one, and shows nothing of the file.
+#[tokio::test]
+async fn a_broken_service_account_file_never_shows_its_content() {
+    const SECRET: &str = "sekret-token-7f3a9c";
+    // As numbers: a private key written as one, and the decimal bytes of a PEM line.
+    const NUMBER: &str = "7131999028713";
+    let fake = fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let sa = dir.path().join("sa.json");
+    let shown = sa.display().to_string();
+    let head = format!(
+        "{{\n  \"type\": \"service_account\",\n  \"project_id\": \"{PROJECT}\",\n  \"client_email\": \"{EMAIL}\",\n"
+    );
+    let cases = [
+        // The key as the value of the wrong type.
+        (
+            format!("{head}  \"private_key\": {NUMBER},\n  \"token_uri\": \"x\"\n}}\n"),
+            format!("cannot load {shown}: line 5, column 31: invalid type: integer, expected a string"),
+        ),
+        // The key on the line just above the break.
+        (
+            format!("{head}  \"private_key\": \"{SECRET}\",\n  \"token_uri\": ,\n}}\n"),
+            format!("cannot load {shown}: line 6, column 16: expected value"),
+        ),
+        // Not closed after the key.
+        (
+            format!("{head}  \"private_key\": \"{SECRET}"),
+            format!("cannot load {shown}: line 5, column 37: EOF while parsing a string"),
+        ),
+        // A key whose PEM header is broken (the PEM parser shows that line).
+        (
+            sa_json("x", &format!("-----BEGIN PRIVATE KEY {SECRET}\n")),
+            format!("cannot load {shown}: failed to parse PKCS#8 RSA key pair"),
+        ),
+    ];
+    for (text, want) in cases {
+        std::fs::write(&sa, &text).unwrap();
+        let cfg = CloudDnsConfig {
+            credentials_file: Some(sa.clone()),
+            ..config(&fake)
+        };
+        let e = CloudDnsProvider::connect(&cfg).await.unwrap_err();
+        assert!(matches!(e, CloudDnsError::Credentials(_)), "{e}");
+        let e = format!("{e} {e:?} {:#}", anyhow_like(&e));
+        for form in [SECRET, "7f3a9c", NUMBER, "45, 45, 45", "115, 101, 107"] {
+            assert!(!e.contains(form), "{text}\nshows {form}: {e}");
+        }
+        assert!(e.contains(&want), "{text}\n{want:?} missing from {e}");
+    }
+}
+
+/// The error and its sources, as `anyhow`'s `{:#}` would print them.
+fn anyhow_like(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
