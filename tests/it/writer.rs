@@ -66,7 +66,9 @@ async fn a_stop_mid_plan_finishes_the_batch_in_flight_only() {
     probe.open_applies(false);
     let instance = start(dir.path(), 12, probe.clone()).await;
     let addr = instance.admin_addr().unwrap().to_string();
-    probe.applies_started(1).await;
+    tokio::time::timeout(DEADLINE, probe.applies_started(1))
+        .await
+        .expect("the first batch is sent");
     let stopping = tokio::spawn(instance.stop());
     // The loop sees the stop while the batch is still held (it reports it is not ready).
     eventually("the instance says it is stopping", || async {

@@ -8,6 +8,7 @@ pub mod conformance;
 mod gate;
 pub mod memory;
 pub mod parse_error;
+pub mod probe;
 mod provider;
 mod record;
 mod slots;

@@ -60,6 +60,7 @@
 pub mod fixtures;
 mod http;
 mod patch;
+pub mod proxy;
 mod selector;
 mod store;
 mod util;
