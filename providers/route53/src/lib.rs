@@ -28,6 +28,8 @@ mod config;
 mod error;
 #[cfg(feature = "fake")]
 pub mod fake;
+#[cfg(feature = "fake")]
+pub mod moto;
 mod provider;
 mod sdk;
 pub mod wire;

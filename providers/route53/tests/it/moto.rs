@@ -18,123 +18,19 @@
 //! conflicting CREATE repeats an earlier one byte for byte, which moto catches before applying
 //! anything (F7/F8).
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::time::Duration;
-
 use feddns_provider::{Change, Provider, ProviderError, RecordSet, RecordType, Routing};
-use feddns_route53::aws_sdk_route53::config::Credentials;
-use feddns_route53::{Route53Config, Route53Provider, SdkApi};
+use feddns_route53::moto::MotoZone;
+use std::sync::Arc;
+
+use feddns_route53::{Route53Config, Route53Provider};
 
 const IGNORE: &str = "needs moto_server (PyPI moto[server]); tests/run-all.sh installs it";
 
-/// A running `moto_server`, killed on drop.
-pub(crate) struct MotoServer {
-    child: Child,
-    pub(crate) endpoint: String,
-}
-
-impl Drop for MotoServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
-}
-
-impl MotoServer {
-    /// Starts moto and waits (up to 60 s) until it accepts connections.
-    pub(crate) async fn start() -> Self {
-        let bin = std::env::var("FEDDNS_MOTO_SERVER").unwrap_or_else(|_| "moto_server".to_string());
-        // A port picked free can be taken before moto binds it: try a few.
-        for _ in 0..3 {
-            let port = free_port();
-            let child = Command::new(&bin)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {bin} ({e}); {IGNORE}"));
-            let mut server = Self {
-                child,
-                endpoint: format!("http://127.0.0.1:{port}"),
-            };
-            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-            loop {
-                if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                    return server;
-                }
-                if let Ok(Some(status)) = server.child.try_wait() {
-                    eprintln!("{bin} exited with {status} before answering on port {port}; retrying");
-                    break;
-                }
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "{bin} did not answer on {addr} within 60 s"
-                );
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-        panic!("{bin} could not be started on a free port");
-    }
-}
-
-/// A moto server, an SDK client for it, and a provider for a fresh zone `example.com`.
-pub(crate) struct MotoZone {
-    pub(crate) provider: Route53Provider,
-    pub(crate) api: Arc<SdkApi>,
-    _server: MotoServer,
-}
-
-impl std::ops::Deref for MotoZone {
-    type Target = Route53Provider;
-    fn deref(&self) -> &Route53Provider {
-        &self.provider
-    }
-}
-
-impl MotoZone {
-    pub(crate) async fn start() -> Self {
-        Self::start_with(|_| {}).await
-    }
-
-    pub(crate) async fn start_with(tweak: impl FnOnce(&mut Route53Config)) -> Self {
-        let server = MotoServer::start().await;
-        let mut cfg = Route53Config {
-            zone_name: Some("example.com".into()),
-            endpoint_url: Some(server.endpoint.clone()),
-            region: Some("us-east-1".into()),
-            requests_per_second: 1000.0,
-            ..Route53Config::default()
-        };
-        tweak(&mut cfg);
-        let creds = Credentials::new("AKIDTEST", "SECRETTEST", None, None, "static");
-        let api = Arc::new(SdkApi::with_credentials(&cfg, creds).await);
-        api.client()
-            .create_hosted_zone()
-            .name("example.com")
-            .caller_reference(format!("feddns-test-{}", server.endpoint))
-            .send()
-            .await
-            .expect("CreateHostedZone on moto");
-        let provider = Route53Provider::with_api_config(api.clone(), &cfg)
-            .await
-            .expect("provider on moto");
-        Self {
-            provider,
-            api,
-            _server: server,
-        }
-    }
+/// A moto zone for a test; panics (naming what to install) when moto cannot be started.
+async fn moto_zone() -> MotoZone {
+    MotoZone::start()
+        .await
+        .unwrap_or_else(|e| panic!("{e}; {IGNORE}"))
 }
 
 macro_rules! moto_conformance {
@@ -143,7 +39,7 @@ macro_rules! moto_conformance {
             #[tokio::test]
             #[ignore = "needs moto_server (PyPI moto[server]); tests/run-all.sh installs it"]
             async fn $case() {
-                let zone = MotoZone::start().await;
+                let zone = moto_zone().await;
                 feddns_provider::conformance::$case(&zone.provider).await;
             }
         )*
@@ -152,7 +48,7 @@ macro_rules! moto_conformance {
 
 /// The conformance cases moto can judge (see the module docs for the others).
 mod conformance {
-    use super::MotoZone;
+    use super::moto_zone;
 
     moto_conformance!(
         create_then_list,
@@ -172,7 +68,7 @@ fn create(s: &RecordSet) -> Change {
 #[tokio::test]
 #[ignore = "needs moto_server (PyPI moto[server]); tests/run-all.sh installs it"]
 async fn routed_alias_and_txt_sets_round_trip() {
-    let zone = MotoZone::start().await;
+    let zone = moto_zone().await;
     let n = |l: &str| format!("{l}.example.com");
     let mut sets = vec![
         RecordSet::new(&n("www"), RecordType::A, 60, ["192.0.2.1".to_string()]),
@@ -255,7 +151,7 @@ async fn routed_alias_and_txt_sets_round_trip() {
 #[tokio::test]
 #[ignore = "needs moto_server (PyPI moto[server]); tests/run-all.sh installs it"]
 async fn service_errors_are_mapped() {
-    let zone = MotoZone::start().await;
+    let zone = moto_zone().await;
     // The provider refuses out-of-zone names itself; send one through the API to see moto's error.
     let api: Arc<dyn feddns_route53::Route53Api> = zone.api.clone();
     let set = feddns_route53::wire::to_wire(&RecordSet::new(
@@ -303,7 +199,7 @@ async fn service_errors_are_mapped() {
 #[tokio::test]
 #[ignore = "needs moto_server (PyPI moto[server]); tests/run-all.sh installs it"]
 async fn small_pages_inside_a_routed_group_fail_instead_of_looping() {
-    let zone = MotoZone::start().await;
+    let zone = moto_zone().await;
     let sets: Vec<RecordSet> = ["us-east-1", "eu-west-1", "ap-northeast-1"]
         .iter()
         .map(|r| {
