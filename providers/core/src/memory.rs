@@ -232,6 +232,21 @@ fn check_name_rules(name: &str, sets: &SetsAtName) -> Result<(), ProviderError> 
                 "routed and plain sets, or different routing policies, cannot share a name and type",
             ));
         }
+        // Route53 answers a latency query from the set of the nearest region: one set per region.
+        let mut regions: BTreeMap<&str, &RecordSet> = BTreeMap::new();
+        for set in &group {
+            if let Some(crate::Routing::Latency { region, .. }) = &set.routing
+                && let Some(first) = regions.insert(region, set)
+            {
+                return Err(invalid(
+                    &set.key(),
+                    format!(
+                        "latency region {region} is already used by the set {} at this name and type (one latency set per region)",
+                        first.key()
+                    ),
+                ));
+            }
+        }
     }
     Ok(())
 }

@@ -79,7 +79,8 @@ impl From<RecordType> for String {
 pub enum Routing {
     /// Route53 latency-based routing: answered from the set whose AWS region is nearest.
     Latency {
-        /// The set identifier (feddns uses the member region).
+        /// The set identifier (feddns uses the AWS region: Route53 allows one latency set per
+        /// region for a name and type).
         set_id: String,
         /// The provider region (for Route53, an AWS region such as `us-east-1`).
         region: String,
@@ -93,7 +94,7 @@ pub enum Routing {
     },
     /// Geo routing (Cloud DNS): answered from the item whose location is nearest the client.
     Geo {
-        /// The set identifier (feddns uses the member region).
+        /// The set identifier (feddns uses the location).
         set_id: String,
         /// The provider location (for Cloud DNS, a GCP region such as `us-east1`).
         location: String,

@@ -9,7 +9,8 @@
 //!   weight or region, alias target), else "not found" / "values provided do not match";
 //! * `CREATE` of an existing set (name, type, set identifier) fails;
 //! * a CNAME cannot share its name with another type; plain and routed sets, or sets of two
-//!   routing policies, cannot share a name and type;
+//!   routing policies, cannot share a name and type; two latency sets of one name and type
+//!   cannot name the same `Region`;
 //! * any other second change to one set in a batch fails ("invalid set of changes for a single
 //!   resource record set");
 //! * 1,000 `ResourceRecord`s and 32,000 characters of `Value` per request, an UPSERT counting
@@ -593,6 +594,18 @@ fn check_neighbours(
         return Err(format!(
             "RRSet with DNS name {name}, type {}{id} cannot be created because a {other} rrset exists with the same name and type.",
             s.rtype
+        ));
+    }
+    if let Some(region) = &s.region
+        && at_name
+            .iter()
+            .any(|o| o.rtype == s.rtype && o.region.as_deref() == Some(region.as_str()))
+    {
+        // Route53's wording (as logged in hashicorp/terraform-provider-aws#1668).
+        return Err(format!(
+            "RRSet with DNS name {name}, type {}, SetIdentifier {}, and Region Name={region} cannot be created because a latency RRSet with the same name, type and region already exists.",
+            s.rtype,
+            s.set_identifier.as_deref().unwrap_or_default()
         ));
     }
     if let Some(old) = replacing

@@ -378,6 +378,69 @@ async fn routing_policies_do_not_mix() {
         .unwrap();
 }
 
+/// Route53 keeps one latency set per Region for a name and type: a second one is refused with
+/// the whole batch, and a DELETE of the first earlier in the batch frees the Region (how a zone
+/// written with member regions as set identifiers moves to AWS regions).
+#[tokio::test]
+async fn one_latency_set_per_region_and_name_and_type() {
+    let (fake, z) = fake_zone();
+    let latency = |label: &str, id: &str, region: &str, ip: &str| {
+        let mut s = wire(label, "A", 60, &[ip]);
+        s.set_identifier = Some(id.into());
+        s.region = Some(region.into());
+        s
+    };
+    let gce = latency("api", "us-east1", "us-east-1", "192.0.2.1");
+    change(&fake, &z, &[ch(Create, &gce)]).await.unwrap();
+    let before = fake.records(&z);
+    let other = wire("other", "A", 60, &["192.0.2.9"]);
+    let second = latency("api", "us-east4", "us-east-1", "192.0.2.2");
+    icb(
+        change(&fake, &z, &[ch(Create, &other), ch(Create, &second)]).await,
+        "RRSet with DNS name api.example.com., type A, SetIdentifier us-east4, and Region Name=us-east-1 \
+         cannot be created because a latency RRSet with the same name, type and region already exists.",
+    );
+    assert_eq!(fake.records(&z), before, "nothing of the refused batch applied");
+    // Another region, another type or another name are fine.
+    let eu = latency("api", "eu-west-1", "eu-west-1", "192.0.2.3");
+    let mut v6 = latency("api", "us-east4", "us-east-1", "2001:db8::1");
+    v6.rtype = "AAAA".into();
+    let elsewhere = latency("www", "us-east4", "us-east-1", "192.0.2.4");
+    change(
+        &fake,
+        &z,
+        &[ch(Create, &eu), ch(Create, &v6), ch(Create, &elsewhere)],
+    )
+    .await
+    .unwrap();
+    // An UPSERT of the set itself keeps its Region.
+    let mut moved = gce.clone();
+    moved.values = vec!["192.0.2.5".into()];
+    change(&fake, &z, &[ch(Upsert, &moved)]).await.unwrap();
+    // The migration: DELETE the old set, then CREATE its successor in the same Region.
+    let aws = latency("api", "us-east-1", "us-east-1", "192.0.2.5");
+    icb(
+        change(&fake, &z, &[ch(Create, &aws), ch(Delete, &moved)]).await,
+        "a latency RRSet with the same name, type and region already exists",
+    );
+    change(&fake, &z, &[ch(Delete, &moved), ch(Create, &aws)])
+        .await
+        .unwrap();
+    let regions: Vec<(Option<String>, Option<String>)> = fake
+        .records(&z)
+        .iter()
+        .filter(|s| s.name == "api.example.com." && s.rtype == "A")
+        .map(|s| (s.set_identifier.clone(), s.region.clone()))
+        .collect();
+    assert_eq!(
+        regions,
+        [
+            (Some("eu-west-1".into()), Some("eu-west-1".into())),
+            (Some("us-east-1".into()), Some("us-east-1".into())),
+        ]
+    );
+}
+
 #[tokio::test]
 async fn alias_targets_in_the_zone_must_exist() {
     let (fake, z) = fake_zone();
