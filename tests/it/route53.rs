@@ -9,7 +9,7 @@ use feddns::config::Config;
 use feddns::controller::Controller;
 use feddns::members::MemberEvent;
 use feddns::model::{MemberSnapshot, NodeProj, ServiceKey, ServiceOptions, ServiceProj, SliceProj, Target};
-use feddns_provider::{RecordSet, Routing};
+use feddns_provider::{RecordSet, RecordType, Routing};
 use feddns_route53::Route53Provider;
 use feddns_route53::fake::FakeRoute53;
 use tokio::sync::mpsc;
@@ -110,7 +110,7 @@ impl Drop for R53 {
 }
 
 impl R53 {
-    async fn start(members: &[&str], extra: &str, prepare: impl FnOnce(&FakeRoute53)) -> Self {
+    async fn start(members: &[&str], extra: &str, prepare: impl FnOnce(&FakeRoute53, &str)) -> Self {
         let list: Vec<String> = members
             .iter()
             .map(|m| format!("{{ name: {m}, file: {m}.yaml }}"))
@@ -124,7 +124,7 @@ impl R53 {
         let cfg = Config::parse(&text, Path::new("/nowhere/config.yaml")).unwrap();
         let fake = Arc::new(FakeRoute53::new());
         let zone_id = fake.add_zone("example.com");
-        prepare(&fake);
+        prepare(&fake, &zone_id);
         let provider = Route53Provider::with_api(fake.clone(), Some(&zone_id), None)
             .await
             .unwrap();
@@ -196,7 +196,7 @@ const VANITY: &str = "hugo-fed.example.com";
 /// per region with healthy shards, at the global name and at the vanity name.
 #[tokio::test]
 async fn latency_sets_appear_and_disappear_as_regions_gain_and_lose_healthy_shards() {
-    let r = R53::start(&["usa", "eur", "jpn"], "routing: { policy: latency }", |_| {}).await;
+    let r = R53::start(&["usa", "eur", "jpn"], "routing: { policy: latency }", |_, _| {}).await;
     r.send(
         "usa",
         elb_member("us-east-1a", "us-east-1", "a1-1.us-east-1.elb.amazonaws.com", 1),
@@ -268,7 +268,7 @@ async fn latency_sets_appear_and_disappear_as_regions_gain_and_lose_healthy_shar
 /// TXTs = 10,000 records, in at most 10 ChangeResourceRecordSets requests.
 #[tokio::test]
 async fn a_10000_record_initial_sync_takes_at_most_10_change_requests() {
-    let r = R53::start(&["big"], "", |_| {}).await;
+    let r = R53::start(&["big"], "", |_, _| {}).await;
     r.send("big", member(None, 2_500, 3, 1, 1)).await;
     r.until("10,000 records", |r| {
         let records: usize = r.sets().iter().map(|s| s.values.len()).sum();
@@ -290,7 +290,7 @@ async fn a_10000_record_initial_sync_takes_at_most_10_change_requests() {
 
 #[tokio::test]
 async fn steady_state_makes_no_route53_calls() {
-    let r = R53::start(&["m1", "m2"], "", |_| {}).await;
+    let r = R53::start(&["m1", "m2"], "", |_, _| {}).await;
     r.send("m1", member(Some(("z1", "r1")), 50, 1, 1, 1)).await;
     r.send("m2", member(Some(("z2", "r2")), 50, 1, 2, 1)).await;
     r.until("converged", |r| {
@@ -326,7 +326,7 @@ async fn steady_state_makes_no_route53_calls() {
 
 #[tokio::test]
 async fn everything_converges_with_30_percent_of_calls_throttled() {
-    let r = R53::start(&["m1", "m2"], "", |f| f.set_throttling(0.3, 7)).await;
+    let r = R53::start(&["m1", "m2"], "", |f, _| f.set_throttling(0.3, 7)).await;
     r.send("m1", member(Some(("z1", "r1")), 300, 1, 1, 1)).await;
     r.send("m2", member(Some(("z2", "r2")), 300, 2, 2, 1)).await;
     r.until("converged", |r| {
@@ -348,7 +348,7 @@ async fn everything_converges_with_30_percent_of_calls_throttled() {
 #[tokio::test]
 async fn one_invalid_record_does_not_block_the_others() {
     let bad = "svc-7.ns-7.myfed.svc.example.com";
-    let r = R53::start(&["m1"], "", |f| f.inject_invalid_change_batch(bad, None)).await;
+    let r = R53::start(&["m1"], "", |f, _| f.inject_invalid_change_batch(bad, None)).await;
     r.send("m1", member(None, 40, 1, 1, 1)).await;
     r.until("39 services written", |r| {
         let names = r
@@ -368,4 +368,88 @@ async fn one_invalid_record_does_not_block_the_others() {
     let calls = r.calls("ChangeResourceRecordSets");
     println!("one invalid name among 40: {calls} change requests");
     assert!(calls < 20, "{calls} change requests for 40 services");
+}
+
+const SVC0: &str = "svc-0.ns-0.myfed.svc.example.com";
+
+/// Route53 allows one latency set per Region for a name and type: two members whose regions map
+/// to one AWS region (GCE `us-east1` and `us-east4` → `us-east-1`) get one set, `us-east-1`,
+/// holding both members' targets, on the strict fake that enforces that rule.
+#[tokio::test]
+async fn members_mapping_to_one_aws_region_share_one_latency_set() {
+    let r = R53::start(&["sc", "va", "eu"], "routing: { policy: latency }", |_, _| {}).await;
+    r.send("sc", member(Some(("us-east1-b", "us-east1")), 1, 1, 1, 1))
+        .await;
+    r.send("va", member(Some(("us-east4-a", "us-east4")), 1, 1, 2, 1))
+        .await;
+    r.send("eu", member(Some(("europe-west1-b", "europe-west1")), 1, 1, 3, 1))
+        .await;
+    let want = [
+        "eu-west-3/eu-west-3 10.3.0.0".to_string(),
+        "us-east-1/us-east-1 10.1.0.0 10.2.0.0".to_string(),
+    ];
+    r.until("one latency set per AWS region", |r| {
+        let g = r.latency(SVC0);
+        if g == want { Ok(()) } else { Err(format!("{g:?}")) }
+    })
+    .await;
+    // Virginia goes down: the shared set keeps South Carolina's target.
+    r.send("va", member(Some(("us-east4-a", "us-east4")), 1, 1, 2, 0))
+        .await;
+    r.until("the shared set keeps the other member", |r| {
+        let g = r.latency(SVC0);
+        if g.contains(&"us-east-1/us-east-1 10.1.0.0".to_string()) && g.len() == 2 {
+            Ok(())
+        } else {
+            Err(format!("{g:?}"))
+        }
+    })
+    .await;
+}
+
+/// A zone written when latency set identifiers were member regions (`us-east1`) converges to
+/// sets named by AWS region: the old set is deleted before its successor in the same Region is
+/// created, in one batch, so the strict fake's one-set-per-Region rule never refuses it.
+#[tokio::test]
+async fn latency_sets_named_by_member_region_migrate_to_aws_regions() {
+    let owner = feddns::ownership::Ownership {
+        owner: "o1".into(),
+        federation: "myfed".into(),
+        service: ServiceKey::new("ns-0", "svc-0"),
+    };
+    let old = |id: &str, region: &str, ip: &str| {
+        RecordSet::new(SVC0, RecordType::A, 180, [ip.to_string()]).with_routing(Routing::Latency {
+            set_id: id.into(),
+            region: region.into(),
+        })
+    };
+    let r = R53::start(&["sc", "eu"], "routing: { policy: latency }", |fake, zone| {
+        fake.seed_set(zone, &old("us-east1", "us-east-1", "10.1.0.0"));
+        fake.seed_set(zone, &old("europe-west1", "eu-west-3", "10.3.0.0"));
+        fake.seed_set(
+            zone,
+            &RecordSet::new(&format!("_feddns.{SVC0}"), RecordType::Txt, 180, [owner.encode()]),
+        );
+    })
+    .await;
+    assert_eq!(
+        r.latency(SVC0),
+        [
+            "europe-west1/eu-west-3 10.3.0.0".to_string(),
+            "us-east1/us-east-1 10.1.0.0".to_string()
+        ]
+    );
+    r.send("sc", member(Some(("us-east1-b", "us-east1")), 1, 1, 1, 1))
+        .await;
+    r.send("eu", member(Some(("europe-west1-b", "europe-west1")), 1, 1, 3, 1))
+        .await;
+    r.until("sets named by AWS region", |r| {
+        let g = r.latency(SVC0);
+        let want = [
+            "eu-west-3/eu-west-3 10.3.0.0".to_string(),
+            "us-east-1/us-east-1 10.1.0.0".to_string(),
+        ];
+        if g == want { Ok(()) } else { Err(format!("{g:?}")) }
+    })
+    .await;
 }
