@@ -446,6 +446,97 @@ fn foreign_records_are_conflicts_and_never_touched() {
     );
 }
 
+fn with_unmodelled(set: RecordSet, set_id: Option<&str>, field: &str, value: &str) -> RecordSet {
+    set.with_unmodelled(feddns_provider::Unmodelled {
+        set_id: set_id.map(str::to_string),
+        fields: BTreeMap::from([(field.to_string(), value.to_string())]),
+        summary: format!("{field} {value}"),
+    })
+}
+
+/// A set holding fields feddns does not model (a health check someone attached, a failover
+/// policy) cannot be rewritten by feddns without losing them: a name holding one is a conflict,
+/// even a name feddns owns, or one `adopt` would take over, and nothing at it changes.
+#[test]
+fn names_holding_sets_with_unmodelled_fields_are_conflicts_even_when_owned() {
+    let mut h = latency_harness();
+    h.opts.adopt = true;
+    let global = "nginx.test.ufp.svc.example.com";
+    let region = "nginx.test.ufp.svc.us-east-1.example.com";
+    let zone_name = "nginx.test.ufp.svc.us-east-1a.us-east-1.example.com";
+    // A failover pair left at the zone name by someone else, without any ownership record.
+    let failover = |id: &str, role: &str, ip: &str| {
+        with_unmodelled(
+            RecordSet::new(zone_name, RecordType::A, 60, [ip.to_string()]),
+            Some(id),
+            "Failover",
+            role,
+        )
+    };
+    let pair = [
+        failover("primary", "PRIMARY", "192.0.2.100"),
+        failover("secondary", "SECONDARY", "192.0.2.101"),
+    ];
+    h.zone
+        .apply(
+            &pair
+                .iter()
+                .map(|s| Change::Create { new: s.clone() })
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    h.cache.load(h.zone.sets().cloned().collect::<Vec<_>>());
+    h.member("c1", "us-east-1a", "us-east-1", &["192.0.2.1"], 1);
+    let p = h.reconcile();
+    assert_eq!(
+        p.conflicts.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        [zone_name]
+    );
+    assert!(
+        p.conflicts[0].reason.contains("Failover PRIMARY")
+            && p.conflicts[0].reason.contains("does not manage"),
+        "{}",
+        p.conflicts[0].reason
+    );
+    assert_eq!(h.zone.sets_at(zone_name).cloned().collect::<Vec<_>>(), pair);
+    // Someone attaches a health check to our latency set at the global name.
+    let ours = h.zone.sets_at(global).next().cloned().unwrap();
+    let checked = with_unmodelled(ours.clone(), None, "HealthCheckId", "7c1e5a52");
+    h.zone
+        .apply(&[Change::Replace {
+            old: ours,
+            new: checked.clone(),
+        }])
+        .unwrap();
+    h.cache.load(h.zone.sets().cloned().collect::<Vec<_>>());
+    // The member's address changes: the region name follows, the global name is a conflict.
+    h.member("c1", "us-east-1a", "us-east-1", &["192.0.2.2"], 1);
+    let p = h.reconcile();
+    let conflict = p
+        .conflicts
+        .iter()
+        .find(|c| c.name == global)
+        .expect("the global name is a conflict");
+    assert!(
+        conflict.reason.contains("HealthCheckId 7c1e5a52") && conflict.reason.contains(global),
+        "{}",
+        conflict.reason
+    );
+    assert!(p.names.iter().all(|n| n.name != global), "{}", render_table(&p));
+    assert!(render_table(&p).contains(&format!("CONFLICT  {global}")));
+    assert!(h.records().contains(&format!("{region}:A:180:[192.0.2.2]")));
+    assert_eq!(h.zone.sets_at(global).collect::<Vec<_>>(), [&checked]);
+    // The Service goes away: its other names go, the global name and its ownership stay.
+    h.index
+        .set_snapshot("c1", Snap::default().node("n", "us-east-1a", "us-east-1").build());
+    let p = h.reconcile();
+    assert!(p.conflicts.iter().any(|c| c.name == global), "{:?}", p.conflicts);
+    assert_eq!(h.zone.sets_at(region).count(), 0);
+    assert_eq!(h.zone.sets_at(global).collect::<Vec<_>>(), [&checked]);
+    assert_eq!(h.zone.sets_at(&format!("_feddns.{global}")).count(), 1);
+    assert!(h.plan_all().is_empty());
+}
+
 #[test]
 fn adopt_takes_over_federation_v1_leftovers_only() {
     let mut h = Harness::v1();

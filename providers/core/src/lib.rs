@@ -14,5 +14,7 @@ mod slots;
 pub use gate::ApiGate;
 pub use memory::{MemoryProvider, ZoneState};
 pub use provider::{ApiStats, Capabilities, Change, Limits, Provider, ProviderError};
-pub use record::{AliasTarget, RecordKey, RecordSet, RecordType, Routing, in_zone, normalize_name};
+pub use record::{
+    AliasTarget, RecordKey, RecordSet, RecordType, Routing, Unmodelled, in_zone, normalize_name,
+};
 pub use slots::{SetsAtName, Slot};

@@ -216,11 +216,16 @@ fn check_name_rules(name: &str, sets: &SetsAtName) -> Result<(), ProviderError> 
         by_type.entry(t).or_default().push(set);
     }
     for (t, group) in by_type {
-        let plain = group.iter().filter(|s| s.routing.is_none()).count();
-        let policies: BTreeSet<_> = group
-            .iter()
-            .filter_map(|s| s.routing.as_ref().map(|r| r.policy()))
-            .collect();
+        // A set with a set identifier but no modelled routing uses a policy feddns does not
+        // model (listed from a provider): routed, by a policy of its own.
+        let policy = |s: &RecordSet| {
+            s.routing
+                .as_ref()
+                .map(crate::Routing::policy)
+                .or_else(|| s.key().set_id.map(|_| "unmodelled"))
+        };
+        let plain = group.iter().filter(|s| policy(s).is_none()).count();
+        let policies: BTreeSet<_> = group.iter().filter_map(|s| policy(s)).collect();
         if (plain > 0 && group.len() > 1) || policies.len() > 1 {
             let key = RecordKey {
                 name: name.to_string(),
