@@ -6,7 +6,10 @@
 //! * a batch is validated as a whole and applied atomically; changes are taken in order, so a
 //!   `DELETE` followed by a `CREATE` of the same set (the classic update) works;
 //! * `DELETE` must match the current set exactly (TTL, values in any order, set identifier,
-//!   weight or region, alias target), else "not found" / "values provided do not match";
+//!   weight or region, alias target, and the fields feddns does not model: health check,
+//!   failover, geolocation, geoproximity, multivalue answer, CIDR routing, traffic policy
+//!   instance), else "not found" / "values provided do not match"; all of them are stored and
+//!   listed;
 //! * `CREATE` of an existing set (name, type, set identifier) fails;
 //! * a CNAME cannot share its name with another type; plain and routed sets, or sets of two
 //!   routing policies, cannot share a name and type; two latency sets of one name and type
@@ -138,8 +141,8 @@ fn policy(s: &WireRecordSet) -> &'static str {
         "weighted"
     } else if s.region.is_some() {
         "latency"
-    } else if s.other_policy.is_some() {
-        "other"
+    } else if let Some(other) = s.other_policy() {
+        other
     } else {
         "simple"
     }
@@ -189,6 +192,13 @@ fn same_set(cur: &WireRecordSet, req: &WireRecordSet) -> bool {
         && cur.region == req.region
         && alias(&cur.alias) == alias(&req.alias)
         && values(cur) == values(req)
+        && cur.health_check_id == req.health_check_id
+        && cur.failover == req.failover
+        && cur.geo_location == req.geo_location
+        && cur.geo_proximity_location == req.geo_proximity_location
+        && cur.multi_value_answer == req.multi_value_answer
+        && cur.cidr_routing_config == req.cidr_routing_config
+        && cur.traffic_policy_instance_id == req.traffic_policy_instance_id
 }
 
 /// Checks a TXT value the way Route53 does: one or more quoted strings of at most 255 bytes.
@@ -463,6 +473,8 @@ fn check_structure(c: &WireChange) -> Result<(), String> {
     let at = change_ref(c.action, s);
     let has_records = s.ttl.is_some() || !s.values.is_empty();
     match (s.alias.is_some(), has_records) {
+        // A set a traffic policy instance created may be named by that instance alone.
+        (false, false) if s.traffic_policy_instance_id.is_some() => {}
         (true, true) => {
             return Err(format!(
                 "Invalid request: Expected exactly one of [AliasTarget, all of [TTL, and ResourceRecords], or TrafficPolicyInstanceId], but found more than one in Change with {at}"
@@ -487,7 +499,7 @@ fn check_structure(c: &WireChange) -> Result<(), String> {
             "Invalid request: TTL {ttl} is out of range in Change with {at}"
         ));
     }
-    let routed = s.weight.is_some() || s.region.is_some() || s.other_policy.is_some();
+    let routed = s.weight.is_some() || s.region.is_some() || s.other_policy().is_some();
     match (&s.set_identifier, routed) {
         (None, true) => {
             return Err(format!(
@@ -496,7 +508,7 @@ fn check_structure(c: &WireChange) -> Result<(), String> {
         }
         (Some(_), false) => {
             return Err(format!(
-                "Invalid request: A SetIdentifier needs a routing policy (Weight, Region, Failover, GeoLocation, MultiValueAnswer) in Change with {at}"
+                "Invalid request: A SetIdentifier needs a routing policy (Weight, Region, Failover, GeoLocation, GeoProximityLocation, MultiValueAnswer, CidrRoutingConfig) in Change with {at}"
             ));
         }
         (Some(id), true) if id.is_empty() || id.len() > 128 => {
@@ -506,7 +518,16 @@ fn check_structure(c: &WireChange) -> Result<(), String> {
         }
         _ => {}
     }
-    if s.weight.is_some() && s.region.is_some() {
+    let policies = [
+        s.weight.is_some(),
+        s.region.is_some(),
+        s.failover.is_some(),
+        s.geo_location.is_some(),
+        s.geo_proximity_location.is_some(),
+        s.multi_value_answer.is_some(),
+        s.cidr_routing_config.is_some(),
+    ];
+    if policies.iter().filter(|p| **p).count() > 1 {
         return Err(format!(
             "Invalid request: Expected at most one routing policy in Change with {at}"
         ));
