@@ -975,6 +975,55 @@ fn latency_sets_named_by_member_region_migrate_to_aws_regions() {
     assert!(h.plan_all().is_empty());
 }
 
+/// The migration deletes every latency set named by a member region, which can be most of the
+/// owned sets (services with vanity names). Each delete comes with a create of the same type at
+/// the same name, so nothing goes dark: the delete guard lets it through.
+#[test]
+fn migrating_latency_set_identifiers_is_not_refused_by_the_delete_guard() {
+    let mut h = latency_harness();
+    let mut snap = Snap::default().node("n", "us-east1-b", "us-east1");
+    for s in 0..12 {
+        snap = snap.service("test", &format!("svc{s}"), &[&format!("192.0.2.{s}")], 1);
+    }
+    let mut snap = snap.build();
+    for svc in snap.services.values_mut() {
+        let name = &svc.key.name;
+        svc.options.hostnames = vec![format!("{name}-a.example.com"), format!("{name}-b.example.com")];
+    }
+    h.index.set_snapshot("gce", snap);
+    h.reconcile();
+    // Rewrite the zone as the old scheme wrote it: set identifier = the member region.
+    let renamed: Vec<Change> = h
+        .zone
+        .sets()
+        .filter(|s| s.key().set_id.as_deref() == Some("us-east-1"))
+        .flat_map(|s| {
+            let old = s.clone().with_routing(feddns_provider::Routing::Latency {
+                set_id: "us-east1".into(),
+                region: "us-east-1".into(),
+            });
+            [Change::Delete { old: s.clone() }, Change::Create { new: old }]
+        })
+        .collect();
+    assert_eq!(renamed.len(), 2 * 36);
+    h.zone.apply(&renamed).unwrap();
+    h.cache.load(h.zone.sets().cloned().collect::<Vec<_>>());
+    let p = h.plan_all();
+    assert!(p.refused.is_none(), "{:?}", p.refused);
+    assert_eq!(p.counts(), (36, 0, 36));
+    h.reconcile();
+    assert!(
+        h.zone
+            .sets()
+            .filter_map(|s| s.key().set_id)
+            .all(|id| id == "us-east-1")
+    );
+    // A plan that empties names is still refused.
+    h.index
+        .set_snapshot("gce", Snap::default().node("n", "us-east1-b", "us-east1").build());
+    assert!(h.plan_all().refused.is_some());
+}
+
 #[test]
 fn latency_regions_mixing_elb_hostnames_and_ips_use_alias_sets() {
     let mut h = latency_harness();
