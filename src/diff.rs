@@ -3,7 +3,8 @@
 //! The cache holds what the provider holds (listed once, then updated by our own writes) and
 //! knows, from the ownership TXTs, which names are ours and for which Service. The diff only ever
 //! produces changes at names that are ours (or free, or adoptable when `adopt` is on); a wanted
-//! name held by someone else is a [`Conflict`].
+//! name held by someone else is a [`Conflict`], and so is any name holding a set with fields
+//! feddns does not model (see [`ZoneCache::unmanaged`]), ours or not.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -190,6 +191,22 @@ impl ZoneCache {
         }
     }
 
+    /// Why feddns may not touch `name`, if a set there or at its companion holds fields feddns
+    /// does not model (a health check, a failover or geolocation policy, ...): feddns could not
+    /// write such a set back without losing them, nor delete it exactly enough to be sure.
+    pub fn unmanaged(&self, name: &str) -> Option<String> {
+        let companion = companion_name(&self.prefix, name);
+        self.sets_at(name).chain(self.sets_at(&companion)).find_map(|s| {
+            s.unmodelled.as_ref().map(|u| {
+                format!(
+                    "holds a set with {} ({}) that feddns does not manage",
+                    u.summary,
+                    s.key()
+                )
+            })
+        })
+    }
+
     /// The names we own for a Service.
     pub fn owned_names(&self, key: &ServiceKey) -> impl Iterator<Item = &String> {
         self.by_service.get(key).into_iter().flatten()
@@ -283,6 +300,11 @@ pub fn diff_service(
                 out.conflicts.push(conflict(why));
                 continue;
             }
+        }
+        // Even at a name of ours: someone attached a health check to our set, say.
+        if let Some(why) = cache.unmanaged(name) {
+            out.conflicts.push(conflict(why));
+            continue;
         }
         let current: BTreeMap<_, &RecordSet> = cache
             .sets_at(name)

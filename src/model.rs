@@ -60,7 +60,7 @@ pub enum RoutingMode {
     /// One set with every healthy target.
     #[default]
     Plain,
-    /// One latency set per region with healthy shards (Route53 latency routing).
+    /// One latency set per AWS region with healthy shards (Route53 latency routing).
     Latency,
 }
 

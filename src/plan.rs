@@ -3,12 +3,14 @@
 //! * Until every member has produced a complete state (or been declared down), only creates go
 //!   through; names whose changes would replace or delete anything are deferred.
 //! * A plan deleting more than `max_delete_share` of the owned record sets (and more than
-//!   `min_guarded_deletes` sets) is refused unless forced.
+//!   `min_guarded_deletes` sets) is refused unless forced. A deletion that comes with a creation
+//!   of the same type at the same name (a set re-keyed, such as a latency set whose identifier
+//!   changes) does not count.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use feddns_provider::Change;
+use feddns_provider::{Change, RecordType};
 use serde::Serialize;
 
 use crate::diff::{Conflict, NameChanges, ZoneCache, diff_service};
@@ -143,12 +145,29 @@ pub fn plan<'a>(
             }
         }
     }
-    let deletes = out
+    // A set deleted while the same name gets a set of the same type (a new set identifier) is
+    // re-keyed, not lost: only deletions that leave a name without that type count.
+    let deletes: usize = out
         .names
         .iter()
-        .flat_map(|n| &n.changes)
-        .filter(|c| matches!(c, Change::Delete { old } if old.rtype.is_managed_target()))
-        .count();
+        .map(|n| {
+            let created: BTreeSet<&RecordType> = n
+                .changes
+                .iter()
+                .filter_map(|c| match c {
+                    Change::Create { new } => Some(&new.rtype),
+                    _ => None,
+                })
+                .collect();
+            n.changes
+                .iter()
+                .filter(|c| {
+                    matches!(c, Change::Delete { old }
+                        if old.rtype.is_managed_target() && !created.contains(&old.rtype))
+                })
+                .count()
+        })
+        .sum();
     if deletes > opts.min_guarded_deletes && !opts.force {
         let owned = cache.owned_set_count();
         if deletes as f64 > opts.max_delete_share * owned as f64 {

@@ -277,16 +277,18 @@ pub fn desired(
 /// How the global and vanity names are routed in latency mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RoutedBy {
-    /// Route53 latency sets: one per member region, set identifier = the member region,
-    /// provider region from the latency table.
+    /// Route53 latency sets: one per AWS region from the latency table (member regions that map
+    /// to one AWS region share its set: Route53 allows one latency set per Region for a name and
+    /// type), set identifier = that AWS region.
     Latency,
     /// Cloud DNS geo items: one per GCP location (member regions that map to one location share
     /// it), set identifier = the location.
     Geo,
 }
 
-/// The routed sets of a name, per member region (latency) or per location (geo), from the
-/// healthy shards only.
+/// The routed sets of a name, per AWS region (latency) or per GCP location (geo), from the
+/// healthy shards only. Member regions that map to one AWS region or location share its sets,
+/// their targets merged.
 #[allow(clippy::too_many_arguments)]
 fn render_routed(
     by: RoutedBy,
@@ -313,7 +315,7 @@ fn render_routed(
         };
         let routing = match by {
             RoutedBy::Latency => cfg.regions.aws_region(region).map(|aws| Routing::Latency {
-                set_id: region.clone(),
+                set_id: aws.to_string(),
                 region: aws.to_string(),
             }),
             RoutedBy::Geo => cfg.regions.geo_location(region).map(|loc| Routing::Geo {
@@ -338,7 +340,10 @@ fn render_routed(
             .push((*member, *svc));
     }
     // A CNAME cannot share its name with A sets of other regions: CNAMEs only when every region
-    // answers with one hostname, otherwise hostnames are resolved.
+    // answers with one hostname, otherwise hostnames are resolved. Likewise a latency set has one
+    // alias target at most: a region whose members answer with one ELB hostname gets an alias
+    // set, one with several hostnames (members behind different load balancers) or hostnames
+    // and IPs gets their addresses, resolved.
     let single_host = |shards: &[(&str, &ServiceProj)]| {
         let targets: BTreeSet<&Target> = shards.iter().flat_map(|(_, s)| &s.ingress).collect();
         targets.len() == 1 && targets.iter().all(|t| matches!(t, Target::Hostname(_)))

@@ -446,6 +446,97 @@ fn foreign_records_are_conflicts_and_never_touched() {
     );
 }
 
+fn with_unmodelled(set: RecordSet, set_id: Option<&str>, field: &str, value: &str) -> RecordSet {
+    set.with_unmodelled(feddns_provider::Unmodelled {
+        set_id: set_id.map(str::to_string),
+        fields: BTreeMap::from([(field.to_string(), value.to_string())]),
+        summary: format!("{field} {value}"),
+    })
+}
+
+/// A set holding fields feddns does not model (a health check someone attached, a failover
+/// policy) cannot be rewritten by feddns without losing them: a name holding one is a conflict,
+/// even a name feddns owns, or one `adopt` would take over, and nothing at it changes.
+#[test]
+fn names_holding_sets_with_unmodelled_fields_are_conflicts_even_when_owned() {
+    let mut h = latency_harness();
+    h.opts.adopt = true;
+    let global = "nginx.test.ufp.svc.example.com";
+    let region = "nginx.test.ufp.svc.us-east-1.example.com";
+    let zone_name = "nginx.test.ufp.svc.us-east-1a.us-east-1.example.com";
+    // A failover pair left at the zone name by someone else, without any ownership record.
+    let failover = |id: &str, role: &str, ip: &str| {
+        with_unmodelled(
+            RecordSet::new(zone_name, RecordType::A, 60, [ip.to_string()]),
+            Some(id),
+            "Failover",
+            role,
+        )
+    };
+    let pair = [
+        failover("primary", "PRIMARY", "192.0.2.100"),
+        failover("secondary", "SECONDARY", "192.0.2.101"),
+    ];
+    h.zone
+        .apply(
+            &pair
+                .iter()
+                .map(|s| Change::Create { new: s.clone() })
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    h.cache.load(h.zone.sets().cloned().collect::<Vec<_>>());
+    h.member("c1", "us-east-1a", "us-east-1", &["192.0.2.1"], 1);
+    let p = h.reconcile();
+    assert_eq!(
+        p.conflicts.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        [zone_name]
+    );
+    assert!(
+        p.conflicts[0].reason.contains("Failover PRIMARY")
+            && p.conflicts[0].reason.contains("does not manage"),
+        "{}",
+        p.conflicts[0].reason
+    );
+    assert_eq!(h.zone.sets_at(zone_name).cloned().collect::<Vec<_>>(), pair);
+    // Someone attaches a health check to our latency set at the global name.
+    let ours = h.zone.sets_at(global).next().cloned().unwrap();
+    let checked = with_unmodelled(ours.clone(), None, "HealthCheckId", "7c1e5a52");
+    h.zone
+        .apply(&[Change::Replace {
+            old: ours,
+            new: checked.clone(),
+        }])
+        .unwrap();
+    h.cache.load(h.zone.sets().cloned().collect::<Vec<_>>());
+    // The member's address changes: the region name follows, the global name is a conflict.
+    h.member("c1", "us-east-1a", "us-east-1", &["192.0.2.2"], 1);
+    let p = h.reconcile();
+    let conflict = p
+        .conflicts
+        .iter()
+        .find(|c| c.name == global)
+        .expect("the global name is a conflict");
+    assert!(
+        conflict.reason.contains("HealthCheckId 7c1e5a52") && conflict.reason.contains(global),
+        "{}",
+        conflict.reason
+    );
+    assert!(p.names.iter().all(|n| n.name != global), "{}", render_table(&p));
+    assert!(render_table(&p).contains(&format!("CONFLICT  {global}")));
+    assert!(h.records().contains(&format!("{region}:A:180:[192.0.2.2]")));
+    assert_eq!(h.zone.sets_at(global).collect::<Vec<_>>(), [&checked]);
+    // The Service goes away: its other names go, the global name and its ownership stay.
+    h.index
+        .set_snapshot("c1", Snap::default().node("n", "us-east-1a", "us-east-1").build());
+    let p = h.reconcile();
+    assert!(p.conflicts.iter().any(|c| c.name == global), "{:?}", p.conflicts);
+    assert_eq!(h.zone.sets_at(region).count(), 0);
+    assert_eq!(h.zone.sets_at(global).collect::<Vec<_>>(), [&checked]);
+    assert_eq!(h.zone.sets_at(&format!("_feddns.{global}")).count(), 1);
+    assert!(h.plan_all().is_empty());
+}
+
 #[test]
 fn adopt_takes_over_federation_v1_leftovers_only() {
     let mut h = Harness::v1();
@@ -704,9 +795,9 @@ fn latency_regions_are_mapped_from_gce_and_azure_and_unknown_ones_reported() {
     assert_eq!(
         global_sets(&h, "nginx.test.ufp.svc.example.com"),
         vec![
-            "A us-east1 us-east-1 192.0.2.1".to_string(),
-            "A westeurope eu-central-1 192.0.2.2".to_string(),
-            "AAAA westeurope eu-central-1 2001:db8::2".to_string(),
+            "A eu-central-1 eu-central-1 192.0.2.2".to_string(),
+            "A us-east-1 us-east-1 192.0.2.1".to_string(),
+            "AAAA eu-central-1 eu-central-1 2001:db8::2".to_string(),
         ]
     );
     assert!(
@@ -724,8 +815,213 @@ fn latency_regions_are_mapped_from_gce_and_azure_and_unknown_ones_reported() {
     h.reconcile();
     assert!(
         global_sets(&h, "nginx.test.ufp.svc.example.com")
-            .contains(&"A moon-base us-west-2 192.0.2.3".to_string())
+            .contains(&"A us-west-2 us-west-2 192.0.2.3".to_string())
     );
+}
+
+/// Route53 allows one latency set per Region for a name and type: members whose regions map to
+/// one AWS region (GCE `us-east1` and `us-east4` → `us-east-1`) share one set, its identifier
+/// that AWS region, their targets merged; it stays while any of them is healthy.
+#[test]
+fn latency_members_mapping_to_one_aws_region_share_one_set() {
+    let mut h = latency_harness();
+    h.member("sc", "us-east1-b", "us-east1", &["192.0.2.2"], 1);
+    h.member("va", "us-east4-a", "us-east4", &["192.0.2.1", "192.0.2.2"], 1);
+    h.member("eu", "europe-west1-b", "europe-west1", &["192.0.2.3"], 1);
+    let global = "nginx.test.ufp.svc.example.com";
+    h.reconcile();
+    assert_eq!(
+        global_sets(&h, global),
+        vec![
+            "A eu-west-3 eu-west-3 192.0.2.3".to_string(),
+            "A us-east-1 us-east-1 192.0.2.1 192.0.2.2".to_string(),
+        ]
+    );
+    assert!(h.plan_all().is_empty());
+    // Virginia loses its endpoints: the set stays, with South Carolina's targets only.
+    h.member("va", "us-east4-a", "us-east4", &["192.0.2.1", "192.0.2.2"], 0);
+    h.reconcile();
+    assert_eq!(
+        global_sets(&h, global),
+        vec![
+            "A eu-west-3 eu-west-3 192.0.2.3".to_string(),
+            "A us-east-1 us-east-1 192.0.2.2".to_string(),
+        ]
+    );
+    // Both down: the us-east-1 set goes, the other region's stays.
+    h.member("sc", "us-east1-b", "us-east1", &["192.0.2.2"], 0);
+    h.reconcile();
+    assert_eq!(
+        global_sets(&h, global),
+        vec!["A eu-west-3 eu-west-3 192.0.2.3".to_string()]
+    );
+    // Each region name still has its own records, and each zone name falls back.
+    assert!(
+        h.records()
+            .contains("nginx.test.ufp.svc.us-east1.example.com:CNAME:180:[nginx.test.ufp.svc.example.com]")
+    );
+}
+
+/// Members in one AWS region behind one ELB share an alias set; behind two different ELBs, the
+/// shared set holds their resolved addresses (a latency set has one alias target at most).
+#[test]
+fn latency_members_sharing_an_aws_region_keep_alias_sets_consistent() {
+    let mut h = latency_harness();
+    let elb = "a1.us-east-1.elb.amazonaws.com";
+    h.hosts.insert(elb.into(), vec!["198.51.100.7".parse().unwrap()]);
+    h.member("a", "us-east-1a", "us-east-1", &[elb], 1);
+    h.member("b", "us-east1-b", "us-east1", &[elb], 1);
+    h.member("c", "eu-west-1a", "eu-west-1", &["192.0.2.9"], 1);
+    h.reconcile();
+    let global = "nginx.test.ufp.svc.example.com";
+    let describe = |h: &Harness| {
+        h.zone
+            .sets_at(global)
+            .map(|s| format!("{} {}", s.rtype, s.describe_values()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        describe(&h),
+        [
+            "A latency:eu-west-1 region=eu-west-1 192.0.2.9",
+            "A latency:us-east-1 region=us-east-1 alias a1.us-east-1.elb.amazonaws.com (Z35SXDOTRQ7X7K)",
+        ]
+    );
+    // The second member moves to another load balancer: one latency set cannot alias both.
+    let other = "a2.us-east-1.elb.amazonaws.com";
+    h.hosts
+        .insert(other.into(), vec!["198.51.100.8".parse().unwrap()]);
+    h.member("b", "us-east1-b", "us-east1", &[other], 1);
+    h.reconcile();
+    assert_eq!(
+        describe(&h),
+        [
+            "A latency:eu-west-1 region=eu-west-1 192.0.2.9",
+            "A latency:us-east-1 region=us-east-1 198.51.100.7, 198.51.100.8",
+        ]
+    );
+    assert!(h.plan_all().is_empty());
+}
+
+/// A zone written when set identifiers were member regions (`us-east1`) moves to AWS regions:
+/// at each owned name the old set is deleted before its successor in the same Region is
+/// created, in one batch, which the reference zone (one latency set per Region) accepts.
+#[test]
+fn latency_sets_named_by_member_region_migrate_to_aws_regions() {
+    let mut h = latency_harness();
+    let global = "nginx.test.ufp.svc.example.com";
+    let owner = Ownership {
+        owner: "test-owner".into(),
+        federation: "ufp".into(),
+        service: crate::model::ServiceKey::new("test", "nginx"),
+    };
+    let old = |id: &str, region: &str, ip: &str| {
+        RecordSet::new(global, RecordType::A, DEFAULT_TTL, [ip.to_string()]).with_routing(
+            feddns_provider::Routing::Latency {
+                set_id: id.into(),
+                region: region.into(),
+            },
+        )
+    };
+    let old_sets = [
+        old("us-east1", "us-east-1", "192.0.2.1"),
+        old("europe-west1", "eu-west-3", "192.0.2.3"),
+        old("eu-west-1", "eu-west-1", "192.0.2.4"),
+        RecordSet::new(
+            &format!("_feddns.{global}"),
+            RecordType::Txt,
+            DEFAULT_TTL,
+            [owner.encode()],
+        ),
+    ];
+    h.zone
+        .apply(
+            &old_sets
+                .iter()
+                .map(|s| Change::Create { new: s.clone() })
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    h.cache.load(h.zone.sets().cloned().collect::<Vec<_>>());
+    h.member("sc", "us-east1-b", "us-east1", &["192.0.2.1"], 1);
+    h.member("va", "us-east4-a", "us-east4", &["192.0.2.2"], 1);
+    h.member("be", "europe-west1-b", "europe-west1", &["192.0.2.3"], 1);
+    h.member("ie", "eu-west-1a", "eu-west-1", &["192.0.2.4"], 1);
+    let p = h.reconcile();
+    let at_global: Vec<String> = p
+        .names
+        .iter()
+        .filter(|n| n.name == global)
+        .flat_map(|n| &n.changes)
+        .map(|c| format!("{} {}", c.op(), c.key().set_id.unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        at_global,
+        [
+            "delete europe-west1",
+            "delete us-east1",
+            "create eu-west-3",
+            "create us-east-1"
+        ]
+    );
+    assert_eq!(
+        global_sets(&h, global),
+        vec![
+            "A eu-west-1 eu-west-1 192.0.2.4".to_string(),
+            "A eu-west-3 eu-west-3 192.0.2.3".to_string(),
+            "A us-east-1 us-east-1 192.0.2.1 192.0.2.2".to_string(),
+        ]
+    );
+    assert!(h.plan_all().is_empty());
+}
+
+/// The migration deletes every latency set named by a member region, which can be most of the
+/// owned sets (services with vanity names). Each delete comes with a create of the same type at
+/// the same name, so nothing goes dark: the delete guard lets it through.
+#[test]
+fn migrating_latency_set_identifiers_is_not_refused_by_the_delete_guard() {
+    let mut h = latency_harness();
+    let mut snap = Snap::default().node("n", "us-east1-b", "us-east1");
+    for s in 0..12 {
+        snap = snap.service("test", &format!("svc{s}"), &[&format!("192.0.2.{s}")], 1);
+    }
+    let mut snap = snap.build();
+    for svc in snap.services.values_mut() {
+        let name = &svc.key.name;
+        svc.options.hostnames = vec![format!("{name}-a.example.com"), format!("{name}-b.example.com")];
+    }
+    h.index.set_snapshot("gce", snap);
+    h.reconcile();
+    // Rewrite the zone as the old scheme wrote it: set identifier = the member region.
+    let renamed: Vec<Change> = h
+        .zone
+        .sets()
+        .filter(|s| s.key().set_id.as_deref() == Some("us-east-1"))
+        .flat_map(|s| {
+            let old = s.clone().with_routing(feddns_provider::Routing::Latency {
+                set_id: "us-east1".into(),
+                region: "us-east-1".into(),
+            });
+            [Change::Delete { old: s.clone() }, Change::Create { new: old }]
+        })
+        .collect();
+    assert_eq!(renamed.len(), 2 * 36);
+    h.zone.apply(&renamed).unwrap();
+    h.cache.load(h.zone.sets().cloned().collect::<Vec<_>>());
+    let p = h.plan_all();
+    assert!(p.refused.is_none(), "{:?}", p.refused);
+    assert_eq!(p.counts(), (36, 0, 36));
+    h.reconcile();
+    assert!(
+        h.zone
+            .sets()
+            .filter_map(|s| s.key().set_id)
+            .all(|id| id == "us-east-1")
+    );
+    // A plan that empties names is still refused.
+    h.index
+        .set_snapshot("gce", Snap::default().node("n", "us-east1-b", "us-east1").build());
+    assert!(h.plan_all().refused.is_some());
 }
 
 #[test]

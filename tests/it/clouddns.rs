@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use feddns::config::{Config, ProviderConfig};
 use feddns::controller::Controller;
@@ -128,6 +129,123 @@ async fn geo_items_follow_regions_and_a_stale_cache_recovers() {
         &["europe-west3=192.0.2.20", "europe-west4=192.0.2.3"],
     )
     .await;
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+/// Someone replaced feddns's record at a name it owns by a health-checked primary/backup policy.
+/// feddns cannot write that rrset back without the policy, so the name is a conflict: shown by
+/// `feddns plan`, left as it is, and never retried over later reconcile rounds (each periodic
+/// verify lists the zone and plans every Service), while the Service's other names follow.
+#[tokio::test]
+async fn a_primary_backup_policy_at_an_owned_name_is_a_conflict_never_retried() {
+    let fake = FakeCloudDns::start().await.unwrap();
+    fake.add_zone(PROJECT, "example-com", "example.com");
+    fake.add_token(TOKEN);
+    let policy: WireRrset = serde_json::from_value(serde_json::json!({
+        "name": format!("{GLOBAL}."), "type": "A", "ttl": 30,
+        "routingPolicy": {
+            "primaryBackup": {
+                "primaryTargets": {"externalEndpoints": ["192.0.2.50"]},
+                "backupGeoTargets": {"items": [{"location": "us-east1", "rrdatas": ["192.0.2.51"]}]},
+            },
+            "healthCheck": "projects/feddns-test/global/healthChecks/hc-1",
+        },
+    }))
+    .unwrap();
+    assert!(fake.put_rrset(PROJECT, "example-com", policy.clone()));
+    let owner = feddns::ownership::Ownership {
+        owner: "o1".into(),
+        federation: "myfed".into(),
+        service: feddns::model::ServiceKey::new("default", "nginx"),
+    };
+    let txt = WireRrset {
+        name: format!("_feddns.{GLOBAL}."),
+        rtype: "TXT".into(),
+        ttl: Some(180),
+        rrdatas: vec![format!("\"{}\"", owner.encode())],
+        ..WireRrset::default()
+    };
+    assert!(fake.put_rrset(PROJECT, "example-com", txt));
+    let text = format!(
+        "federation: myfed\ndomain: example.com\nowner_id: o1\n\
+         provider: {{ clouddns: {{ project: {PROJECT}, managed_zone: example-com, base_url: \"{}\" }} }}\n\
+         members: [{{ name: gke, file: a.yaml }}]\n\
+         safety: {{ member_grace: 400ms }}\n\
+         controller: {{ debounce: 20ms, max_debounce: 200ms, verify_interval: 100ms }}\n",
+        fake.base_url()
+    );
+    let cfg = Config::parse(&text, Path::new("/nowhere/config.yaml")).unwrap();
+    let ProviderConfig::Clouddns(c) = &cfg.provider else {
+        panic!("a clouddns config")
+    };
+    let connect = || async {
+        let p = CloudDnsProvider::with_token_provider(c, Arc::new(StaticTokenProvider::new(TOKEN, None)))
+            .await
+            .unwrap();
+        Arc::new(p)
+    };
+    let controller = Controller::new(&cfg, connect().await, Arc::new(NoResolve), false);
+    let stats = controller.stats();
+    let (tx, rx) = mpsc::channel(64);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(controller.run(rx, async {
+        let _ = stopped.await;
+    }));
+    let gke = snapshot("us-east1", &["us-east1-b"], "192.0.2.1", 1);
+    tx.send(MemberEvent::Snapshot {
+        member: "gke".into(),
+        snapshot: gke.clone(),
+    })
+    .await
+    .unwrap();
+    let region = "nginx.default.myfed.svc.us-east1.example.com";
+    expect_items(&fake, region, &["192.0.2.1"]).await;
+    let changes = fake.request_count("changes.create");
+    let (plans, lists) = (
+        stats.plans.load(Ordering::SeqCst),
+        fake.request_count("rrsets.list"),
+    );
+    eventually("3 more reconcile rounds", || async {
+        let (p, l) = (
+            stats.plans.load(Ordering::SeqCst),
+            fake.request_count("rrsets.list"),
+        );
+        if p >= plans + 3 && l >= lists + 3 {
+            Ok(())
+        } else {
+            Err(format!("{} plans, {} lists", p - plans, l - lists))
+        }
+    })
+    .await;
+    assert_eq!(
+        fake.request_count("changes.create"),
+        changes,
+        "{:?}",
+        fake.requests()
+    );
+    let stored = fake.rrset(PROJECT, "example-com", GLOBAL, "A").unwrap();
+    assert_eq!(
+        stored.routing_policy, policy.routing_policy,
+        "the policy is untouched"
+    );
+    // What `feddns plan` shows.
+    let mut planner = Controller::new(&cfg, connect().await, Arc::new(NoResolve), false);
+    planner.apply_event(MemberEvent::Snapshot {
+        member: "gke".into(),
+        snapshot: gke,
+    });
+    let plan = planner.plan_once().await.unwrap();
+    let conflict = plan
+        .conflicts
+        .iter()
+        .find(|c| c.name == GLOBAL)
+        .unwrap_or_else(|| panic!("{GLOBAL} is a conflict: {:?}", plan.conflicts));
+    assert!(
+        conflict.reason.contains("primaryBackup") && conflict.reason.contains("healthChecks/hc-1"),
+        "{}",
+        conflict.reason
+    );
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();
 }

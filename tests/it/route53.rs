@@ -4,13 +4,16 @@
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use feddns::config::Config;
-use feddns::controller::Controller;
+use feddns::controller::{Controller, Stats};
 use feddns::members::MemberEvent;
 use feddns::model::{MemberSnapshot, NodeProj, ServiceKey, ServiceOptions, ServiceProj, SliceProj, Target};
-use feddns_provider::{RecordSet, Routing};
+use feddns::plan::Plan;
+use feddns_provider::{RecordSet, RecordType, Routing};
 use feddns_route53::Route53Provider;
+use feddns_route53::WireRecordSet;
 use feddns_route53::fake::FakeRoute53;
 use tokio::sync::mpsc;
 
@@ -99,6 +102,8 @@ fn elb_member(zone: &str, region: &str, elb: &str, ready: usize) -> MemberSnapsh
 struct R53 {
     fake: Arc<FakeRoute53>,
     zone_id: String,
+    cfg: Config,
+    stats: Arc<Stats>,
     tx: mpsc::Sender<MemberEvent>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -110,25 +115,31 @@ impl Drop for R53 {
 }
 
 impl R53 {
-    async fn start(members: &[&str], extra: &str, prepare: impl FnOnce(&FakeRoute53)) -> Self {
+    async fn start(members: &[&str], extra: &str, prepare: impl FnOnce(&FakeRoute53, &str)) -> Self {
         let list: Vec<String> = members
             .iter()
             .map(|m| format!("{{ name: {m}, file: {m}.yaml }}"))
             .collect();
+        let controller = if extra.contains("controller:") {
+            ""
+        } else {
+            "controller: { debounce: 20ms, max_debounce: 200ms }\n"
+        };
         let text = format!(
             "federation: myfed\ndomain: example.com\nowner_id: o1\n\
              provider: {{ route53: {{ zone_name: example.com, requests_per_second: 1000 }} }}\n\
-             members: [{}]\ncontroller: {{ debounce: 20ms, max_debounce: 200ms }}\n{extra}",
+             members: [{}]\n{controller}{extra}",
             list.join(", ")
         );
         let cfg = Config::parse(&text, Path::new("/nowhere/config.yaml")).unwrap();
         let fake = Arc::new(FakeRoute53::new());
         let zone_id = fake.add_zone("example.com");
-        prepare(&fake);
+        prepare(&fake, &zone_id);
         let provider = Route53Provider::with_api(fake.clone(), Some(&zone_id), None)
             .await
             .unwrap();
         let controller = Controller::new(&cfg, Arc::new(provider), Arc::new(NoResolve), false);
+        let stats = controller.stats();
         let (tx, rx) = mpsc::channel(64);
         let task = tokio::spawn(async move {
             controller.run(rx, std::future::pending()).await.unwrap();
@@ -136,9 +147,53 @@ impl R53 {
         Self {
             fake,
             zone_id,
+            cfg,
+            stats,
             tx,
             task,
         }
+    }
+
+    /// What `feddns plan` shows for these member snapshots against the fake's zone now.
+    async fn plan(&self, snapshots: &[(&str, MemberSnapshot)]) -> Plan {
+        let provider = Route53Provider::with_api(self.fake.clone(), Some(&self.zone_id), None)
+            .await
+            .unwrap();
+        let mut c = Controller::new(&self.cfg, Arc::new(provider), Arc::new(NoResolve), false);
+        for (member, snapshot) in snapshots {
+            c.apply_event(MemberEvent::Snapshot {
+                member: (*member).into(),
+                snapshot: snapshot.clone(),
+            });
+        }
+        c.plan_once().await.unwrap()
+    }
+
+    /// Waits until the controller has planned `rounds` more times (each periodic verify re-lists
+    /// the zone and plans every Service), then checks it sent no `ChangeResourceRecordSets`
+    /// meanwhile.
+    async fn no_changes_over(&self, rounds: u64) {
+        let changes = self.calls("ChangeResourceRecordSets");
+        let lists = self.calls("ListResourceRecordSets");
+        let plans = self.stats.plans.load(Ordering::SeqCst);
+        self.until(&format!("{rounds} more reconcile rounds"), |r| {
+            let (p, l) = (
+                r.stats.plans.load(Ordering::SeqCst),
+                r.calls("ListResourceRecordSets"),
+            );
+            if p >= plans + rounds && l >= lists + rounds {
+                Ok(())
+            } else {
+                Err(format!("{} plans, {} lists", p - plans, l - lists))
+            }
+        })
+        .await;
+        assert_eq!(
+            self.calls("ChangeResourceRecordSets"),
+            changes,
+            "change requests over {rounds} rounds: {:?}",
+            self.fake.calls()
+        );
     }
 
     async fn send(&self, member: &str, snapshot: MemberSnapshot) {
@@ -196,7 +251,7 @@ const VANITY: &str = "hugo-fed.example.com";
 /// per region with healthy shards, at the global name and at the vanity name.
 #[tokio::test]
 async fn latency_sets_appear_and_disappear_as_regions_gain_and_lose_healthy_shards() {
-    let r = R53::start(&["usa", "eur", "jpn"], "routing: { policy: latency }", |_| {}).await;
+    let r = R53::start(&["usa", "eur", "jpn"], "routing: { policy: latency }", |_, _| {}).await;
     r.send(
         "usa",
         elb_member("us-east-1a", "us-east-1", "a1-1.us-east-1.elb.amazonaws.com", 1),
@@ -268,7 +323,7 @@ async fn latency_sets_appear_and_disappear_as_regions_gain_and_lose_healthy_shar
 /// TXTs = 10,000 records, in at most 10 ChangeResourceRecordSets requests.
 #[tokio::test]
 async fn a_10000_record_initial_sync_takes_at_most_10_change_requests() {
-    let r = R53::start(&["big"], "", |_| {}).await;
+    let r = R53::start(&["big"], "", |_, _| {}).await;
     r.send("big", member(None, 2_500, 3, 1, 1)).await;
     r.until("10,000 records", |r| {
         let records: usize = r.sets().iter().map(|s| s.values.len()).sum();
@@ -290,7 +345,7 @@ async fn a_10000_record_initial_sync_takes_at_most_10_change_requests() {
 
 #[tokio::test]
 async fn steady_state_makes_no_route53_calls() {
-    let r = R53::start(&["m1", "m2"], "", |_| {}).await;
+    let r = R53::start(&["m1", "m2"], "", |_, _| {}).await;
     r.send("m1", member(Some(("z1", "r1")), 50, 1, 1, 1)).await;
     r.send("m2", member(Some(("z2", "r2")), 50, 1, 2, 1)).await;
     r.until("converged", |r| {
@@ -326,7 +381,7 @@ async fn steady_state_makes_no_route53_calls() {
 
 #[tokio::test]
 async fn everything_converges_with_30_percent_of_calls_throttled() {
-    let r = R53::start(&["m1", "m2"], "", |f| f.set_throttling(0.3, 7)).await;
+    let r = R53::start(&["m1", "m2"], "", |f, _| f.set_throttling(0.3, 7)).await;
     r.send("m1", member(Some(("z1", "r1")), 300, 1, 1, 1)).await;
     r.send("m2", member(Some(("z2", "r2")), 300, 2, 2, 1)).await;
     r.until("converged", |r| {
@@ -348,7 +403,7 @@ async fn everything_converges_with_30_percent_of_calls_throttled() {
 #[tokio::test]
 async fn one_invalid_record_does_not_block_the_others() {
     let bad = "svc-7.ns-7.myfed.svc.example.com";
-    let r = R53::start(&["m1"], "", |f| f.inject_invalid_change_batch(bad, None)).await;
+    let r = R53::start(&["m1"], "", |f, _| f.inject_invalid_change_batch(bad, None)).await;
     r.send("m1", member(None, 40, 1, 1, 1)).await;
     r.until("39 services written", |r| {
         let names = r
@@ -368,4 +423,215 @@ async fn one_invalid_record_does_not_block_the_others() {
     let calls = r.calls("ChangeResourceRecordSets");
     println!("one invalid name among 40: {calls} change requests");
     assert!(calls < 20, "{calls} change requests for 40 services");
+}
+
+const SVC0: &str = "svc-0.ns-0.myfed.svc.example.com";
+
+/// Route53 allows one latency set per Region for a name and type: two members whose regions map
+/// to one AWS region (GCE `us-east1` and `us-east4` → `us-east-1`) get one set, `us-east-1`,
+/// holding both members' targets, on the strict fake that enforces that rule.
+#[tokio::test]
+async fn members_mapping_to_one_aws_region_share_one_latency_set() {
+    let r = R53::start(&["sc", "va", "eu"], "routing: { policy: latency }", |_, _| {}).await;
+    r.send("sc", member(Some(("us-east1-b", "us-east1")), 1, 1, 1, 1))
+        .await;
+    r.send("va", member(Some(("us-east4-a", "us-east4")), 1, 1, 2, 1))
+        .await;
+    r.send("eu", member(Some(("europe-west1-b", "europe-west1")), 1, 1, 3, 1))
+        .await;
+    let want = [
+        "eu-west-3/eu-west-3 10.3.0.0".to_string(),
+        "us-east-1/us-east-1 10.1.0.0 10.2.0.0".to_string(),
+    ];
+    r.until("one latency set per AWS region", |r| {
+        let g = r.latency(SVC0);
+        if g == want { Ok(()) } else { Err(format!("{g:?}")) }
+    })
+    .await;
+    // Virginia goes down: the shared set keeps South Carolina's target.
+    r.send("va", member(Some(("us-east4-a", "us-east4")), 1, 1, 2, 0))
+        .await;
+    r.until("the shared set keeps the other member", |r| {
+        let g = r.latency(SVC0);
+        if g.contains(&"us-east-1/us-east-1 10.1.0.0".to_string()) && g.len() == 2 {
+            Ok(())
+        } else {
+            Err(format!("{g:?}"))
+        }
+    })
+    .await;
+}
+
+/// A zone written when latency set identifiers were member regions (`us-east1`) converges to
+/// sets named by AWS region: the old set is deleted before its successor in the same Region is
+/// created, in one batch, so the strict fake's one-set-per-Region rule never refuses it.
+#[tokio::test]
+async fn latency_sets_named_by_member_region_migrate_to_aws_regions() {
+    let owner = feddns::ownership::Ownership {
+        owner: "o1".into(),
+        federation: "myfed".into(),
+        service: ServiceKey::new("ns-0", "svc-0"),
+    };
+    let old = |id: &str, region: &str, ip: &str| {
+        RecordSet::new(SVC0, RecordType::A, 180, [ip.to_string()]).with_routing(Routing::Latency {
+            set_id: id.into(),
+            region: region.into(),
+        })
+    };
+    let r = R53::start(&["sc", "eu"], "routing: { policy: latency }", |fake, zone| {
+        fake.seed_set(zone, &old("us-east1", "us-east-1", "10.1.0.0"));
+        fake.seed_set(zone, &old("europe-west1", "eu-west-3", "10.3.0.0"));
+        fake.seed_set(
+            zone,
+            &RecordSet::new(&format!("_feddns.{SVC0}"), RecordType::Txt, 180, [owner.encode()]),
+        );
+    })
+    .await;
+    assert_eq!(
+        r.latency(SVC0),
+        [
+            "europe-west1/eu-west-3 10.3.0.0".to_string(),
+            "us-east1/us-east-1 10.1.0.0".to_string()
+        ]
+    );
+    r.send("sc", member(Some(("us-east1-b", "us-east1")), 1, 1, 1, 1))
+        .await;
+    r.send("eu", member(Some(("europe-west1-b", "europe-west1")), 1, 1, 3, 1))
+        .await;
+    r.until("sets named by AWS region", |r| {
+        let g = r.latency(SVC0);
+        let want = [
+            "eu-west-3/eu-west-3 10.3.0.0".to_string(),
+            "us-east-1/us-east-1 10.1.0.0".to_string(),
+        ];
+        if g == want { Ok(()) } else { Err(format!("{g:?}")) }
+    })
+    .await;
+}
+
+/// Verify every 100 ms (the housekeeping tick follows `member_grace`), so that reconcile rounds
+/// come without member events.
+const ROUNDS: &str = "safety: { member_grace: 400ms }\n\
+                      controller: { debounce: 20ms, max_debounce: 200ms, verify_interval: 100ms }\n";
+
+fn ownership_txt(name: &str) -> RecordSet {
+    let owner = feddns::ownership::Ownership {
+        owner: "o1".into(),
+        federation: "myfed".into(),
+        service: ServiceKey::new("ns-0", "svc-0"),
+    };
+    RecordSet::new(&format!("_feddns.{name}"), RecordType::Txt, 180, [owner.encode()])
+}
+
+/// Someone attached a Route53 health check to feddns's own latency set. feddns cannot write that
+/// set back without the health check (and Route53 refuses a DELETE without it), so the name is a
+/// conflict: reported in the plan, left as it is, and never retried, while the Service's other
+/// names follow the member.
+#[tokio::test]
+async fn a_health_check_on_an_owned_set_is_a_conflict_never_retried() {
+    let checked = {
+        let ours = RecordSet::new(SVC0, RecordType::A, 180, ["192.0.2.1".to_string()]).with_routing(
+            Routing::Latency {
+                set_id: "us-east-1".into(),
+                region: "us-east-1".into(),
+            },
+        );
+        let mut w = feddns_route53::wire::to_wire(&ours);
+        w.health_check_id = Some("7c1e5a52-hc".into());
+        w
+    };
+    let seeded = checked.clone();
+    let r = R53::start(
+        &["sc"],
+        &format!("routing: {{ policy: latency }}\n{ROUNDS}"),
+        move |fake, zone| {
+            fake.seed(zone, seeded);
+            fake.seed_set(zone, &ownership_txt(SVC0));
+        },
+    )
+    .await;
+    let sc = member(Some(("us-east1-b", "us-east1")), 1, 1, 1, 1);
+    r.send("sc", sc.clone()).await;
+    let region = "svc-0.ns-0.myfed.svc.us-east1.example.com";
+    r.until("the region name is written", |r| {
+        let v: Vec<_> = r.sets().into_iter().filter(|s| s.name == region).collect();
+        if v.iter().any(|s| s.values == ["10.1.0.0"]) {
+            Ok(())
+        } else {
+            Err(format!("{v:?}"))
+        }
+    })
+    .await;
+    r.no_changes_over(3).await;
+    let global: Vec<_> = r
+        .fake
+        .records(&r.zone_id)
+        .into_iter()
+        .filter(|w| w.name == format!("{SVC0}.") && w.rtype == "A")
+        .collect();
+    assert_eq!(global, [checked], "the health-checked set is untouched");
+    assert!(r.stats.conflicts.load(Ordering::SeqCst) >= 1);
+    let plan = r.plan(&[("sc", sc)]).await;
+    let conflict = plan
+        .conflicts
+        .iter()
+        .find(|c| c.name == SVC0)
+        .unwrap_or_else(|| panic!("{SVC0} is a conflict: {:?}", plan.conflicts));
+    assert!(
+        conflict.reason.contains("HealthCheckId 7c1e5a52-hc") && conflict.reason.contains("does not manage"),
+        "{}",
+        conflict.reason
+    );
+    assert!(plan.names.iter().all(|n| n.name != SVC0));
+}
+
+/// A weighted set with a health check, left by someone else at a name feddns wants, with
+/// `ownership.adopt` on: feddns would take over a bare leftover, but not a set whose health
+/// check it would drop. A conflict, reported and never retried.
+#[tokio::test]
+async fn a_health_checked_set_at_a_wanted_name_is_a_conflict_even_with_adopt() {
+    let foreign = WireRecordSet {
+        name: format!("{SVC0}."),
+        rtype: "A".into(),
+        set_identifier: Some("blue".into()),
+        weight: Some(100),
+        ttl: Some(60),
+        values: vec!["203.0.113.7".into()],
+        health_check_id: Some("d00d-hc".into()),
+        ..WireRecordSet::default()
+    };
+    let seeded = foreign.clone();
+    let r = R53::start(
+        &["m1"],
+        &format!("ownership: {{ adopt: true }}\n{ROUNDS}"),
+        move |fake, zone| fake.seed(zone, seeded),
+    )
+    .await;
+    let m1 = member(Some(("z1", "r1")), 1, 1, 1, 1);
+    r.send("m1", m1.clone()).await;
+    let region = "svc-0.ns-0.myfed.svc.r1.example.com";
+    r.until("the region name is written", |r| {
+        if r.sets().iter().any(|s| s.name == region) {
+            Ok(())
+        } else {
+            Err("not yet".into())
+        }
+    })
+    .await;
+    r.no_changes_over(3).await;
+    let at_global: Vec<_> = r
+        .fake
+        .records(&r.zone_id)
+        .into_iter()
+        .filter(|w| w.name.starts_with(SVC0) || w.name.starts_with(&format!("_feddns.{SVC0}")))
+        .collect();
+    assert_eq!(at_global, [foreign], "nothing written at or beside the name");
+    let plan = r.plan(&[("m1", m1)]).await;
+    assert!(
+        plan.conflicts
+            .iter()
+            .any(|c| c.name == SVC0 && c.reason.contains("HealthCheckId d00d-hc")),
+        "{:?}",
+        plan.conflicts
+    );
 }

@@ -8,8 +8,10 @@
 //!   [`DEFAULT_FAKE_PAGE_SIZE`] rrsets unless changed, so tests cross page boundaries),
 //!   `changes.create` and `changes.get`;
 //! * a change is validated as a whole and applied atomically: every deletion must match the
-//!   current rrset exactly (name, type, TTL, rrdatas in any order, routing policy) or the change
-//!   fails with 412 `conditionNotMet`; an addition of an existing name and type fails with 409
+//!   current rrset exactly (name, type, TTL, rrdatas in any order, routing policy, including
+//!   health checks and policies feddns does not write, such as primary/backup, weighted round
+//!   robin or fields this code does not know, which the fake stores and lists as given) or the
+//!   change fails with 412 `conditionNotMet`; additions may carry geo policies only; an addition of an existing name and type fails with 409
 //!   `alreadyExists`; a CNAME beside other types, a name outside the zone, a malformed rrdata
 //!   (`additions[i].rrdata[j]`), a plain deletion of the apex SOA or NS, or two entries for one
 //!   rrset fail with 400 `invalid`; more than 1,000 additions or deletions, 100,000 bytes of

@@ -61,8 +61,9 @@ const NAME_READS_MAX: usize = 16;
 ///
 /// * `list` pages through `resourceRecordSets.list` (following `nextPageToken`); an rrset with a
 ///   geo routing policy is listed as one [`RecordSet`] per item, with
-///   [`Routing::Geo`]`{set_id: location, location}`. Rrsets with routing feddns does not model
-///   (weighted round robin, primary/backup, health-checked targets) are left out with a warning.
+///   [`Routing::Geo`]`{set_id: location, location}`. An rrset with routing feddns does not model
+///   (weighted round robin, primary/backup, health checks, fencing) is one set whose
+///   [`RecordSet::unmodelled`] keeps the policy, written back exactly on deletion.
 /// * `apply` sends the whole batch as ONE `changes.create` (atomic): a create is an addition, a
 ///   delete a deletion of the exact current set, a replace both. The geo sets of one name and
 ///   type are one Cloud DNS rrset, so a change to some of them re-reads that rrset, checks the
@@ -421,7 +422,7 @@ impl CloudDnsProvider {
         )))
     }
 
-    /// Wire rrsets as feddns sets, leaving out (with a warning) those feddns does not model.
+    /// Wire rrsets as feddns sets, leaving out (with a warning) those feddns cannot read.
     fn to_sets(&self, rrsets: &[WireRrset]) -> Vec<RecordSet> {
         let mut out = Vec::with_capacity(rrsets.len());
         let mut skipped = 0usize;
@@ -435,7 +436,7 @@ impl CloudDnsProvider {
             }
         }
         if skipped > 0 {
-            warn!(zone = %self.zone, skipped, "clouddns rrsets with routing feddns does not model were left out");
+            warn!(zone = %self.zone, skipped, "clouddns rrsets feddns cannot read were left out");
         }
         out
     }
@@ -476,6 +477,19 @@ impl CloudDnsProvider {
         }
         if set.alias.is_some() {
             return Err(invalid(key, "alias record sets are not supported by Cloud DNS"));
+        }
+        if let Some(u) = &set.unmodelled {
+            if set.routing.is_some() || u.set_id.is_some() {
+                return Err(invalid(
+                    key,
+                    "a routing policy feddns does not model cannot be combined with a set identifier",
+                ));
+            }
+            let policy = wire::unmodelled_policy(u)
+                .map_err(|e| invalid(key.clone(), format!("unmodelled fields: {e}")))?;
+            if policy.is_some() && set.values.is_empty() {
+                return Ok(());
+            }
         }
         if set.values.is_empty() {
             return Err(invalid(key, "a record set needs at least one value"));
@@ -623,6 +637,15 @@ impl CloudDnsProvider {
                 )
             })?;
             for s in sets {
+                if let Some(u) = &s.unmodelled {
+                    return Err(invalid(
+                        first_key,
+                        format!(
+                            "the current rrset cannot be changed by feddns: it holds {}",
+                            u.summary
+                        ),
+                    ));
+                }
                 slots.insert(s.key().set_id, s);
             }
         }

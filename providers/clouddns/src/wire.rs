@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use feddns_provider::{RecordSet, RecordType, Routing, normalize_name};
+use feddns_provider::{RecordSet, RecordType, Routing, Unmodelled, normalize_name};
 use serde::{Deserialize, Serialize};
 
 /// Longest character-string in a TXT rrdata.
@@ -58,6 +58,10 @@ pub struct WireRoutingPolicy {
     /// The health check of a routing policy with health-checked targets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<String>,
+    /// Any other field (a policy this code does not know), kept so the rrset is written back
+    /// exactly.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
 }
 
 /// `GeoPolicy`.
@@ -73,6 +77,9 @@ pub struct WireGeoPolicy {
     /// Health-check fencing (never written by feddns).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_fencing: Option<bool>,
+    /// Any other field, kept so the rrset is written back exactly.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
 }
 
 /// `GeoPolicyItem`.
@@ -93,6 +100,9 @@ pub struct WireGeoItem {
     /// Health-checked targets instead of rrdatas (never written by feddns).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_checked_targets: Option<serde_json::Value>,
+    /// Any other field, kept so the rrset is written back exactly.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
 }
 
 /// A `Change`: deletions and additions applied atomically.
@@ -334,7 +344,29 @@ fn encode_values(set: &RecordSet) -> Vec<String> {
     set.values.iter().map(|v| encode_value(&set.rtype, v)).collect()
 }
 
-/// A plain feddns set as a wire rrset.
+/// The key under which [`Unmodelled::fields`] holds a routing policy feddns does not model, as
+/// canonical JSON.
+pub const ROUTING_POLICY: &str = "routingPolicy";
+
+/// The routing policy kept in `u`. Fails, naming the field, for fields that are not a Cloud DNS
+/// routing policy.
+pub fn unmodelled_policy(u: &Unmodelled) -> Result<Option<WireRoutingPolicy>, String> {
+    if let Some(k) = u.fields.keys().find(|k| *k != ROUTING_POLICY) {
+        return Err(format!(
+            "{k} is not a Cloud DNS rrset field feddns can write back"
+        ));
+    }
+    u.fields
+        .get(ROUTING_POLICY)
+        .map(|json| {
+            serde_json::from_str(json).map_err(|e| format!("{ROUTING_POLICY} is not a routing policy: {e}"))
+        })
+        .transpose()
+}
+
+/// A plain feddns set as a wire rrset, with the routing policy it keeps in
+/// [`RecordSet::unmodelled`] (which the provider checks with [`unmodelled_policy`] first; one
+/// that does not parse is left out).
 pub fn to_wire(set: &RecordSet) -> WireRrset {
     WireRrset {
         kind: None,
@@ -343,7 +375,10 @@ pub fn to_wire(set: &RecordSet) -> WireRrset {
         ttl: Some(i64::from(set.ttl)),
         rrdatas: encode_values(set),
         signature_rrdatas: Vec::new(),
-        routing_policy: None,
+        routing_policy: set
+            .unmodelled
+            .as_deref()
+            .and_then(|u| unmodelled_policy(u).ok().flatten()),
     }
 }
 
@@ -419,9 +454,50 @@ fn ttl_of(w: &WireRrset) -> Result<u32, String> {
     u32::try_from(ttl).map_err(|_| format!("TTL {ttl} is out of range"))
 }
 
+/// What in a routing policy feddns does not model, for messages; empty when feddns models all of
+/// it (a geo policy of plain items).
+fn unmodelled_parts(policy: &WireRoutingPolicy) -> Vec<String> {
+    let mut parts = Vec::new();
+    if policy.wrr.is_some() {
+        parts.push("wrr (weighted round robin)".to_string());
+    }
+    if policy.primary_backup.is_some() {
+        parts.push("primaryBackup".to_string());
+    }
+    if let Some(hc) = &policy.health_check {
+        parts.push(format!("healthCheck {hc}"));
+    }
+    parts.extend(policy.other.keys().cloned());
+    match &policy.geo {
+        None if parts.is_empty() => parts.push("a routing policy without a known kind".to_string()),
+        None => {}
+        Some(geo) => {
+            if geo.enable_fencing == Some(true) {
+                parts.push("geo enableFencing".to_string());
+            }
+            parts.extend(geo.other.keys().map(|k| format!("geo {k}")));
+            for item in &geo.items {
+                if item.health_checked_targets.is_some() {
+                    parts.push(format!("geo item {} healthCheckedTargets", item.location));
+                } else if item.rrdatas.is_empty() {
+                    parts.push(format!("geo item {} without rrdatas", item.location));
+                }
+                parts.extend(
+                    item.other
+                        .keys()
+                        .map(|k| format!("geo item {} {k}", item.location)),
+                );
+            }
+        }
+    }
+    parts
+}
+
 /// A wire rrset as feddns sets: one plain set, or one set per geo item (`Routing::Geo` with the
-/// location as set identifier, sharing the rrset's TTL). `Err` (with the reason) for routing
-/// feddns does not model: weighted round robin, primary/backup, health-checked targets, fencing.
+/// location as set identifier, sharing the rrset's TTL). An rrset whose routing feddns does not
+/// model (weighted round robin, primary/backup, health checks, fencing, fields this code does not
+/// know) is one set without routing whose [`RecordSet::unmodelled`] keeps the policy as JSON, so
+/// it is written back exactly. `Err` (with the reason) for a TTL out of range.
 pub fn from_wire(w: &WireRrset) -> Result<Vec<RecordSet>, String> {
     let rtype = RecordType::from(w.rtype.as_str());
     let ttl = ttl_of(w)?;
@@ -439,32 +515,29 @@ pub fn from_wire(w: &WireRrset) -> Result<Vec<RecordSet>, String> {
             decode(&w.rrdatas),
         )]);
     };
-    let unsupported = if policy.wrr.is_some() {
-        Some("weighted round robin routing")
-    } else if policy.primary_backup.is_some() {
-        Some("primary/backup routing")
-    } else if policy.health_check.is_some() {
-        Some("health-checked routing")
-    } else {
-        None
-    };
-    if let Some(what) = unsupported {
-        return Err(format!("{what} is not modelled by feddns"));
+    let parts = unmodelled_parts(policy);
+    if !parts.is_empty() {
+        let json = canonical(w)
+            .routing_policy
+            .map(|p| serde_json::to_string(&p))
+            .transpose()
+            .map_err(|e| format!("the routing policy cannot be kept: {e}"))?
+            .unwrap_or_default();
+        let set =
+            RecordSet::new(&w.name, rtype.clone(), ttl, decode(&w.rrdatas)).with_unmodelled(Unmodelled {
+                set_id: None,
+                fields: BTreeMap::from([(ROUTING_POLICY.to_string(), json)]),
+                summary: format!("{ROUTING_POLICY} {}", parts.join(", ")),
+            });
+        return Ok(vec![set]);
     }
-    let Some(geo) = &policy.geo else {
-        return Err("a routing policy feddns does not know".to_string());
-    };
-    if geo.enable_fencing == Some(true) {
-        return Err("geo routing with fencing is not modelled by feddns".to_string());
-    }
-    let mut out = Vec::with_capacity(geo.items.len());
-    for item in &geo.items {
-        if item.health_checked_targets.is_some() || item.rrdatas.is_empty() {
-            return Err(format!(
-                "geo item {} has health-checked targets, which feddns does not model",
-                item.location
-            ));
-        }
+    let geo = policy
+        .geo
+        .as_ref()
+        .map(|g| g.items.as_slice())
+        .unwrap_or_default();
+    let mut out = Vec::with_capacity(geo.len());
+    for item in geo {
         out.push(
             RecordSet::new(&w.name, rtype.clone(), ttl, decode(&item.rrdatas)).with_routing(Routing::Geo {
                 set_id: item.location.clone(),
@@ -609,13 +682,45 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_routing_is_reported() {
+    fn routing_feddns_does_not_model_is_kept_and_written_back() {
         let w: WireRrset = serde_json::from_value(serde_json::json!({
-            "name": "w.example.com.", "type": "A", "ttl": 60,
-            "routingPolicy": {"wrr": {"items": [{"weight": 1.0, "rrdatas": ["192.0.2.1"]}]}}
+            "kind": "dns#resourceRecordSet", "name": "w.example.com.", "type": "A", "ttl": 60,
+            "routingPolicy": {
+                "kind": "dns#rRSetRoutingPolicy",
+                "wrr": {"items": [{"weight": 1.0, "rrdatas": ["192.0.2.1"]}]},
+                "healthCheck": "projects/p/global/healthChecks/hc",
+            }
         }))
         .unwrap();
-        assert!(from_wire(&w).unwrap_err().contains("weighted"));
+        let [set] = from_wire(&w).unwrap().try_into().unwrap();
+        assert!(set.routing.is_none());
+        let u = set.unmodelled.as_deref().unwrap();
+        assert_eq!(
+            u.summary,
+            "routingPolicy wrr (weighted round robin), healthCheck projects/p/global/healthChecks/hc"
+        );
+        assert_eq!(canonical(&to_wire(&set)), canonical(&w));
+        let mut wrong = u.clone();
+        wrong.fields.insert("HealthCheckId".into(), "x".into());
+        assert!(unmodelled_policy(&wrong).unwrap_err().contains("HealthCheckId"));
+        wrong.fields.remove("HealthCheckId");
+        wrong.fields.insert(ROUTING_POLICY.into(), "{".into());
+        assert!(unmodelled_policy(&wrong).is_err());
+        // Fencing, health-checked items and unknown fields at any level are kept too.
+        for policy in [
+            serde_json::json!({"geo": {"enableFencing": true, "items": [{"location": "us-east1", "rrdatas": ["192.0.2.1"]}]}}),
+            serde_json::json!({"geo": {"items": [{"location": "us-east1", "healthCheckedTargets": {}}]}}),
+            serde_json::json!({"geo": {"items": [{"location": "us-east1", "rrdatas": ["192.0.2.1"], "new": 1}]}}),
+            serde_json::json!({"newPolicy": {}}),
+        ] {
+            let w: WireRrset = serde_json::from_value(serde_json::json!({
+                "name": "w.example.com.", "type": "A", "ttl": 60, "routingPolicy": policy,
+            }))
+            .unwrap();
+            let sets = from_wire(&w).unwrap();
+            assert!(sets.len() == 1 && sets[0].unmodelled.is_some(), "{sets:?}");
+            assert_eq!(canonical(&to_wire(&sets[0])), canonical(&w));
+        }
     }
 
     #[test]

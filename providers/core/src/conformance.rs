@@ -287,6 +287,14 @@ pub async fn routing_per_capabilities(p: &dyn Provider) {
             );
             let plain = set(p, label, RecordType::A, 60, &["192.0.2.3"]);
             apply_err(p, vec![create(&plain)], "a plain set beside routed sets").await;
+            if label == "latency" {
+                // Route53 answers from the set of the nearest region: one set per region.
+                let twin = set(p, label, RecordType::A, 60, &["192.0.2.4"]).with_routing(Routing::Latency {
+                    set_id: "us-east-1-twin".into(),
+                    region: "us-east-1".into(),
+                });
+                apply_err(p, vec![create(&twin)], "a second latency set for one region").await;
+            }
         } else {
             apply_err(p, vec![create(&s1)], "a routing policy it does not declare").await;
         }

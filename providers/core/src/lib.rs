@@ -17,5 +17,7 @@ pub use gate::ApiGate;
 pub use memory::{MemoryProvider, ZoneState};
 pub use parse_error::ParseError;
 pub use provider::{ApiStats, Capabilities, Change, Limits, Provider, ProviderError};
-pub use record::{AliasTarget, RecordKey, RecordSet, RecordType, Routing, in_zone, normalize_name};
+pub use record::{
+    AliasTarget, RecordKey, RecordSet, RecordType, Routing, Unmodelled, in_zone, normalize_name,
+};
 pub use slots::{SetsAtName, Slot};

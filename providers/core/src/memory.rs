@@ -216,11 +216,16 @@ fn check_name_rules(name: &str, sets: &SetsAtName) -> Result<(), ProviderError> 
         by_type.entry(t).or_default().push(set);
     }
     for (t, group) in by_type {
-        let plain = group.iter().filter(|s| s.routing.is_none()).count();
-        let policies: BTreeSet<_> = group
-            .iter()
-            .filter_map(|s| s.routing.as_ref().map(|r| r.policy()))
-            .collect();
+        // A set with a set identifier but no modelled routing uses a policy feddns does not
+        // model (listed from a provider): routed, by a policy of its own.
+        let policy = |s: &RecordSet| {
+            s.routing
+                .as_ref()
+                .map(crate::Routing::policy)
+                .or_else(|| s.key().set_id.map(|_| "unmodelled"))
+        };
+        let plain = group.iter().filter(|s| policy(s).is_none()).count();
+        let policies: BTreeSet<_> = group.iter().filter_map(|s| policy(s)).collect();
         if (plain > 0 && group.len() > 1) || policies.len() > 1 {
             let key = RecordKey {
                 name: name.to_string(),
@@ -231,6 +236,21 @@ fn check_name_rules(name: &str, sets: &SetsAtName) -> Result<(), ProviderError> 
                 &key,
                 "routed and plain sets, or different routing policies, cannot share a name and type",
             ));
+        }
+        // Route53 answers a latency query from the set of the nearest region: one set per region.
+        let mut regions: BTreeMap<&str, &RecordSet> = BTreeMap::new();
+        for set in &group {
+            if let Some(crate::Routing::Latency { region, .. }) = &set.routing
+                && let Some(first) = regions.insert(region, set)
+            {
+                return Err(invalid(
+                    &set.key(),
+                    format!(
+                        "latency region {region} is already used by the set {} at this name and type (one latency set per region)",
+                        first.key()
+                    ),
+                ));
+            }
         }
     }
     Ok(())

@@ -4,6 +4,7 @@
 //! for routed sets (Route53 latency/weighted, Cloud DNS geo), a set identifier that makes several
 //! sets of one name and type coexist. Names are stored lower-case, without the trailing dot.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -79,7 +80,8 @@ impl From<RecordType> for String {
 pub enum Routing {
     /// Route53 latency-based routing: answered from the set whose AWS region is nearest.
     Latency {
-        /// The set identifier (feddns uses the member region).
+        /// The set identifier (feddns uses the AWS region: Route53 allows one latency set per
+        /// region for a name and type).
         set_id: String,
         /// The provider region (for Route53, an AWS region such as `us-east-1`).
         region: String,
@@ -93,7 +95,7 @@ pub enum Routing {
     },
     /// Geo routing (Cloud DNS): answered from the item whose location is nearest the client.
     Geo {
-        /// The set identifier (feddns uses the member region).
+        /// The set identifier (feddns uses the location).
         set_id: String,
         /// The provider location (for Cloud DNS, a GCP region such as `us-east1`).
         location: String,
@@ -127,6 +129,39 @@ pub struct AliasTarget {
     pub dns_name: String,
     /// Whether the provider should consider the target's health.
     pub evaluate_target_health: bool,
+}
+
+/// What a provider holds in a record set beyond what feddns models: a health check, a routing
+/// policy feddns does not write (Route53 failover, geolocation, multivalue answer, ...; Cloud DNS
+/// weighted round robin, primary/backup, health-checked targets), kept so that the provider can
+/// write the set back exactly (an exact-match deletion must carry them).
+///
+/// feddns never creates or changes such a set: a name that holds one is a conflict. The provider
+/// that listed it is the only one that can interpret `fields`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Unmodelled {
+    /// The set identifier of a set whose routing policy feddns does not model (Route53 failover,
+    /// geolocation, ...), which makes it one of several sets of its name and type; `None` when
+    /// [`RecordSet::routing`] carries the identifier, or there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_id: Option<String>,
+    /// The provider's fields, by the provider's name for them (`HealthCheckId`,
+    /// `GeoLocation`, `routingPolicy`, ...), each in a canonical text form the provider parses
+    /// back.
+    pub fields: BTreeMap<String, String>,
+    /// A short description for messages (`HealthCheckId 7c1e…, Failover PRIMARY`).
+    pub summary: String,
+}
+
+impl Unmodelled {
+    /// The field names, comma-separated (`Failover, HealthCheckId`).
+    pub fn field_names(&self) -> String {
+        self.fields
+            .keys()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// The identity of a record set within a zone: name, type and (for routed sets) set identifier.
@@ -168,6 +203,10 @@ pub struct RecordSet {
     /// Alias target; an alias set has no values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alias: Option<AliasTarget>,
+    /// What the provider holds beyond this model (boxed: almost every set has none, and then
+    /// this costs one pointer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unmodelled: Option<Box<Unmodelled>>,
 }
 
 impl RecordSet {
@@ -180,6 +219,7 @@ impl RecordSet {
             values: Vec::new(),
             routing: None,
             alias: None,
+            unmodelled: None,
         };
         set.set_values(values);
         set
@@ -202,6 +242,13 @@ impl RecordSet {
         self
     }
 
+    /// Builder: attach what the provider holds beyond feddns's model.
+    #[must_use]
+    pub fn with_unmodelled(mut self, unmodelled: Unmodelled) -> Self {
+        self.unmodelled = Some(Box::new(unmodelled));
+        self
+    }
+
     /// Replace the values, normalizing, sorting and de-duplicating them.
     pub fn set_values(&mut self, values: impl IntoIterator<Item = String>) {
         let is_name = self.rtype == RecordType::Cname;
@@ -219,7 +266,11 @@ impl RecordSet {
         RecordKey {
             name: self.name.clone(),
             rtype: self.rtype.clone(),
-            set_id: self.routing.as_ref().map(|r| r.set_id().to_string()),
+            set_id: self
+                .routing
+                .as_ref()
+                .map(|r| r.set_id().to_string())
+                .or_else(|| self.unmodelled.as_ref().and_then(|u| u.set_id.clone())),
         }
     }
 
@@ -234,6 +285,12 @@ impl RecordSet {
     /// A one-line rendering for logs and tables: `A 180 [1.2.3.4, 5.6.7.8]`.
     pub fn describe_values(&self) -> String {
         let mut s = String::new();
+        if let Some(u) = &self.unmodelled {
+            s.push_str(&format!("[{}] ", u.summary));
+            if let Some(id) = &u.set_id {
+                s.push_str(&format!("set:{id} "));
+            }
+        }
         if let Some(r) = &self.routing {
             s.push_str(&format!("{}:{} ", r.policy(), r.set_id()));
             match r {
@@ -298,6 +355,30 @@ mod tests {
         );
         assert_eq!(s.key().set_id.as_deref(), Some("us-east-1"));
         assert_eq!(s.key().to_string(), "a.example.com A [us-east-1]");
+    }
+
+    #[test]
+    fn unmodelled_fields_cost_one_pointer_and_give_failover_sets_their_own_key() {
+        assert_eq!(
+            std::mem::size_of::<Option<Box<Unmodelled>>>(),
+            std::mem::size_of::<usize>()
+        );
+        let primary = |id: &str| {
+            RecordSet::new("a.example.com", RecordType::A, 60, ["192.0.2.1".into()]).with_unmodelled(
+                Unmodelled {
+                    set_id: Some(id.into()),
+                    fields: BTreeMap::from([("Failover".to_string(), "PRIMARY".to_string())]),
+                    summary: "Failover PRIMARY".into(),
+                },
+            )
+        };
+        assert_eq!(primary("p").key().to_string(), "a.example.com A [p]");
+        assert_ne!(primary("p").key(), primary("s").key());
+        assert!(
+            primary("p")
+                .describe_values()
+                .starts_with("[Failover PRIMARY] set:p ")
+        );
     }
 
     #[test]

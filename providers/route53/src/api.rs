@@ -185,9 +185,74 @@ pub struct WireRecordSet {
     pub region: Option<String>,
     /// The alias target of an alias set.
     pub alias: Option<WireAlias>,
-    /// Set on listed sets that use a routing policy feddns does not model (failover,
-    /// geolocation, multivalue answer, geoproximity, CIDR, traffic policy): its name.
-    pub other_policy: Option<String>,
+    /// The health check whose status decides whether the set is answered (not modelled by
+    /// feddns).
+    pub health_check_id: Option<String>,
+    /// Failover routing: `PRIMARY` or `SECONDARY` (not modelled by feddns).
+    pub failover: Option<String>,
+    /// Geolocation routing (not modelled by feddns).
+    pub geo_location: Option<WireGeoLocation>,
+    /// Geoproximity routing (not modelled by feddns).
+    pub geo_proximity_location: Option<WireGeoProximity>,
+    /// Multivalue answer routing (not modelled by feddns).
+    pub multi_value_answer: Option<bool>,
+    /// IP-based (CIDR) routing (not modelled by feddns).
+    pub cidr_routing_config: Option<WireCidrRouting>,
+    /// The traffic policy instance that created the set (not modelled by feddns).
+    pub traffic_policy_instance_id: Option<String>,
+}
+
+impl WireRecordSet {
+    /// The name of the routing policy feddns does not model that the set uses (`failover`,
+    /// `geolocation`, `geoproximity`, `multivalue answer`, `cidr`), if any.
+    pub fn other_policy(&self) -> Option<&'static str> {
+        if self.failover.is_some() {
+            Some("failover")
+        } else if self.geo_location.is_some() {
+            Some("geolocation")
+        } else if self.geo_proximity_location.is_some() {
+            Some("geoproximity")
+        } else if self.multi_value_answer.is_some() {
+            Some("multivalue answer")
+        } else if self.cidr_routing_config.is_some() {
+            Some("cidr")
+        } else {
+            None
+        }
+    }
+}
+
+/// `GeoLocation`: at least one of its fields is set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WireGeoLocation {
+    /// `ContinentCode` (`EU`, ...).
+    pub continent_code: Option<String>,
+    /// `CountryCode` (`US`, or `*` for the default).
+    pub country_code: Option<String>,
+    /// `SubdivisionCode` (`CA`, ...).
+    pub subdivision_code: Option<String>,
+}
+
+/// `GeoProximityLocation`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WireGeoProximity {
+    /// `AWSRegion`.
+    pub aws_region: Option<String>,
+    /// `LocalZoneGroup`.
+    pub local_zone_group: Option<String>,
+    /// `Coordinates`: latitude and longitude, as the decimal strings the service uses.
+    pub coordinates: Option<(String, String)>,
+    /// `Bias`.
+    pub bias: Option<i32>,
+}
+
+/// `CidrRoutingConfig`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WireCidrRouting {
+    /// `CollectionId`.
+    pub collection_id: String,
+    /// `LocationName`.
+    pub location_name: String,
 }
 
 /// A change action.

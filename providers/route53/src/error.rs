@@ -115,9 +115,10 @@ pub(crate) fn map_change_error(
 }
 
 /// Finds the set a Route53 message is about. Understood forms (the first that matches wins):
-/// `[name='N', type='T', set-identifier='S']`, `Name=N, Type=T, SetIdentifier=S`,
-/// `RRSet of type T with DNS name N`, `RRSet with DNS name N, type T, SetIdentifier "S"`,
-/// `RRSet with DNS name N`, and `encountered with 'VALUE'`.
+/// `[name='N', type='T', set-identifier='S']`, `RRSet with DNS name N, type T, SetIdentifier
+/// "S"` (also unquoted, and followed by `and Region Name=R`), `RRSet with DNS name N`,
+/// `Name=N, Type=T, SetIdentifier=S`, `RRSet of type T with DNS name N`, and
+/// `encountered with 'VALUE'`.
 fn key_from_message(msg: &str, sent: &[(usize, WireChange)], changes: &[Change]) -> Option<RecordKey> {
     let key = |name: &str, rtype: Option<&str>, id: Option<&str>| -> Option<RecordKey> {
         let name = decode_name(name.trim());
@@ -138,6 +139,13 @@ fn key_from_message(msg: &str, sent: &[(usize, WireChange)], changes: &[Change])
         let id = after(rest, "set-identifier='").and_then(|r| until(r, "'"));
         return key(name, rtype, id);
     }
+    // Before `Name=`: "RRSet with DNS name N, type T, SetIdentifier S, and Region Name=R ...".
+    if let Some(rest) = after(msg, "RRSet with DNS name ") {
+        let name = until_any(rest, &[" ", ",", "]"])?;
+        let rtype = after(rest, ", type ").and_then(|r| until_any(r, &[",", " ", "]"]));
+        let id = after(rest, "SetIdentifier ").and_then(|r| until_any(r, &[" ", ",", "]"]));
+        return key(name, rtype, id);
+    }
     if let Some(rest) = after(msg, "Name=") {
         let name = until(rest, ",")?;
         let rtype = after(rest, "Type=").and_then(|r| until_any(r, &[",", "]"]));
@@ -148,12 +156,6 @@ fn key_from_message(msg: &str, sent: &[(usize, WireChange)], changes: &[Change])
         let rtype = until(rest, " ")?;
         let name = after(rest, "with DNS name ").and_then(|r| until_any(r, &[" ", ",", "]"]))?;
         return key(name, Some(rtype), None);
-    }
-    if let Some(rest) = after(msg, "RRSet with DNS name ") {
-        let name = until_any(rest, &[" ", ",", "]"])?;
-        let rtype = after(rest, ", type ").and_then(|r| until_any(r, &[",", " ", "]"]));
-        let id = after(rest, "SetIdentifier ").and_then(|r| until_any(r, &[" ", ",", "]"]));
-        return key(name, rtype, id);
     }
     if let Some(rest) = after(msg, "encountered with '") {
         let value = until(rest, "'")?;
@@ -291,6 +293,17 @@ mod tests {
         );
         assert!(
             matches!(&e, ProviderError::Invalid { key, .. } if key.name == "b.example.com" && key.set_id.is_none()),
+            "{e}"
+        );
+        let e = map_change_error(
+            &icb(
+                "[RRSet with DNS name a.example.com., type A, SetIdentifier us-east4, and Region Name=us-east-1 cannot be created because a latency RRSet with the same name, type and region already exists.]",
+            ),
+            &s,
+            &ch,
+        );
+        assert!(
+            matches!(&e, ProviderError::Invalid { key, .. } if key.name == "a.example.com" && key.rtype == RecordType::A && key.set_id.as_deref() == Some("us-east4")),
             "{e}"
         );
         let e = map_change_error(&icb("something new"), &s, &ch);

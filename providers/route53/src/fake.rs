@@ -6,10 +6,14 @@
 //! * a batch is validated as a whole and applied atomically; changes are taken in order, so a
 //!   `DELETE` followed by a `CREATE` of the same set (the classic update) works;
 //! * `DELETE` must match the current set exactly (TTL, values in any order, set identifier,
-//!   weight or region, alias target), else "not found" / "values provided do not match";
+//!   weight or region, alias target, and the fields feddns does not model: health check,
+//!   failover, geolocation, geoproximity, multivalue answer, CIDR routing, traffic policy
+//!   instance), else "not found" / "values provided do not match"; all of them are stored and
+//!   listed;
 //! * `CREATE` of an existing set (name, type, set identifier) fails;
 //! * a CNAME cannot share its name with another type; plain and routed sets, or sets of two
-//!   routing policies, cannot share a name and type;
+//!   routing policies, cannot share a name and type; two latency sets of one name and type
+//!   cannot name the same `Region`;
 //! * any other second change to one set in a batch fails ("invalid set of changes for a single
 //!   resource record set");
 //! * 1,000 `ResourceRecord`s and 32,000 characters of `Value` per request, an UPSERT counting
@@ -137,8 +141,8 @@ fn policy(s: &WireRecordSet) -> &'static str {
         "weighted"
     } else if s.region.is_some() {
         "latency"
-    } else if s.other_policy.is_some() {
-        "other"
+    } else if let Some(other) = s.other_policy() {
+        other
     } else {
         "simple"
     }
@@ -188,6 +192,13 @@ fn same_set(cur: &WireRecordSet, req: &WireRecordSet) -> bool {
         && cur.region == req.region
         && alias(&cur.alias) == alias(&req.alias)
         && values(cur) == values(req)
+        && cur.health_check_id == req.health_check_id
+        && cur.failover == req.failover
+        && cur.geo_location == req.geo_location
+        && cur.geo_proximity_location == req.geo_proximity_location
+        && cur.multi_value_answer == req.multi_value_answer
+        && cur.cidr_routing_config == req.cidr_routing_config
+        && cur.traffic_policy_instance_id == req.traffic_policy_instance_id
 }
 
 /// Checks a TXT value the way Route53 does: one or more quoted strings of at most 255 bytes.
@@ -462,6 +473,8 @@ fn check_structure(c: &WireChange) -> Result<(), String> {
     let at = change_ref(c.action, s);
     let has_records = s.ttl.is_some() || !s.values.is_empty();
     match (s.alias.is_some(), has_records) {
+        // A set a traffic policy instance created may be named by that instance alone.
+        (false, false) if s.traffic_policy_instance_id.is_some() => {}
         (true, true) => {
             return Err(format!(
                 "Invalid request: Expected exactly one of [AliasTarget, all of [TTL, and ResourceRecords], or TrafficPolicyInstanceId], but found more than one in Change with {at}"
@@ -486,7 +499,7 @@ fn check_structure(c: &WireChange) -> Result<(), String> {
             "Invalid request: TTL {ttl} is out of range in Change with {at}"
         ));
     }
-    let routed = s.weight.is_some() || s.region.is_some() || s.other_policy.is_some();
+    let routed = s.weight.is_some() || s.region.is_some() || s.other_policy().is_some();
     match (&s.set_identifier, routed) {
         (None, true) => {
             return Err(format!(
@@ -495,7 +508,7 @@ fn check_structure(c: &WireChange) -> Result<(), String> {
         }
         (Some(_), false) => {
             return Err(format!(
-                "Invalid request: A SetIdentifier needs a routing policy (Weight, Region, Failover, GeoLocation, MultiValueAnswer) in Change with {at}"
+                "Invalid request: A SetIdentifier needs a routing policy (Weight, Region, Failover, GeoLocation, GeoProximityLocation, MultiValueAnswer, CidrRoutingConfig) in Change with {at}"
             ));
         }
         (Some(id), true) if id.is_empty() || id.len() > 128 => {
@@ -505,7 +518,16 @@ fn check_structure(c: &WireChange) -> Result<(), String> {
         }
         _ => {}
     }
-    if s.weight.is_some() && s.region.is_some() {
+    let policies = [
+        s.weight.is_some(),
+        s.region.is_some(),
+        s.failover.is_some(),
+        s.geo_location.is_some(),
+        s.geo_proximity_location.is_some(),
+        s.multi_value_answer.is_some(),
+        s.cidr_routing_config.is_some(),
+    ];
+    if policies.iter().filter(|p| **p).count() > 1 {
         return Err(format!(
             "Invalid request: Expected at most one routing policy in Change with {at}"
         ));
@@ -593,6 +615,18 @@ fn check_neighbours(
         return Err(format!(
             "RRSet with DNS name {name}, type {}{id} cannot be created because a {other} rrset exists with the same name and type.",
             s.rtype
+        ));
+    }
+    if let Some(region) = &s.region
+        && at_name
+            .iter()
+            .any(|o| o.rtype == s.rtype && o.region.as_deref() == Some(region.as_str()))
+    {
+        // Route53's wording (as logged in hashicorp/terraform-provider-aws#1668).
+        return Err(format!(
+            "RRSet with DNS name {name}, type {}, SetIdentifier {}, and Region Name={region} cannot be created because a latency RRSet with the same name, type and region already exists.",
+            s.rtype,
+            s.set_identifier.as_deref().unwrap_or_default()
         ));
     }
     if let Some(old) = replacing

@@ -36,7 +36,8 @@ pub mod wire;
 
 pub use api::{
     ApiError, ApiErrorKind, ChangeAction, ChangeInfo, ChangeStatus, HostedZone, HostedZonePage, Operation,
-    RecordPage, RecordPageStart, Route53Api, WireAlias, WireChange, WireRecordSet,
+    RecordPage, RecordPageStart, Route53Api, WireAlias, WireChange, WireCidrRouting, WireGeoLocation,
+    WireGeoProximity, WireRecordSet,
 };
 pub use config::Route53Config;
 pub use error::Route53Error;

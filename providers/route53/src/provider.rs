@@ -44,6 +44,8 @@ const INSYNC_POLL_MAX: Duration = Duration::from_secs(15);
 ///
 /// * `list` pages through `ListResourceRecordSets` (following `NextRecordName`, `NextRecordType`
 ///   and `NextRecordIdentifier`, and failing rather than looping if the server repeats a page).
+///   Fields feddns does not model (health checks, failover, geolocation, ...) are kept in
+///   [`RecordSet::unmodelled`] and written back exactly.
 /// * `apply` sends the whole batch as one `ChangeResourceRecordSets` request, in order: a create
 ///   is a `CREATE`, a delete a `DELETE` of the exact current set, and a replace a `DELETE` of the
 ///   exact old set followed by a `CREATE` of the new one, so a stale view is refused rather than
@@ -336,6 +338,24 @@ impl Route53Provider {
             }
             _ => {}
         }
+        let mut traffic_policy = false;
+        if let Some(u) = &set.unmodelled {
+            match (&u.set_id, &set.routing) {
+                (Some(_), Some(_)) => {
+                    return Err(Self::invalid(
+                        key,
+                        "a set has one set identifier: its routing's or its unmodelled policy's",
+                    ));
+                }
+                (Some(id), None) if id.is_empty() || id.len() > 128 => {
+                    return Err(Self::invalid(key, "a set identifier has 1 to 128 characters"));
+                }
+                _ => {}
+            }
+            wire::write_unmodelled(&u.fields, &mut wire::to_wire(set))
+                .map_err(|e| Self::invalid(key.clone(), format!("unmodelled fields: {e}")))?;
+            traffic_policy = u.fields.contains_key(wire::TRAFFIC_POLICY_INSTANCE_ID);
+        }
         if let Some(alias) = &set.alias {
             if !set.values.is_empty() || alias.dns_name.is_empty() || alias.hosted_zone_id.is_empty() {
                 return Err(Self::invalid(
@@ -346,6 +366,9 @@ impl Route53Provider {
             return Ok(());
         }
         if set.values.is_empty() {
+            if traffic_policy {
+                return Ok(());
+            }
             return Err(Self::invalid(key, "a record set needs at least one value"));
         }
         for v in &set.values {
@@ -458,9 +481,12 @@ impl Route53Provider {
 
 /// A replace can be one UPSERT when the type, set identifier, routing policy and alias-ness stay
 /// (Route53 refuses an UPSERT that turns a weighted set into a latency set or a plain set into an
-/// alias).
+/// alias), and neither set has fields feddns does not model (an UPSERT would overwrite them
+/// unseen).
 fn upsert_compatible(old: &RecordSet, new: &RecordSet) -> bool {
-    old.rtype == new.rtype
+    old.unmodelled.is_none()
+        && new.unmodelled.is_none()
+        && old.rtype == new.rtype
         && old.key().set_id == new.key().set_id
         && old.routing.as_ref().map(Routing::policy) == new.routing.as_ref().map(Routing::policy)
         && old.alias.is_some() == new.alias.is_some()
@@ -535,7 +561,7 @@ impl Provider for Route53Provider {
             }
             let Some(next) = page.next_start() else {
                 if skipped > 0 {
-                    warn!(zone = %self.zone, skipped, "route53 sets with routing feddns does not model were left out of the listing");
+                    warn!(zone = %self.zone, skipped, "route53 sets feddns cannot read were left out of the listing");
                 }
                 return Ok(out);
             };

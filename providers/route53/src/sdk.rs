@@ -20,7 +20,8 @@ use aws_smithy_http_client::tls;
 
 use crate::api::{
     ApiError, ApiErrorKind, ChangeAction, ChangeInfo, ChangeStatus, HostedZone, HostedZonePage, Operation,
-    RecordPage, RecordPageStart, Route53Api, WireAlias, WireChange, WireRecordSet,
+    RecordPage, RecordPageStart, Route53Api, WireAlias, WireChange, WireCidrRouting, WireGeoLocation,
+    WireGeoProximity, WireRecordSet,
 };
 use crate::config::Route53Config;
 
@@ -140,21 +141,6 @@ fn status(s: &sdk::ChangeStatus) -> ChangeStatus {
 }
 
 fn from_sdk_set(s: &sdk::ResourceRecordSet) -> WireRecordSet {
-    let other_policy = if s.failover().is_some() {
-        Some("failover")
-    } else if s.geo_location().is_some() {
-        Some("geolocation")
-    } else if s.geo_proximity_location().is_some() {
-        Some("geoproximity")
-    } else if s.cidr_routing_config().is_some() {
-        Some("cidr")
-    } else if s.multi_value_answer().is_some() {
-        Some("multivalue answer")
-    } else if s.traffic_policy_instance_id().is_some() {
-        Some("traffic policy")
-    } else {
-        None
-    };
     WireRecordSet {
         name: s.name().to_string(),
         rtype: s.r#type().as_str().to_string(),
@@ -172,7 +158,27 @@ fn from_sdk_set(s: &sdk::ResourceRecordSet) -> WireRecordSet {
             dns_name: a.dns_name().to_string(),
             evaluate_target_health: a.evaluate_target_health(),
         }),
-        other_policy: other_policy.map(str::to_string),
+        health_check_id: s.health_check_id().map(str::to_string),
+        failover: s.failover().map(|f| f.as_str().to_string()),
+        geo_location: s.geo_location().map(|g| WireGeoLocation {
+            continent_code: g.continent_code().map(str::to_string),
+            country_code: g.country_code().map(str::to_string),
+            subdivision_code: g.subdivision_code().map(str::to_string),
+        }),
+        geo_proximity_location: s.geo_proximity_location().map(|g| WireGeoProximity {
+            aws_region: g.aws_region().map(str::to_string),
+            local_zone_group: g.local_zone_group().map(str::to_string),
+            coordinates: g
+                .coordinates()
+                .map(|c| (c.latitude().to_string(), c.longitude().to_string())),
+            bias: g.bias(),
+        }),
+        multi_value_answer: s.multi_value_answer(),
+        cidr_routing_config: s.cidr_routing_config().map(|c| WireCidrRouting {
+            collection_id: c.collection_id().to_string(),
+            location_name: c.location_name().to_string(),
+        }),
+        traffic_policy_instance_id: s.traffic_policy_instance_id().map(str::to_string),
     }
 }
 
@@ -184,7 +190,11 @@ fn to_sdk_change(c: &WireChange) -> Result<sdk::Change, String> {
         .set_set_identifier(s.set_identifier.clone())
         .set_ttl(s.ttl)
         .set_weight(s.weight)
-        .set_region(s.region.as_deref().map(sdk::ResourceRecordSetRegion::from));
+        .set_region(s.region.as_deref().map(sdk::ResourceRecordSetRegion::from))
+        .set_health_check_id(s.health_check_id.clone())
+        .set_failover(s.failover.as_deref().map(sdk::ResourceRecordSetFailover::from))
+        .set_multi_value_answer(s.multi_value_answer)
+        .set_traffic_policy_instance_id(s.traffic_policy_instance_id.clone());
     for v in &s.values {
         b = b.resource_records(
             sdk::ResourceRecord::builder()
@@ -199,6 +209,44 @@ fn to_sdk_change(c: &WireChange) -> Result<sdk::Change, String> {
                 .hosted_zone_id(&a.hosted_zone_id)
                 .dns_name(&a.dns_name)
                 .evaluate_target_health(a.evaluate_target_health)
+                .build()
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    if let Some(g) = &s.geo_location {
+        b = b.geo_location(
+            sdk::GeoLocation::builder()
+                .set_continent_code(g.continent_code.clone())
+                .set_country_code(g.country_code.clone())
+                .set_subdivision_code(g.subdivision_code.clone())
+                .build(),
+        );
+    }
+    if let Some(g) = &s.geo_proximity_location {
+        let coordinates = match &g.coordinates {
+            Some((lat, lon)) => Some(
+                sdk::Coordinates::builder()
+                    .latitude(lat)
+                    .longitude(lon)
+                    .build()
+                    .map_err(|e| e.to_string())?,
+            ),
+            None => None,
+        };
+        b = b.geo_proximity_location(
+            sdk::GeoProximityLocation::builder()
+                .set_aws_region(g.aws_region.clone())
+                .set_local_zone_group(g.local_zone_group.clone())
+                .set_coordinates(coordinates)
+                .set_bias(g.bias)
+                .build(),
+        );
+    }
+    if let Some(cidr) = &s.cidr_routing_config {
+        b = b.cidr_routing_config(
+            sdk::CidrRoutingConfig::builder()
+                .collection_id(&cidr.collection_id)
+                .location_name(&cidr.location_name)
                 .build()
                 .map_err(|e| e.to_string())?,
         );

@@ -1,10 +1,17 @@
 //! Conversions between feddns record sets and Route53's wire format: fully qualified names with
 //! octal escapes (`\052` for `*`), quoted and escaped TXT strings of at most 255 bytes, alias
-//! targets and routing fields.
+//! targets and routing fields. Fields feddns does not model (health checks, failover,
+//! geolocation, geoproximity, multivalue answer, CIDR routing, traffic policies) are kept in
+//! [`Unmodelled`], by their Route53 element names (nested ones as `GeoLocation.CountryCode`),
+//! and written back from there.
 
-use feddns_provider::{AliasTarget, RecordSet, RecordType, Routing};
+use std::collections::BTreeMap;
 
-use crate::api::{ChangeAction, WireAlias, WireChange, WireRecordSet};
+use feddns_provider::{AliasTarget, RecordSet, RecordType, Routing, Unmodelled};
+
+use crate::api::{
+    ChangeAction, WireAlias, WireChange, WireCidrRouting, WireGeoLocation, WireGeoProximity, WireRecordSet,
+};
 
 /// The longest character-string in a TXT record, in bytes.
 pub const TXT_STRING_MAX: usize = 255;
@@ -177,8 +184,129 @@ pub fn decode_value(rtype: &RecordType, value: &str) -> String {
     }
 }
 
-/// A feddns record set in wire form. Geo routing has no Route53 form: such a set carries only
-/// its set identifier (the provider refuses geo sets before anything is sent).
+/// `HealthCheckId`.
+pub const HEALTH_CHECK_ID: &str = "HealthCheckId";
+/// `TrafficPolicyInstanceId`.
+pub const TRAFFIC_POLICY_INSTANCE_ID: &str = "TrafficPolicyInstanceId";
+const FAILOVER: &str = "Failover";
+const MULTI_VALUE_ANSWER: &str = "MultiValueAnswer";
+const GEO_CONTINENT: &str = "GeoLocation.ContinentCode";
+const GEO_COUNTRY: &str = "GeoLocation.CountryCode";
+const GEO_SUBDIVISION: &str = "GeoLocation.SubdivisionCode";
+const GP_REGION: &str = "GeoProximityLocation.AWSRegion";
+const GP_LOCAL_ZONE_GROUP: &str = "GeoProximityLocation.LocalZoneGroup";
+const GP_LATITUDE: &str = "GeoProximityLocation.Coordinates.Latitude";
+const GP_LONGITUDE: &str = "GeoProximityLocation.Coordinates.Longitude";
+const GP_BIAS: &str = "GeoProximityLocation.Bias";
+const CIDR_COLLECTION: &str = "CidrRoutingConfig.CollectionId";
+const CIDR_LOCATION: &str = "CidrRoutingConfig.LocationName";
+
+/// The fields of a listed set that feddns does not model, by Route53 element name.
+fn unmodelled_fields(w: &WireRecordSet) -> BTreeMap<String, String> {
+    let mut f = BTreeMap::new();
+    let mut put = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            f.insert(k.to_string(), v);
+        }
+    };
+    put(HEALTH_CHECK_ID, w.health_check_id.clone());
+    put(FAILOVER, w.failover.clone());
+    put(MULTI_VALUE_ANSWER, w.multi_value_answer.map(|b| b.to_string()));
+    put(TRAFFIC_POLICY_INSTANCE_ID, w.traffic_policy_instance_id.clone());
+    if let Some(g) = &w.geo_location {
+        put(GEO_CONTINENT, g.continent_code.clone());
+        put(GEO_COUNTRY, g.country_code.clone());
+        put(GEO_SUBDIVISION, g.subdivision_code.clone());
+    }
+    if let Some(g) = &w.geo_proximity_location {
+        put(GP_REGION, g.aws_region.clone());
+        put(GP_LOCAL_ZONE_GROUP, g.local_zone_group.clone());
+        put(GP_LATITUDE, g.coordinates.as_ref().map(|c| c.0.clone()));
+        put(GP_LONGITUDE, g.coordinates.as_ref().map(|c| c.1.clone()));
+        put(GP_BIAS, g.bias.map(|b| b.to_string()));
+    }
+    if let Some(c) = &w.cidr_routing_config {
+        put(CIDR_COLLECTION, Some(c.collection_id.clone()));
+        put(CIDR_LOCATION, Some(c.location_name.clone()));
+    }
+    f
+}
+
+/// Sets the wire fields that `fields` (as [`from_wire`] keeps them) describe. Fails, naming the
+/// field, for a field that is not one of them or does not parse, or a nested group that is
+/// incomplete.
+pub fn write_unmodelled(fields: &BTreeMap<String, String>, w: &mut WireRecordSet) -> Result<(), String> {
+    let get = |k: &str| fields.get(k).cloned();
+    if let Some(unknown) = fields.keys().find(|k| {
+        ![
+            HEALTH_CHECK_ID,
+            TRAFFIC_POLICY_INSTANCE_ID,
+            FAILOVER,
+            MULTI_VALUE_ANSWER,
+            GEO_CONTINENT,
+            GEO_COUNTRY,
+            GEO_SUBDIVISION,
+            GP_REGION,
+            GP_LOCAL_ZONE_GROUP,
+            GP_LATITUDE,
+            GP_LONGITUDE,
+            GP_BIAS,
+            CIDR_COLLECTION,
+            CIDR_LOCATION,
+        ]
+        .contains(&k.as_str())
+    }) {
+        return Err(format!("{unknown} is not a Route53 record set field"));
+    }
+    w.health_check_id = get(HEALTH_CHECK_ID);
+    w.traffic_policy_instance_id = get(TRAFFIC_POLICY_INSTANCE_ID);
+    w.failover = get(FAILOVER);
+    w.multi_value_answer = match get(MULTI_VALUE_ANSWER).as_deref() {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(other) => return Err(format!("{MULTI_VALUE_ANSWER} {other:?} is not true or false")),
+    };
+    let geo = WireGeoLocation {
+        continent_code: get(GEO_CONTINENT),
+        country_code: get(GEO_COUNTRY),
+        subdivision_code: get(GEO_SUBDIVISION),
+    };
+    w.geo_location = (geo != WireGeoLocation::default()).then_some(geo);
+    let coordinates = match (get(GP_LATITUDE), get(GP_LONGITUDE)) {
+        (Some(lat), Some(lon)) => Some((lat, lon)),
+        (None, None) => None,
+        _ => return Err(format!("{GP_LATITUDE} and {GP_LONGITUDE} go together")),
+    };
+    let bias = match get(GP_BIAS) {
+        None => None,
+        Some(b) => Some(
+            b.parse::<i32>()
+                .map_err(|_| format!("{GP_BIAS} {b:?} is not an integer"))?,
+        ),
+    };
+    let proximity = WireGeoProximity {
+        aws_region: get(GP_REGION),
+        local_zone_group: get(GP_LOCAL_ZONE_GROUP),
+        coordinates,
+        bias,
+    };
+    w.geo_proximity_location = (proximity != WireGeoProximity::default()).then_some(proximity);
+    w.cidr_routing_config = match (get(CIDR_COLLECTION), get(CIDR_LOCATION)) {
+        (Some(collection_id), Some(location_name)) => Some(WireCidrRouting {
+            collection_id,
+            location_name,
+        }),
+        (None, None) => None,
+        _ => return Err(format!("{CIDR_COLLECTION} and {CIDR_LOCATION} go together")),
+    };
+    Ok(())
+}
+
+/// A feddns record set in wire form, with the fields it keeps in [`RecordSet::unmodelled`].
+/// Geo routing has no Route53 form: such a set carries only its set identifier (the provider
+/// refuses geo sets before anything is sent), and so do unmodelled fields that do not parse
+/// (which the provider refuses too).
 pub fn to_wire(set: &RecordSet) -> WireRecordSet {
     let mut w = WireRecordSet {
         name: fqdn(&set.name),
@@ -197,13 +325,24 @@ pub fn to_wire(set: &RecordSet) -> WireRecordSet {
         Some(Routing::Geo { set_id, .. }) => w.set_identifier = Some(set_id.clone()),
         None => {}
     }
+    let mut traffic_policy = false;
+    if let Some(u) = &set.unmodelled {
+        if w.set_identifier.is_none() {
+            w.set_identifier.clone_from(&u.set_id);
+        }
+        traffic_policy = u.fields.contains_key(TRAFFIC_POLICY_INSTANCE_ID);
+        let mut with = w.clone();
+        if write_unmodelled(&u.fields, &mut with).is_ok() {
+            w = with;
+        }
+    }
     if let Some(alias) = &set.alias {
         w.alias = Some(WireAlias {
             hosted_zone_id: alias.hosted_zone_id.clone(),
             dns_name: fqdn(&alias.dns_name),
             evaluate_target_health: alias.evaluate_target_health,
         });
-    } else {
+    } else if !(traffic_policy && set.values.is_empty()) {
         w.ttl = Some(i64::from(set.ttl));
         w.values = set.values.iter().map(|v| encode_value(&set.rtype, v)).collect();
     }
@@ -211,12 +350,11 @@ pub fn to_wire(set: &RecordSet) -> WireRecordSet {
 }
 
 /// A listed set in feddns form. Alias sets have no TTL on Route53 and come back with TTL 0.
-/// Fails (with the reason) for sets feddns cannot represent: other routing policies, or fields
-/// out of range.
+/// Fields feddns does not model are kept in [`RecordSet::unmodelled`]: a set with a routing
+/// policy feddns does not write (failover, geolocation, ...) keeps its set identifier there.
+/// Fails (with the reason) for sets feddns cannot represent: fields out of range, or routing
+/// fields that make no sense together.
 pub fn from_wire(w: &WireRecordSet) -> Result<RecordSet, String> {
-    if let Some(policy) = &w.other_policy {
-        return Err(format!("{policy} routing is not modelled by feddns"));
-    }
     let rtype = RecordType::from(w.rtype.as_str());
     let ttl = match w.ttl {
         Some(t) => u32::try_from(t).map_err(|_| format!("TTL {t} is out of range"))?,
@@ -225,7 +363,7 @@ pub fn from_wire(w: &WireRecordSet) -> Result<RecordSet, String> {
     let values: Vec<String> = w.values.iter().map(|v| decode_value(&rtype, v)).collect();
     let mut set = RecordSet::new(&decode_name(&w.name), rtype, ttl, values);
     let routing = match (&w.set_identifier, &w.region, w.weight) {
-        (None, None, None) => None,
+        (_, None, None) => None,
         (Some(id), Some(region), None) => Some(Routing::Latency {
             set_id: id.clone(),
             region: region.clone(),
@@ -234,14 +372,18 @@ pub fn from_wire(w: &WireRecordSet) -> Result<RecordSet, String> {
             set_id: id.clone(),
             weight: u32::try_from(weight).map_err(|_| format!("weight {weight} is out of range"))?,
         }),
-        (Some(id), None, None) => {
-            return Err(format!("set identifier {id:?} without a known routing policy"));
-        }
         (id, region, weight) => {
             return Err(format!(
                 "inconsistent routing fields (set identifier {id:?}, region {region:?}, weight {weight:?})"
             ));
         }
+    };
+    let own_id = match (&routing, &w.set_identifier) {
+        (None, Some(id)) if w.other_policy().is_none() => {
+            return Err(format!("set identifier {id:?} without a known routing policy"));
+        }
+        (None, id) => id.clone(),
+        (Some(_), _) => None,
     };
     set.routing = routing;
     if let Some(a) = &w.alias {
@@ -249,6 +391,19 @@ pub fn from_wire(w: &WireRecordSet) -> Result<RecordSet, String> {
             hosted_zone_id: a.hosted_zone_id.clone(),
             dns_name: decode_name(&a.dns_name),
             evaluate_target_health: a.evaluate_target_health,
+        });
+    }
+    let fields = unmodelled_fields(w);
+    if !fields.is_empty() {
+        let summary = fields
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        set = set.with_unmodelled(Unmodelled {
+            set_id: own_id,
+            fields,
+            summary,
         });
     }
     Ok(set)
@@ -327,6 +482,48 @@ mod tests {
         assert_eq!(decode_txt("unquoted"), "unquoted");
         assert_eq!(decode_txt("\"\\101\\\\\""), "A\\");
         assert_eq!(decode_txt("\"unterminated"), "unterminated");
+    }
+
+    #[test]
+    fn unmodelled_fields_write_back_and_bad_ones_are_named() {
+        let w = WireRecordSet {
+            name: "gp.example.com.".into(),
+            rtype: "A".into(),
+            set_identifier: Some("x".into()),
+            ttl: Some(60),
+            values: vec!["192.0.2.1".into()],
+            health_check_id: Some("hc".into()),
+            geo_proximity_location: Some(WireGeoProximity {
+                coordinates: Some(("49.22".into(), "-74.01".into())),
+                bias: Some(-5),
+                ..WireGeoProximity::default()
+            }),
+            ..WireRecordSet::default()
+        };
+        let set = from_wire(&w).unwrap();
+        assert_eq!(set.key().set_id.as_deref(), Some("x"));
+        assert_eq!(to_wire(&set), w);
+        let mut fields = set.unmodelled.unwrap().fields;
+        let mut scratch = WireRecordSet::default();
+        fields.remove(GP_LONGITUDE);
+        assert!(
+            write_unmodelled(&fields, &mut scratch)
+                .unwrap_err()
+                .contains("go together")
+        );
+        fields.insert("Weight".into(), "1".into());
+        assert_eq!(
+            write_unmodelled(&fields, &mut scratch).unwrap_err(),
+            "Weight is not a Route53 record set field"
+        );
+        // A set identifier with no routing policy at all is not a set Route53 lists.
+        let mut orphan = w.clone();
+        orphan.geo_proximity_location = None;
+        assert!(
+            from_wire(&orphan)
+                .unwrap_err()
+                .contains("without a known routing policy")
+        );
     }
 
     #[test]

@@ -236,3 +236,66 @@ async fn faults_and_missing_tokens() {
     assert_eq!(status(&e), (401, "authError"));
     assert_eq!(fake.request_count("managedZones.get"), 4);
 }
+
+/// Routing policies feddns does not write (primary/backup with a health check, weighted round
+/// robin, or one this code does not even know) are stored and listed as they are, and a
+/// deletion must carry them exactly.
+#[tokio::test]
+async fn routing_policies_feddns_does_not_write_are_kept_and_deleted_only_exactly() {
+    let fake = fake().await;
+    let api = rest(&fake);
+    let rrset = |policy: serde_json::Value| -> WireRrset {
+        serde_json::from_value(serde_json::json!({
+            "name": format!("pb.{ZONE}."), "type": "A", "ttl": 30, "routingPolicy": policy,
+        }))
+        .unwrap()
+    };
+    let policy = serde_json::json!({
+        "primaryBackup": {
+            "primaryTargets": {"externalEndpoints": ["192.0.2.1"]},
+            "backupGeoTargets": {"items": [{"location": "us-east1", "rrdatas": ["192.0.2.2"]}]},
+            "trickleTraffic": 0.1,
+        },
+        "healthCheck": "projects/feddns-test/global/healthChecks/hc-1",
+        "someFuturePolicy": {"knob": 3},
+    });
+    let stored = rrset(policy.clone());
+    assert!(fake.put_rrset(PROJECT, MZ, stored.clone()));
+    let listed = api
+        .list_rrsets(PROJECT, MZ, &RrsetQuery::default())
+        .await
+        .unwrap()
+        .rrsets
+        .into_iter()
+        .find(|w| w.name == format!("pb.{ZONE}."))
+        .expect("listed");
+    let json = serde_json::to_value(&listed).unwrap();
+    assert_eq!(
+        json["routingPolicy"]["someFuturePolicy"], policy["someFuturePolicy"],
+        "{json}"
+    );
+    assert_eq!(json["routingPolicy"]["primaryBackup"], policy["primaryBackup"]);
+    // Another health check, or none, does not match.
+    for other in [
+        serde_json::json!({"primaryBackup": policy["primaryBackup"], "someFuturePolicy": {"knob": 3}}),
+        serde_json::json!({
+            "primaryBackup": policy["primaryBackup"],
+            "healthCheck": "projects/feddns-test/global/healthChecks/hc-2",
+            "someFuturePolicy": {"knob": 3},
+        }),
+        serde_json::json!({
+            "primaryBackup": policy["primaryBackup"],
+            "healthCheck": "projects/feddns-test/global/healthChecks/hc-1",
+        }),
+    ] {
+        let e = api
+            .create_change(PROJECT, MZ, &change(vec![], vec![rrset(other)]))
+            .await
+            .unwrap_err();
+        assert_eq!(status(&e), (412, "conditionNotMet"), "{e}");
+    }
+    api.create_change(PROJECT, MZ, &change(vec![], vec![listed]))
+        .await
+        .unwrap();
+    assert!(fake.rrset(PROJECT, MZ, &format!("pb.{ZONE}"), "A").is_none());
+}

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use feddns_clouddns::fake::StaticTokenProvider;
-use feddns_clouddns::wire::{WireGeoItem, WireGeoPolicy, WireRoutingPolicy};
+use feddns_clouddns::wire::{WireGeoItem, WireGeoPolicy, WireRoutingPolicy, WireRrset};
 use feddns_clouddns::{CloudDnsConfig, CloudDnsError, CloudDnsProvider};
 use feddns_provider::{Change, Provider, ProviderError, RecordSet, RecordType, Routing};
 
@@ -445,22 +445,106 @@ async fn connect_err(
         .unwrap_err()
 }
 
+/// Rrsets with routing feddns does not model (weighted round robin, primary/backup with a
+/// health check, geo items with health-checked targets) are listed as one set each, the policy
+/// kept, and a deletion built from the listing matches exactly; one without the policy does not.
 #[tokio::test]
-async fn rrsets_with_routing_feddns_does_not_model_are_left_out() {
+async fn rrsets_with_routing_feddns_does_not_model_are_listed_and_deleted_exactly() {
     let fake = fake().await;
     let p = provider(&fake).await;
-    let mut w = wire("wrr", "A", 60, &[]);
-    w.routing_policy = Some(WireRoutingPolicy {
-        wrr: Some(serde_json::json!({"items": [{"weight": 1.0, "rrdatas": ["192.0.2.1"]}]})),
-        ..WireRoutingPolicy::default()
-    });
-    fake.put_rrset(PROJECT, MZ, w);
-    let listed = p.list().await.unwrap();
-    assert!(listed.iter().all(|s| s.name != name("wrr")), "{listed:#?}");
-    // A geo change at that name and type is refused rather than overwriting it.
+    let with_policy = |label: &str, policy: serde_json::Value| -> WireRrset {
+        serde_json::from_value(serde_json::json!({
+            "name": format!("{}.", name(label)), "type": "A", "ttl": 60, "routingPolicy": policy,
+        }))
+        .unwrap()
+    };
+    let seeded = [
+        with_policy(
+            "wrr",
+            serde_json::json!({"wrr": {"items": [{"weight": 1.0, "rrdatas": ["192.0.2.1"]}]}}),
+        ),
+        with_policy(
+            "pb",
+            serde_json::json!({
+                "primaryBackup": {
+                    "primaryTargets": {"externalEndpoints": ["192.0.2.1"]},
+                    "backupGeoTargets": {"items": [{"location": "us-east1", "rrdatas": ["192.0.2.2"]}]},
+                },
+                "healthCheck": "projects/feddns-test/global/healthChecks/hc-1",
+            }),
+        ),
+        with_policy(
+            "hc",
+            serde_json::json!({"geo": {"items": [
+                {"location": "us-east1", "healthCheckedTargets": {"externalEndpoints": ["192.0.2.3"]}},
+            ]}, "healthCheck": "projects/feddns-test/global/healthChecks/hc-2"}),
+        ),
+    ];
+    for w in &seeded {
+        fake.put_rrset(PROJECT, MZ, w.clone());
+    }
+    let stored: Vec<WireRrset> = fake.rrsets(PROJECT, MZ);
+    let listed: Vec<RecordSet> = p
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.name != ZONE)
+        .collect();
+    assert_eq!(listed.len(), 3, "{listed:#?}");
+    for s in &listed {
+        let u = s
+            .unmodelled
+            .as_deref()
+            .unwrap_or_else(|| panic!("{s:?} keeps its policy"));
+        assert!(s.routing.is_none() && s.key().set_id.is_none(), "{s:?}");
+        assert!(u.fields.contains_key("routingPolicy"), "{u:?}");
+    }
+    let summary = |label: &str| {
+        listed
+            .iter()
+            .find(|s| s.name == name(label))
+            .and_then(|s| s.unmodelled.as_deref())
+            .map(|u| u.summary.clone())
+            .unwrap_or_default()
+    };
+    assert!(summary("wrr").contains("wrr"), "{}", summary("wrr"));
+    assert!(
+        summary("pb").contains("primaryBackup") && summary("pb").contains("healthChecks/hc-1"),
+        "{}",
+        summary("pb")
+    );
+    assert!(
+        summary("hc").contains("healthCheckedTargets"),
+        "{}",
+        summary("hc")
+    );
+    // A geo change at such a name and type is refused rather than overwriting the policy.
     let e = p
         .apply(&[create(&geo("wrr", "us-east1", &["192.0.2.1"]))])
         .await
         .unwrap_err();
     assert!(matches!(e, ProviderError::Invalid { .. }), "{e}");
+    // Without its policy (as a plain set of its address), a deletion does not match: a
+    // conflict, nothing deleted.
+    let mut bare = listed[0].clone();
+    bare.unmodelled = None;
+    bare.set_values(["192.0.2.1".to_string()]);
+    let e = p.apply(&[Change::Delete { old: bare }]).await.unwrap_err();
+    assert!(matches!(e, ProviderError::Conflict { .. }), "{e}");
+    assert_eq!(fake.rrsets(PROJECT, MZ), stored);
+    // Built from the listing, deletions match exactly.
+    p.apply(
+        &listed
+            .iter()
+            .map(|s| Change::Delete { old: s.clone() })
+            .collect::<Vec<_>>(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        fake.rrsets(PROJECT, MZ).len(),
+        2,
+        "only the apex SOA and NS remain"
+    );
 }

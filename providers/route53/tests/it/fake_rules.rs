@@ -4,7 +4,7 @@ use feddns_route53::fake::{FakeRoute53, ListQuirk};
 use feddns_route53::wire::encode_txt;
 use feddns_route53::{
     ApiError, ApiErrorKind, ChangeAction, ChangeStatus, Operation, RecordPageStart, Route53Api, WireAlias,
-    WireRecordSet,
+    WireGeoLocation, WireRecordSet,
 };
 
 use crate::common::{ch, fake_zone, wire};
@@ -378,6 +378,69 @@ async fn routing_policies_do_not_mix() {
         .unwrap();
 }
 
+/// Route53 keeps one latency set per Region for a name and type: a second one is refused with
+/// the whole batch, and a DELETE of the first earlier in the batch frees the Region (how a zone
+/// written with member regions as set identifiers moves to AWS regions).
+#[tokio::test]
+async fn one_latency_set_per_region_and_name_and_type() {
+    let (fake, z) = fake_zone();
+    let latency = |label: &str, id: &str, region: &str, ip: &str| {
+        let mut s = wire(label, "A", 60, &[ip]);
+        s.set_identifier = Some(id.into());
+        s.region = Some(region.into());
+        s
+    };
+    let gce = latency("api", "us-east1", "us-east-1", "192.0.2.1");
+    change(&fake, &z, &[ch(Create, &gce)]).await.unwrap();
+    let before = fake.records(&z);
+    let other = wire("other", "A", 60, &["192.0.2.9"]);
+    let second = latency("api", "us-east4", "us-east-1", "192.0.2.2");
+    icb(
+        change(&fake, &z, &[ch(Create, &other), ch(Create, &second)]).await,
+        "RRSet with DNS name api.example.com., type A, SetIdentifier us-east4, and Region Name=us-east-1 \
+         cannot be created because a latency RRSet with the same name, type and region already exists.",
+    );
+    assert_eq!(fake.records(&z), before, "nothing of the refused batch applied");
+    // Another region, another type or another name are fine.
+    let eu = latency("api", "eu-west-1", "eu-west-1", "192.0.2.3");
+    let mut v6 = latency("api", "us-east4", "us-east-1", "2001:db8::1");
+    v6.rtype = "AAAA".into();
+    let elsewhere = latency("www", "us-east4", "us-east-1", "192.0.2.4");
+    change(
+        &fake,
+        &z,
+        &[ch(Create, &eu), ch(Create, &v6), ch(Create, &elsewhere)],
+    )
+    .await
+    .unwrap();
+    // An UPSERT of the set itself keeps its Region.
+    let mut moved = gce.clone();
+    moved.values = vec!["192.0.2.5".into()];
+    change(&fake, &z, &[ch(Upsert, &moved)]).await.unwrap();
+    // The migration: DELETE the old set, then CREATE its successor in the same Region.
+    let aws = latency("api", "us-east-1", "us-east-1", "192.0.2.5");
+    icb(
+        change(&fake, &z, &[ch(Create, &aws), ch(Delete, &moved)]).await,
+        "a latency RRSet with the same name, type and region already exists",
+    );
+    change(&fake, &z, &[ch(Delete, &moved), ch(Create, &aws)])
+        .await
+        .unwrap();
+    let regions: Vec<(Option<String>, Option<String>)> = fake
+        .records(&z)
+        .iter()
+        .filter(|s| s.name == "api.example.com." && s.rtype == "A")
+        .map(|s| (s.set_identifier.clone(), s.region.clone()))
+        .collect();
+    assert_eq!(
+        regions,
+        [
+            (Some("eu-west-1".into()), Some("eu-west-1".into())),
+            (Some("us-east-1".into()), Some("us-east-1".into())),
+        ]
+    );
+}
+
 #[tokio::test]
 async fn alias_targets_in_the_zone_must_exist() {
     let (fake, z) = fake_zone();
@@ -636,4 +699,75 @@ async fn hosted_zones_list_by_name_in_pages() {
         .unwrap();
     assert!(!rest.is_truncated);
     assert_eq!(first.zones.len() + rest.zones.len(), 152);
+}
+
+/// Route53 stores a set's health check and routing fields feddns does not model, lists them, and
+/// matches an exact DELETE against them like every other field.
+#[tokio::test]
+async fn health_checks_and_other_routing_fields_are_stored_listed_and_matched_on_delete() {
+    let (fake, z) = fake_zone();
+    let mut checked = wire("api", "A", 60, &["192.0.2.1"]);
+    checked.set_identifier = Some("us-east-1".into());
+    checked.region = Some("us-east-1".into());
+    checked.health_check_id = Some("0b1e2a6c-hc-1".into());
+    let mut primary = wire("fo", "A", 60, &["192.0.2.2"]);
+    primary.set_identifier = Some("primary".into());
+    primary.failover = Some("PRIMARY".into());
+    primary.health_check_id = Some("0b1e2a6c-hc-2".into());
+    let mut secondary = primary.clone();
+    secondary.set_identifier = Some("secondary".into());
+    secondary.failover = Some("SECONDARY".into());
+    secondary.health_check_id = None;
+    let mut europe = wire("geo", "A", 60, &["192.0.2.3"]);
+    europe.set_identifier = Some("eu".into());
+    europe.geo_location = Some(WireGeoLocation {
+        continent_code: Some("EU".into()),
+        ..WireGeoLocation::default()
+    });
+    let all = [&checked, &primary, &secondary, &europe];
+    change(&fake, &z, &all.map(|s| ch(Create, s))).await.unwrap();
+    let page = fake
+        .list_resource_record_sets(&z, &RecordPageStart::default(), 300)
+        .await
+        .unwrap();
+    for s in all {
+        assert!(
+            page.sets.contains(s),
+            "{s:?} not listed as stored: {:#?}",
+            page.sets
+        );
+    }
+    // A DELETE without the health check, or with another one, does not match.
+    let mut unchecked = checked.clone();
+    unchecked.health_check_id = None;
+    icb(
+        change(&fake, &z, &[ch(Delete, &unchecked)]).await,
+        "do not match the current values",
+    );
+    let mut other_check = checked.clone();
+    other_check.health_check_id = Some("0b1e2a6c-hc-9".into());
+    icb(
+        change(&fake, &z, &[ch(Delete, &other_check)]).await,
+        "do not match the current values",
+    );
+    // Nor does one with another failover role or location.
+    let mut swapped = primary.clone();
+    swapped.failover = Some("SECONDARY".into());
+    icb(
+        change(&fake, &z, &[ch(Delete, &swapped)]).await,
+        "do not match the current values",
+    );
+    let mut elsewhere = europe.clone();
+    elsewhere.geo_location = Some(WireGeoLocation {
+        country_code: Some("DE".into()),
+        ..WireGeoLocation::default()
+    });
+    icb(
+        change(&fake, &z, &[ch(Delete, &elsewhere)]).await,
+        "do not match the current values",
+    );
+    assert_eq!(fake.records(&z).len(), 2 + all.len(), "nothing deleted");
+    // The exact sets delete.
+    change(&fake, &z, &all.map(|s| ch(Delete, s))).await.unwrap();
+    assert_eq!(names(&fake, &z).len(), 2, "only the apex SOA and NS remain");
 }

@@ -146,6 +146,83 @@ async fn routed_alias_and_txt_sets_round_trip() {
     assert!(calls["ListResourceRecordSets"] >= 3);
 }
 
+/// Fields feddns does not model round-trip through the SDK: a latency set with a health check,
+/// failover and geolocation sets, and a multivalue answer set, each listed with its fields and
+/// deleted with an exact DELETE built from the listing. (moto 5.2.5 stores `HealthCheckId`,
+/// `Failover`, `GeoLocation` and `MultiValueAnswer`; it does not know `GeoProximityLocation` or
+/// `CidrRoutingConfig`, which only the strict fake covers.)
+#[tokio::test]
+#[ignore = "needs moto_server (PyPI moto[server]); tests/run-all.sh installs it"]
+async fn health_checks_and_policies_feddns_does_not_model_round_trip() {
+    let zone = MotoZone::start().await;
+    let n = |l: &str| format!("{l}.example.com");
+    let unmodelled = |id: Option<&str>, fields: &[(&str, &str)]| feddns_provider::Unmodelled {
+        set_id: id.map(str::to_string),
+        fields: fields
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect(),
+        summary: fields
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    let a = |label: &str, ip: &str| RecordSet::new(&n(label), RecordType::A, 60, [ip.to_string()]);
+    let mut sets = vec![
+        a("api", "192.0.2.1")
+            .with_routing(Routing::Latency {
+                set_id: "us-east-1".into(),
+                region: "us-east-1".into(),
+            })
+            .with_unmodelled(unmodelled(None, &[("HealthCheckId", "5b3f0d7e-hc")])),
+        a("fo", "192.0.2.2").with_unmodelled(unmodelled(
+            Some("primary"),
+            &[("Failover", "PRIMARY"), ("HealthCheckId", "5b3f0d7e-hc")],
+        )),
+        a("fo", "192.0.2.3").with_unmodelled(unmodelled(Some("secondary"), &[("Failover", "SECONDARY")])),
+        a("geo", "192.0.2.4")
+            .with_unmodelled(unmodelled(Some("europe"), &[("GeoLocation.ContinentCode", "EU")])),
+        a("geo", "192.0.2.5").with_unmodelled(unmodelled(
+            Some("california"),
+            &[
+                ("GeoLocation.CountryCode", "US"),
+                ("GeoLocation.SubdivisionCode", "CA"),
+            ],
+        )),
+        a("mv", "192.0.2.6").with_unmodelled(unmodelled(Some("one"), &[("MultiValueAnswer", "true")])),
+    ];
+    zone.apply(&sets.iter().map(create).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let mut listed: Vec<RecordSet> = zone
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.name != "example.com")
+        .collect();
+    listed.sort();
+    sets.sort();
+    assert_eq!(listed, sets);
+    zone.apply(
+        &listed
+            .iter()
+            .map(|s| Change::Delete { old: s.clone() })
+            .collect::<Vec<_>>(),
+    )
+    .await
+    .unwrap();
+    let left: Vec<RecordSet> = zone
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.name != "example.com")
+        .collect();
+    assert!(left.is_empty(), "{left:#?}");
+}
+
 /// moto's errors reach the provider in the shape it maps: a name outside the zone is
 /// `InvalidChangeBatch` (Invalid, naming the set) and a zone that does not exist is `Other`.
 #[tokio::test]

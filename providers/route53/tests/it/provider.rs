@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use feddns_provider::{AliasTarget, Change, Provider, ProviderError, RecordSet, RecordType, Routing};
+use feddns_provider::{
+    AliasTarget, Change, Provider, ProviderError, RecordSet, RecordType, Routing, Unmodelled,
+};
 use feddns_route53::fake::{FakeRoute53, ListQuirk};
 use feddns_route53::wire::txt_strings;
 use feddns_route53::{
@@ -186,7 +188,7 @@ async fn listing_converts_route53_sets() {
     });
     let mut failover = wire("fo", "A", 60, &["192.0.2.9"]);
     failover.set_identifier = Some("primary".into());
-    failover.other_policy = Some("failover".into());
+    failover.failover = Some("PRIMARY".into());
     seeded(failover);
 
     let p = provider_with(fake.clone(), |_| {}).await;
@@ -230,12 +232,17 @@ async fn listing_converts_route53_sets() {
             dns_name: "dualstack.lb-1.elb.amazonaws.com".into(),
             evaluate_target_health: false,
         }),
+        a("fo", 60, &["192.0.2.9"]).with_unmodelled(Unmodelled {
+            set_id: Some("primary".into()),
+            fields: [("Failover".to_string(), "PRIMARY".to_string())].into(),
+            summary: "Failover PRIMARY".into(),
+        }),
     ];
     want.sort();
     assert_eq!(
         listed(&p).await,
         want,
-        "the failover set is left out, the rest converted"
+        "every set converted, the failover set with its policy kept"
     );
 }
 
@@ -573,4 +580,150 @@ async fn sdk_api_builds_with_the_default_credential_chain() {
     let conf = api.client().config();
     assert_eq!(conf.region().map(|r| r.as_ref()), Some("eu-central-1"));
     assert!(conf.http_client().is_some());
+}
+
+/// A set someone attached a health check to lists with it, and a DELETE built from the listed
+/// set matches on the strict fake (as on Route53, where a DELETE without the HealthCheckId is
+/// refused as "not matching", which feddns would take for a stale cache and retry forever).
+#[tokio::test]
+async fn a_health_checked_set_lists_with_its_health_check_and_deletes_exactly() {
+    let (fake, z) = fake_zone();
+    let mut w = wire("api", "A", 60, &["192.0.2.1"]);
+    w.set_identifier = Some("us-east-1".into());
+    w.region = Some("us-east-1".into());
+    w.health_check_id = Some("7c1e5a52-hc".into());
+    fake.seed(&z, w);
+    let p = provider_with(fake.clone(), |_| {}).await;
+    let sets = listed(&p).await;
+    let [set] = sets.as_slice() else {
+        panic!("one set expected: {sets:#?}")
+    };
+    assert_eq!(set.key().set_id.as_deref(), Some("us-east-1"));
+    let u = set.unmodelled.as_deref().expect("the health check is kept");
+    assert_eq!(
+        u.fields.get("HealthCheckId").map(String::as_str),
+        Some("7c1e5a52-hc")
+    );
+    assert!(u.summary.contains("HealthCheckId"), "{}", u.summary);
+    // Without the health check the DELETE does not match: a conflict, nothing deleted.
+    let mut bare = set.clone();
+    bare.unmodelled = None;
+    let e = p.apply(&[Change::Delete { old: bare }]).await.unwrap_err();
+    assert!(matches!(e, ProviderError::Conflict { .. }), "{e}");
+    assert_eq!(listed(&p).await.len(), 1);
+    p.apply(&[Change::Delete { old: set.clone() }]).await.unwrap();
+    assert!(listed(&p).await.is_empty());
+}
+
+/// Failover, geolocation, geoproximity, multivalue answer and CIDR sets (and alias sets with
+/// health checks) list as distinct sets with their fields kept, delete exactly, and written back
+/// from the listing they are stored exactly as before.
+#[tokio::test]
+async fn sets_with_routing_feddns_does_not_model_round_trip_exactly() {
+    use feddns_route53::{WireCidrRouting, WireGeoLocation, WireGeoProximity};
+    let (fake, z) = fake_zone();
+    let routed = |label: &str, id: &str, ip: &str, f: &dyn Fn(&mut WireRecordSet)| {
+        let mut w = wire(label, "A", 60, &[ip]);
+        w.set_identifier = Some(id.into());
+        f(&mut w);
+        w
+    };
+    let seeded = [
+        routed("fo", "primary", "192.0.2.1", &|w| {
+            w.failover = Some("PRIMARY".into());
+            w.health_check_id = Some("hc-primary".into());
+        }),
+        routed("fo", "secondary", "192.0.2.2", &|w| {
+            w.failover = Some("SECONDARY".into());
+        }),
+        routed("geo", "europe", "192.0.2.3", &|w| {
+            w.geo_location = Some(WireGeoLocation {
+                continent_code: Some("EU".into()),
+                ..WireGeoLocation::default()
+            });
+        }),
+        routed("geo", "california", "192.0.2.4", &|w| {
+            w.geo_location = Some(WireGeoLocation {
+                country_code: Some("US".into()),
+                subdivision_code: Some("CA".into()),
+                ..WireGeoLocation::default()
+            });
+        }),
+        routed("geo", "default", "192.0.2.5", &|w| {
+            w.geo_location = Some(WireGeoLocation {
+                country_code: Some("*".into()),
+                ..WireGeoLocation::default()
+            });
+        }),
+        routed("gp", "virginia", "192.0.2.6", &|w| {
+            w.geo_proximity_location = Some(WireGeoProximity {
+                aws_region: Some("us-east-1".into()),
+                bias: Some(-20),
+                ..WireGeoProximity::default()
+            });
+        }),
+        routed("gp", "office", "192.0.2.7", &|w| {
+            w.geo_proximity_location = Some(WireGeoProximity {
+                coordinates: Some(("49.22".into(), "-74.01".into())),
+                ..WireGeoProximity::default()
+            });
+        }),
+        routed("mv", "one", "192.0.2.8", &|w| {
+            w.multi_value_answer = Some(true);
+            w.health_check_id = Some("hc-mv".into());
+        }),
+        routed("cidr", "branch", "192.0.2.9", &|w| {
+            w.cidr_routing_config = Some(WireCidrRouting {
+                collection_id: "c8c4-collection".into(),
+                location_name: "branch_office".into(),
+            });
+        }),
+        WireRecordSet {
+            name: "w.example.com.".into(),
+            rtype: "A".into(),
+            set_identifier: Some("blue".into()),
+            weight: Some(10),
+            health_check_id: Some("hc-blue".into()),
+            alias: Some(WireAlias {
+                hosted_zone_id: "Z35SXDOTRQ7X7K".into(),
+                dns_name: "lb-1.us-east-1.elb.amazonaws.com.".into(),
+                evaluate_target_health: true,
+            }),
+            ..WireRecordSet::default()
+        },
+    ];
+    for w in &seeded {
+        fake.seed(&z, w.clone());
+    }
+    let stored = fake.records(&z);
+    let p = provider_with(fake.clone(), |_| {}).await;
+    let sets = listed(&p).await;
+    assert_eq!(sets.len(), seeded.len(), "every set listed: {sets:#?}");
+    assert!(sets.iter().all(|s| s.unmodelled.is_some()), "{sets:#?}");
+    let keys: std::collections::BTreeSet<_> = sets.iter().map(RecordSet::key).collect();
+    assert_eq!(keys.len(), sets.len(), "distinct keys: {keys:#?}");
+    let fo = sets
+        .iter()
+        .find(|s| s.name == name("fo") && s.key().set_id.as_deref() == Some("primary"));
+    let fo = fo.and_then(|s| s.unmodelled.as_deref()).expect("the primary");
+    assert_eq!(fo.fields.get("Failover").map(String::as_str), Some("PRIMARY"));
+    assert_eq!(
+        fo.fields.get("HealthCheckId").map(String::as_str),
+        Some("hc-primary")
+    );
+    // Exact DELETEs of all of them in one batch, then CREATEs from the listing.
+    p.apply(
+        &sets
+            .iter()
+            .map(|s| Change::Delete { old: s.clone() })
+            .collect::<Vec<_>>(),
+    )
+    .await
+    .unwrap();
+    assert!(listed(&p).await.is_empty());
+    p.apply(&sets.iter().map(create).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    assert_eq!(fake.records(&z), stored, "written back exactly as listed");
+    assert_eq!(listed(&p).await, sets);
 }
