@@ -154,7 +154,7 @@ async fn routed_alias_and_txt_sets_round_trip() {
 #[tokio::test]
 #[ignore = "needs moto_server (PyPI moto[server]); tests/run-all.sh installs it"]
 async fn health_checks_and_policies_feddns_does_not_model_round_trip() {
-    let zone = MotoZone::start().await;
+    let zone = moto_zone().await;
     let n = |l: &str| format!("{l}.example.com");
     let unmodelled = |id: Option<&str>, fields: &[(&str, &str)]| feddns_provider::Unmodelled {
         set_id: id.map(str::to_string),
