@@ -295,3 +295,28 @@ async fn cleanup_after_downtime_on_clouddns_strict_fake() {
     .await;
     fake.stop().await;
 }
+
+#[tokio::test]
+#[ignore = "needs moto_server (PyPI moto[server]); tests/run-all.sh installs it"]
+async fn cleanup_after_downtime_on_moto() {
+    use feddns_route53::moto::MotoZone;
+    use feddns_route53::{Route53Config, Route53Provider};
+    let moto = MotoZone::start()
+        .await
+        .unwrap_or_else(|e| panic!("{e}; tests/run-all.sh installs moto"));
+    let api = moto.api.clone();
+    cleanup_after_downtime("{ route53: { zone_name: example.com } }", &move || {
+        let api = api.clone();
+        Box::pin(async move {
+            let cfg = Route53Config {
+                zone_name: Some("example.com".into()),
+                requests_per_second: 1000.0,
+                ..Route53Config::default()
+            };
+            let p: Arc<dyn Provider> = Arc::new(Route53Provider::with_api_config(api, &cfg).await.unwrap());
+            p
+        })
+    })
+    .await;
+    drop(moto);
+}
