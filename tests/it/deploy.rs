@@ -880,11 +880,19 @@ fn assert_workload(docs: &[Value], embedded_dns: bool) -> String {
         want_ports.insert(("dns-tcp".into(), 5353, "TCP".into()));
     }
     assert_eq!(ports, want_ports);
-    for (probe, path) in [(&c.liveness_probe, "/healthz"), (&c.readiness_probe, "/readyz")] {
+    for (probe, path) in [
+        (&c.startup_probe, "/healthz"),
+        (&c.liveness_probe, "/healthz"),
+        (&c.readiness_probe, "/readyz"),
+    ] {
         let get = probe.as_ref().and_then(|p| p.http_get.as_ref()).expect(path);
         assert_eq!(get.path.as_deref(), Some(path));
         assert!(is_admin_port(&get.port), "{path} on {:?}", get.port);
     }
+    // The startup probe gives a slow start (host cluster, registries, member clients) minutes.
+    let startup = c.startup_probe.as_ref().unwrap();
+    let window = startup.period_seconds.unwrap_or(10) * startup.failure_threshold.unwrap_or(3);
+    assert!(window >= 300, "startupProbe allows only {window} s");
 
     // The disruption budget and the metrics Service select these pods.
     let pdbs: Vec<PodDisruptionBudget> = all(docs, "PodDisruptionBudget");
