@@ -4,62 +4,20 @@
 //! re-plan after one Service changes, and the memory the index holds. Run with `cargo bench`.
 //! Goals (issue 2): full plan ≤ 1 s, re-plan ≤ 1 ms, index ≤ 200 MB.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use feddns::diff::ZoneCache;
 use feddns::index::Index;
-use feddns::model::{MemberSnapshot, NodeProj, ServiceKey, ServiceOptions, ServiceProj, SliceProj, Target};
+use feddns::model::{MemberSnapshot, ServiceKey, Target};
 use feddns::names::Naming;
 use feddns::plan::{PlanOptions, all_services, plan};
 use feddns::planner::{DEFAULT_TTL, NoLookup, PlannerConfig};
 use feddns_provider::{Capabilities, Change};
 
-const MEMBERS: u32 = 20;
-const SERVICES: u32 = 5_000;
-const REGIONS: u32 = 5;
+#[path = "support/mod.rs"]
+mod support;
 
-fn member_snapshot(m: u32, ip_salt: u32) -> MemberSnapshot {
-    let region = format!("region-{}", m % REGIONS);
-    let mut s = MemberSnapshot::default();
-    for z in 0..3 {
-        let name = format!("node-{m}-{z}");
-        s.nodes.insert(
-            name.clone(),
-            NodeProj {
-                name,
-                zone: Some(format!("{region}-{}", (b'a' + z) as char)),
-                region: Some(region.clone()),
-            },
-        );
-    }
-    for i in 0..SERVICES {
-        let key = ServiceKey::new(format!("ns-{}", i % 50), format!("svc-{i}"));
-        let n = m * SERVICES + i + ip_salt;
-        let ip = IpAddr::V4(Ipv4Addr::from(0x0A00_0000 + n));
-        s.services.insert(
-            key.clone(),
-            ServiceProj {
-                key: key.clone(),
-                federated: true,
-                ingress: vec![Target::Ip(ip)],
-                options: ServiceOptions::default(),
-                problems: vec![],
-            },
-        );
-        let slice = format!("{}-x", key.name);
-        s.slices.insert(
-            (key.namespace.clone(), slice.clone()),
-            SliceProj {
-                namespace: key.namespace.clone(),
-                name: slice,
-                service: key.name.clone(),
-                ready: 2,
-            },
-        );
-    }
-    s
-}
+use support::{MEMBERS, SERVICES, member_snapshot_of};
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
@@ -92,7 +50,7 @@ fn main() {
     let opts = PlanOptions::default();
 
     let rss_before = rss_bytes();
-    let snapshots: Vec<MemberSnapshot> = (0..MEMBERS).map(|m| member_snapshot(m, 0)).collect();
+    let snapshots: Vec<MemberSnapshot> = (0..MEMBERS).map(|m| member_snapshot_of(m, SERVICES, 0)).collect();
     let mut index = Index::new();
     for (m, s) in snapshots.into_iter().enumerate() {
         index.set_snapshot(&format!("member-{m}"), s);
@@ -118,7 +76,7 @@ fn main() {
     assert!(steady.is_empty(), "a second full plan must be empty");
 
     // One Service changes in one member.
-    let mut changed = member_snapshot(7, 0);
+    let mut changed = member_snapshot_of(7, SERVICES, 0);
     let key = ServiceKey::new("ns-3", "svc-3");
     if let Some(s) = changed.services.get_mut(&key) {
         s.ingress = vec![Target::Ip("192.0.2.77".parse().expect("ip"))];
