@@ -316,11 +316,7 @@ impl World {
             zone,
             foreign,
         };
-        let create: Vec<Change> = world
-            .foreign
-            .iter()
-            .map(|s| Change::Create { new: s.clone() })
-            .collect();
+        let create: Vec<Change> = world.foreign.iter().map(|s| Change::create(s.clone())).collect();
         world
             .reader()
             .await?
@@ -720,13 +716,13 @@ async fn killed_mid_apply(services: usize) -> anyhow::Result<Row> {
     let config = world.dir.path().join("run.yaml");
     std::fs::write(&config, world.config_text(&ALL, &provider, ""))?;
     let total = 2 * services * (1 + 2 * MEMBERS.len());
-    let foreign: BTreeSet<String> = world.foreign.iter().map(|s| s.name.clone()).collect();
+    let foreign: BTreeSet<String> = world.foreign.iter().map(|s| s.name.to_string()).collect();
     let owned = async || -> anyhow::Result<usize> {
         Ok(world
             .sets()
             .await?
             .iter()
-            .filter(|s| s.name.contains(&format!(".{FEDERATION}.svc")) && !foreign.contains(&s.name))
+            .filter(|s| s.name.contains(&format!(".{FEDERATION}.svc")) && !foreign.contains(s.name.as_str()))
             .count())
     };
     // A batch holds at most 1,000 records (here a name and its ownership TXT, one record

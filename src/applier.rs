@@ -255,9 +255,9 @@ mod tests {
             (0..values).map(|i| format!("192.0.2.{}", i % 250 + 1)),
         );
         NameChanges {
-            name: set.name.clone(),
+            name: set.name.to_string(),
             service: ServiceKey::new("ns", name),
-            changes: vec![Change::Create { new: set }],
+            changes: vec![Change::create(set)],
         }
     }
 
@@ -363,7 +363,7 @@ mod tests {
         assert_eq!(out.applied, 2);
         assert!(out.retry.is_empty() && out.quarantined.is_empty());
         assert_eq!(out.requests, 4);
-        assert_eq!(cache.sets().count(), 2);
+        assert_eq!(cache.name_count(), 2);
     }
 
     #[tokio::test(start_paused = true)]
@@ -382,7 +382,7 @@ mod tests {
         assert_eq!(out.retry.len(), 1);
         assert!(out.error.unwrap().contains("Throttling"));
         assert_eq!(
-            cache.sets().count(),
+            cache.name_count(),
             0,
             "the cache holds only what the provider accepted"
         );
@@ -396,7 +396,13 @@ mod tests {
         assert_eq!(out.applied, 3);
         assert_eq!(out.quarantined.len(), 1);
         assert_eq!(out.quarantined[0].0.name, "bad.example.com");
-        let names: Vec<String> = p.inner.snapshot().await.into_iter().map(|s| s.name).collect();
+        let names: Vec<String> = p
+            .inner
+            .snapshot()
+            .await
+            .into_iter()
+            .map(|s| s.name.to_string())
+            .collect();
         assert_eq!(names, ["a.example.com", "b.example.com", "c.example.com"]);
     }
 
@@ -458,6 +464,6 @@ mod tests {
         assert_eq!(p.calls.lock().unwrap().len(), 1, "the throttled attempt only");
         assert_eq!(out.fenced, Some(Fenced::NotLeading));
         assert_eq!(out.retry.len(), 1);
-        assert_eq!(cache.sets().count(), 0);
+        assert_eq!(cache.name_count(), 0);
     }
 }

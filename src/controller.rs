@@ -219,7 +219,8 @@ impl Controller {
             force,
         };
         Self {
-            cache: ZoneCache::new(&cfg.ownership.txt_prefix, &opts.owner_id, &cfg.federation),
+            cache: ZoneCache::new(&cfg.ownership.txt_prefix, &opts.owner_id, &cfg.federation)
+                .with_adopt(opts.adopt),
             provider,
             resolver,
             planner,
@@ -522,7 +523,7 @@ impl Controller {
                         info!(
                             zone = self.provider.zone(),
                             provider = self.provider.kind(),
-                            records = self.cache.sets().count(),
+                            names = self.cache.name_count(),
                             owned_services = self.cache.owned_services().count(),
                             "zone listed"
                         );
@@ -855,7 +856,7 @@ impl Controller {
     pub async fn plan_once(&mut self) -> Result<Plan, ProviderError> {
         let sets = crate::applier::retry_transient(self.settings.retry, "list", &Fence::open(), || {
             self.stats.provider_lists.fetch_add(1, Ordering::SeqCst);
-            self.provider.list()
+            self.provider.list_shared()
         })
         .await
         .map_err(|e| match e {

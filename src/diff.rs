@@ -7,8 +7,9 @@
 //! feddns does not model (see [`ZoneCache::unmanaged`]), ours or not.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
-use feddns_provider::{Change, RecordSet, RecordType, SetsAtName};
+use feddns_provider::{Change, DnsName, RecordSet, RecordType, SetsAtName};
 use serde::Serialize;
 
 use crate::model::ServiceKey;
@@ -20,23 +21,56 @@ use crate::planner::DesiredService;
 pub enum NameOwner<'a> {
     /// Nothing at the name or its companion.
     Free,
-    /// Our ownership record.
-    Ours(&'a Ownership),
+    /// Our ownership record, for this Service.
+    Ours(&'a ServiceKey),
     /// Records at the name and no ownership record at all (e.g. left by Federation v1).
     Unowned,
     /// Someone else's ownership record, or a companion TXT that is not an ownership record.
     Foreign(String),
 }
 
+/// What an ownership record at a companion says, as far as planning needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Owner {
+    /// Ours, for this Service.
+    Ours(ServiceKey),
+    /// Another feddns instance's (why the name is not ours).
+    Other(Box<str>),
+}
+
+/// The record types held at a name whose sets are not kept (a bit each).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Types(u8);
+
+impl Types {
+    fn bit(t: &RecordType) -> u8 {
+        match t {
+            RecordType::A => 1,
+            RecordType::Aaaa => 2,
+            RecordType::Cname => 4,
+            RecordType::Txt => 8,
+            RecordType::Other(_) => 16,
+        }
+    }
+}
+
 /// The provider's records as feddns knows them.
+///
+/// Sets are kept in full only where feddns may write: at names it owns and their companions
+/// (and, with `adopt`, at names that hold records but no ownership record at all). Of every other
+/// name only the types it holds are kept, which is all the conflict check needs: a zone shared
+/// with many foreign records costs a few bytes per foreign name. Sets are shared with the plan
+/// that wrote them and with a provider that keeps its sets in memory (`Arc`).
 #[derive(Debug, Clone)]
 pub struct ZoneCache {
     prefix: String,
     owner_id: String,
     federation: String,
-    sets: BTreeMap<String, SetsAtName>,
-    owners: BTreeMap<String, Ownership>,
-    by_service: BTreeMap<ServiceKey, BTreeSet<String>>,
+    adopt: bool,
+    full: BTreeMap<DnsName, SetsAtName>,
+    bare: BTreeMap<DnsName, Types>,
+    owners: BTreeMap<DnsName, Owner>,
+    by_service: BTreeMap<ServiceKey, BTreeSet<DnsName>>,
 }
 
 impl ZoneCache {
@@ -46,109 +80,180 @@ impl ZoneCache {
             prefix: prefix.to_string(),
             owner_id: owner_id.to_string(),
             federation: federation.to_string(),
-            sets: BTreeMap::new(),
+            adopt: false,
+            full: BTreeMap::new(),
+            bare: BTreeMap::new(),
             owners: BTreeMap::new(),
             by_service: BTreeMap::new(),
         }
     }
 
+    /// Builder: keep in full the sets at names without any ownership record too, so that
+    /// `ownership.adopt` can take them over.
+    #[must_use]
+    pub fn with_adopt(mut self, adopt: bool) -> Self {
+        self.adopt = adopt;
+        self
+    }
+
     /// Replaces the whole content (after listing the zone).
-    pub fn load(&mut self, sets: impl IntoIterator<Item = RecordSet>) {
-        self.sets.clear();
+    pub fn load(&mut self, sets: impl IntoIterator<Item = Arc<RecordSet>>) {
+        self.full.clear();
+        self.bare.clear();
         self.owners.clear();
         self.by_service.clear();
-        let mut companions = BTreeSet::new();
-        for set in sets {
+        let sets: Vec<Arc<RecordSet>> = sets.into_iter().collect();
+        let companions: BTreeSet<&str> = sets
+            .iter()
+            .filter(|s| covered_name(&self.prefix, &s.name).is_some())
+            .map(|s| s.name.as_str())
+            .collect();
+        for set in sets
+            .iter()
+            .filter(|s| s.rtype == RecordType::Txt && s.set_id().is_none())
+        {
             if covered_name(&self.prefix, &set.name).is_some() {
-                companions.insert(set.name.clone());
+                self.read_owner(set);
             }
-            self.sets
-                .entry(set.name.clone())
-                .or_default()
-                .insert((set.rtype.clone(), set.key().set_id), set);
         }
-        for c in companions {
-            self.refresh_owner(&c);
+        let adopt: BTreeSet<&str> = if self.adopt {
+            sets.iter()
+                .map(|s| s.name.as_str())
+                .filter(|n| covered_name(&self.prefix, n).is_none())
+                .filter(|n| !companions.contains(companion_name(&self.prefix, n).as_str()))
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
+        for set in &sets {
+            if self.keeps(&set.name) || adopt.contains(set.name.as_str()) {
+                self.full.entry(set.name.clone()).or_default().insert(set.clone());
+            } else {
+                self.bare.entry(set.name.clone()).or_default().0 |= Types::bit(&set.rtype);
+            }
         }
     }
 
     /// Replaces what is known at `names` with `sets` (a re-read of those names; sets at other
     /// names are ignored).
-    pub fn reload_names(&mut self, names: &BTreeSet<String>, sets: impl IntoIterator<Item = RecordSet>) {
+    pub fn reload_names(&mut self, names: &BTreeSet<String>, sets: impl IntoIterator<Item = Arc<RecordSet>>) {
         for name in names {
-            self.sets.remove(name);
+            self.full.remove(name.as_str());
+            self.bare.remove(name.as_str());
         }
         for set in sets {
-            if names.contains(&set.name) {
-                self.sets
-                    .entry(set.name.clone())
-                    .or_default()
-                    .insert((set.rtype.clone(), set.key().set_id), set);
+            if names.contains(set.name.as_str()) {
+                self.full.entry(set.name.clone()).or_default().insert(set);
             }
         }
-        for name in names {
-            if covered_name(&self.prefix, name).is_some() {
-                self.refresh_owner(name);
-            }
-        }
+        self.settle(names.iter().map(String::as_str));
     }
 
     /// Records changes the provider accepted.
     pub fn apply(&mut self, changes: &[Change]) {
         for change in changes {
-            let key = change.key();
-            let slot = (key.rtype.clone(), key.set_id.clone());
             match change {
                 Change::Create { new } | Change::Replace { new, .. } => {
-                    self.sets
-                        .entry(key.name.clone())
-                        .or_default()
-                        .insert(slot, new.clone());
+                    self.bare.remove(new.name.as_str());
+                    self.full.entry(new.name.clone()).or_default().insert(new.clone());
                 }
-                Change::Delete { .. } => {
-                    if let Some(sets) = self.sets.get_mut(&key.name) {
-                        sets.remove(&slot);
+                Change::Delete { old } => {
+                    if let Some(sets) = self.full.get_mut(old.name.as_str()) {
+                        sets.remove(&old.rtype, old.set_id());
                         if sets.is_empty() {
-                            self.sets.remove(&key.name);
+                            self.full.remove(old.name.as_str());
                         }
                     }
                 }
             }
-            if covered_name(&self.prefix, &key.name).is_some() {
-                self.refresh_owner(&key.name);
+        }
+        self.settle(changes.iter().map(Change::name));
+    }
+
+    /// After the sets at `touched` changed: re-reads the ownership records among them, then puts
+    /// every affected name's sets where they belong (kept in full, or types only).
+    fn settle<'n>(&mut self, touched: impl Iterator<Item = &'n str>) {
+        let touched: BTreeSet<String> = touched.map(str::to_string).collect();
+        let mut affected: BTreeSet<String> = BTreeSet::new();
+        for name in &touched {
+            affected.insert(name.clone());
+            if let Some(covered) = covered_name(&self.prefix, name) {
+                let covered = covered.to_string();
+                self.forget_owner(&covered);
+                let txt = self
+                    .full
+                    .get(name.as_str())
+                    .and_then(|s| s.get(&RecordType::Txt, None))
+                    .cloned();
+                if let Some(txt) = txt {
+                    self.read_owner(&txt);
+                }
+                affected.insert(covered);
+            } else {
+                affected.insert(companion_name(&self.prefix, name));
+            }
+        }
+        for name in &affected {
+            let adoptable = self.adopt
+                && covered_name(&self.prefix, name).is_none()
+                && !self.holds(&companion_name(&self.prefix, name));
+            if self.keeps(name) || adoptable {
+                continue;
+            }
+            if let Some((name, sets)) = self.full.remove_entry(name.as_str()) {
+                let types = sets.values().fold(0, |acc, s| acc | Types::bit(&s.rtype));
+                self.bare.entry(name).or_default().0 |= types;
             }
         }
     }
 
-    fn refresh_owner(&mut self, companion: &str) {
-        let Some(covered) = covered_name(&self.prefix, companion).map(str::to_string) else {
+    /// Reads an ownership TXT at a companion name.
+    fn read_owner(&mut self, txt: &RecordSet) {
+        let Some(covered) = covered_name(&self.prefix, &txt.name) else {
             return;
         };
-        if let Some(old) = self.owners.remove(&covered)
-            && let Some(names) = self.by_service.get_mut(&old.service)
+        let Some(own) = txt.values.iter().find_map(|v| Ownership::decode(v)) else {
+            return;
+        };
+        let covered = DnsName::from(covered);
+        let owner = if own.owner == self.owner_id && own.federation == self.federation {
+            self.by_service
+                .entry(own.service.clone())
+                .or_default()
+                .insert(covered.clone());
+            Owner::Ours(own.service)
+        } else {
+            Owner::Other(
+                format!(
+                    "owned by feddns instance {:?} of federation {:?}",
+                    own.owner, own.federation
+                )
+                .into(),
+            )
+        };
+        self.owners.insert(covered, owner);
+    }
+
+    fn forget_owner(&mut self, covered: &str) {
+        if let Some(Owner::Ours(service)) = self.owners.remove(covered)
+            && let Some(names) = self.by_service.get_mut(&service)
         {
-            names.remove(&covered);
+            names.remove(covered);
             if names.is_empty() {
-                self.by_service.remove(&old.service);
+                self.by_service.remove(&service);
             }
-        }
-        let txt = self
-            .sets
-            .get(companion)
-            .and_then(|s| s.get(&(RecordType::Txt, None)));
-        if let Some(own) = txt.and_then(|t| t.values.iter().find_map(|v| Ownership::decode(v))) {
-            if self.is_ours(&own) {
-                self.by_service
-                    .entry(own.service.clone())
-                    .or_default()
-                    .insert(covered.clone());
-            }
-            self.owners.insert(covered, own);
         }
     }
 
-    fn is_ours(&self, o: &Ownership) -> bool {
-        o.owner == self.owner_id && o.federation == self.federation
+    /// Whether the sets at `name` are kept in full: it is ours, or the companion of a name of ours.
+    fn keeps(&self, name: &str) -> bool {
+        let ours = |n: &str| matches!(self.owners.get(n), Some(Owner::Ours(_)));
+        ours(name) || covered_name(&self.prefix, name).is_some_and(ours)
+    }
+
+    /// Whether anything is known at `name`.
+    fn holds(&self, name: &str) -> bool {
+        self.full.contains_key(name) || self.bare.contains_key(name)
     }
 
     /// The ownership TXT prefix.
@@ -156,35 +261,40 @@ impl ZoneCache {
         &self.prefix
     }
 
-    /// The sets at a name.
+    /// The sets at a name, where they are kept (names of ours and their companions).
     pub fn sets_at(&self, name: &str) -> impl Iterator<Item = &RecordSet> {
-        self.sets.get(name).into_iter().flat_map(SetsAtName::values)
+        self.full.get(name).into_iter().flat_map(SetsAtName::values)
     }
 
-    /// Every set.
+    /// The sets at a name, shared.
+    pub fn shared_at(&self, name: &str) -> impl Iterator<Item = &Arc<RecordSet>> {
+        self.full.get(name).into_iter().flat_map(SetsAtName::shared)
+    }
+
+    /// Every set kept in full.
     pub fn sets(&self) -> impl Iterator<Item = &RecordSet> {
-        self.sets.values().flat_map(SetsAtName::values)
+        self.full.values().flat_map(SetsAtName::values)
+    }
+
+    /// How many names the zone holds (whether their sets are kept or not).
+    pub fn name_count(&self) -> usize {
+        self.full.len() + self.bare.len()
     }
 
     /// Who holds `name`.
     pub fn owner(&self, name: &str) -> NameOwner<'_> {
-        if let Some(o) = self.owners.get(name) {
-            return if self.is_ours(o) {
-                NameOwner::Ours(o)
-            } else {
-                NameOwner::Foreign(format!(
-                    "owned by feddns instance {:?} of federation {:?}",
-                    o.owner, o.federation
-                ))
-            };
+        match self.owners.get(name) {
+            Some(Owner::Ours(service)) => return NameOwner::Ours(service),
+            Some(Owner::Other(why)) => return NameOwner::Foreign(why.to_string()),
+            None => {}
         }
         let companion = companion_name(&self.prefix, name);
-        if self.sets.contains_key(&companion) {
+        if self.holds(&companion) {
             return NameOwner::Foreign(format!(
                 "{companion} holds records that are not a feddns ownership record"
             ));
         }
-        if self.sets.contains_key(name) {
+        if self.holds(name) {
             NameOwner::Unowned
         } else {
             NameOwner::Free
@@ -208,7 +318,7 @@ impl ZoneCache {
     }
 
     /// The names we own for a Service.
-    pub fn owned_names(&self, key: &ServiceKey) -> impl Iterator<Item = &String> {
+    pub fn owned_names(&self, key: &ServiceKey) -> impl Iterator<Item = &DnsName> {
         self.by_service.get(key).into_iter().flatten()
     }
 
@@ -267,25 +377,26 @@ pub fn diff_service(
     adopt: bool,
 ) -> ServiceDiff {
     let mut out = ServiceDiff::default();
-    let names: BTreeSet<&String> = desired
+    let names: BTreeSet<&str> = desired
         .names
         .keys()
-        .chain(cache.owned_names(&desired.key))
+        .map(String::as_str)
+        .chain(cache.owned_names(&desired.key).map(DnsName::as_str))
         .collect();
     for name in names {
         if desired.held.contains(name) {
             continue;
         }
         let conflict = |reason: String| Conflict {
-            name: name.clone(),
+            name: name.to_string(),
             service: desired.key.clone(),
             reason,
         };
         let want = desired.names.get(name);
         match cache.owner(name) {
-            NameOwner::Ours(o) if o.service != desired.key => {
+            NameOwner::Ours(service) if *service != desired.key => {
                 out.conflicts
-                    .push(conflict(format!("owned by service {}", o.service)));
+                    .push(conflict(format!("owned by service {service}")));
                 continue;
             }
             NameOwner::Ours(_) | NameOwner::Free => {}
@@ -306,8 +417,8 @@ pub fn diff_service(
             out.conflicts.push(conflict(why));
             continue;
         }
-        let current: BTreeMap<_, &RecordSet> = cache
-            .sets_at(name)
+        let current: BTreeMap<_, &Arc<RecordSet>> = cache
+            .shared_at(name)
             .filter(|s| s.rtype.is_managed_target())
             .map(|s| (s.key(), s))
             .collect();
@@ -317,7 +428,7 @@ pub fn diff_service(
             .collect();
         let companion = companion_name(cache.prefix(), name);
         let current_txt = cache
-            .sets_at(&companion)
+            .shared_at(&companion)
             .find(|s| s.rtype == RecordType::Txt && s.routing.is_none());
         let mut changes = Vec::new();
         match want {
@@ -332,17 +443,16 @@ pub fn diff_service(
                 let wanted: BTreeMap<_, &RecordSet> = sets.iter().map(|s| (s.key(), s)).collect();
                 for (k, cur) in &current {
                     if !wanted.contains_key(k) {
-                        changes.push(Change::Delete { old: (*cur).clone() });
+                        changes.push(Change::delete(Arc::clone(cur)));
                     }
                 }
                 for (k, new) in &wanted {
                     match current.get(k) {
-                        Some(cur) if cur != new => changes.push(Change::Replace {
-                            old: (*cur).clone(),
-                            new: (*new).clone(),
-                        }),
+                        Some(cur) if ***cur != **new => {
+                            changes.push(Change::replace(Arc::clone(cur), (*new).clone()));
+                        }
                         Some(_) => {}
-                        None => changes.push(Change::Create { new: (*new).clone() }),
+                        None => changes.push(Change::create((*new).clone())),
                     }
                 }
                 let ttl = sets
@@ -352,18 +462,15 @@ pub fn diff_service(
                     .unwrap_or(crate::planner::DEFAULT_TTL);
                 let txt = RecordSet::new(&companion, RecordType::Txt, ttl, [owner.encode()]);
                 match current_txt {
-                    None => changes.push(Change::Create { new: txt }),
-                    Some(cur) if *cur != txt => changes.push(Change::Replace {
-                        old: cur.clone(),
-                        new: txt,
-                    }),
+                    None => changes.push(Change::create(txt)),
+                    Some(cur) if **cur != txt => changes.push(Change::replace(Arc::clone(cur), txt)),
                     Some(_) => {}
                 }
             }
             None => {
-                changes.extend(current.values().map(|cur| Change::Delete { old: (*cur).clone() }));
+                changes.extend(current.values().map(|cur| Change::delete(Arc::clone(cur))));
                 if let Some(cur) = current_txt {
-                    changes.push(Change::Delete { old: cur.clone() });
+                    changes.push(Change::delete(Arc::clone(cur)));
                 }
             }
         }
@@ -374,11 +481,86 @@ pub fn diff_service(
         });
         if !changes.is_empty() {
             out.names.push(NameChanges {
-                name: name.clone(),
+                name: name.to_string(),
                 service: desired.key.clone(),
                 changes,
             });
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(name: &str, rtype: RecordType, value: &str) -> Arc<RecordSet> {
+        Arc::new(RecordSet::new(name, rtype, 60, [value.to_string()]))
+    }
+
+    fn ours(name: &str, svc: &str) -> Arc<RecordSet> {
+        let own = Ownership {
+            owner: "o".into(),
+            federation: "f".into(),
+            service: ServiceKey::new("ns", svc),
+        };
+        set(&format!("_feddns.{name}"), RecordType::Txt, &own.encode())
+    }
+
+    /// Sets are kept where feddns may write; of foreign names only their types.
+    #[test]
+    fn owned_names_are_kept_in_full_foreign_ones_as_types_only() {
+        let mut c = ZoneCache::new("_feddns", "o", "f");
+        c.load([
+            set("mine.example.com", RecordType::A, "192.0.2.1"),
+            ours("mine.example.com", "web"),
+            set("legacy.example.com", RecordType::A, "198.51.100.1"),
+            set("www.example.com", RecordType::Cname, "lb.example.net"),
+            set("_feddns.www.example.com", RecordType::Txt, "not ownership"),
+        ]);
+        assert_eq!(c.sets().count(), 2, "the owned name and its companion");
+        assert_eq!(c.name_count(), 5);
+        assert_eq!(c.sets_at("legacy.example.com").count(), 0);
+        let web = ServiceKey::new("ns", "web");
+        assert_eq!(c.owner("mine.example.com"), NameOwner::Ours(&web));
+        assert_eq!(c.owner("legacy.example.com"), NameOwner::Unowned);
+        assert!(matches!(c.owner("www.example.com"), NameOwner::Foreign(_)));
+        assert_eq!(c.owner("free.example.com"), NameOwner::Free);
+        assert_eq!(c.owned_set_count(), 1);
+
+        // With adopt, names without any ownership record are kept in full (to be taken over).
+        let mut a = ZoneCache::new("_feddns", "o", "f").with_adopt(true);
+        a.load([
+            set("legacy.example.com", RecordType::A, "198.51.100.1"),
+            set("www.example.com", RecordType::Cname, "lb.example.net"),
+            set("_feddns.www.example.com", RecordType::Txt, "not ownership"),
+        ]);
+        assert_eq!(a.sets_at("legacy.example.com").count(), 1);
+        assert_eq!(a.sets_at("www.example.com").count(), 0);
+    }
+
+    /// A name becomes ours with its ownership record, and stops being kept without it.
+    #[test]
+    fn writes_move_names_in_and_out_of_the_kept_sets() {
+        let mut c = ZoneCache::new("_feddns", "o", "f");
+        let a = set("new.example.com", RecordType::A, "192.0.2.1");
+        let txt = ours("new.example.com", "web");
+        c.apply(&[Change::create(a.clone()), Change::create(txt.clone())]);
+        assert_eq!(c.sets().count(), 2);
+        assert!(
+            Arc::ptr_eq(c.shared_at("new.example.com").next().unwrap(), &a),
+            "shared, not copied"
+        );
+        // Someone else's set appears at our name (a re-read): kept, since the name is ours.
+        let extra = set("new.example.com", RecordType::Txt, "spf");
+        let names = BTreeSet::from(["new.example.com".to_string()]);
+        c.reload_names(&names, [a.clone(), extra]);
+        assert_eq!(c.sets_at("new.example.com").count(), 2);
+        // The ownership record goes (a re-read of the companion): the name is no longer ours.
+        let companion = BTreeSet::from(["_feddns.new.example.com".to_string()]);
+        c.reload_names(&companion, []);
+        assert_eq!(c.sets().count(), 0);
+        assert_eq!(c.owner("new.example.com"), NameOwner::Unowned);
+        assert_eq!(c.owned_services().count(), 0);
+    }
 }

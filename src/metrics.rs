@@ -552,16 +552,9 @@ mod tests {
         m.add_changes_applied(ChangeOp::Create, 5);
         m.add_changes_applied(ChangeOp::Delete, 1);
         m.record_changes_applied(&[
-            Change::Create {
-                new: set("a.example.com"),
-            },
-            Change::Replace {
-                old: set("b.example.com"),
-                new: set("b.example.com"),
-            },
-            Change::Delete {
-                old: set("c.example.com"),
-            },
+            Change::create(set("a.example.com")),
+            Change::replace(set("b.example.com"), set("b.example.com")),
+            Change::delete(set("c.example.com")),
         ]);
         m.set_conflicts(2);
         m.set_quarantined_names(3);

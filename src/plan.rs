@@ -203,7 +203,13 @@ pub fn render_table(plan: &Plan) -> String {
             Change::Replace { old, new } if old.ttl != new.ttl => format!("{}->{}", old.ttl, new.ttl),
             _ => s.ttl.to_string(),
         };
-        rows.push([op.to_string(), s.name.clone(), s.rtype.to_string(), ttl, values]);
+        rows.push([
+            op.to_string(),
+            s.name.to_string(),
+            s.rtype.to_string(),
+            ttl,
+            values,
+        ]);
     };
     for n in &plan.names {
         for c in &n.changes {

@@ -259,7 +259,7 @@ pub fn desired(
                 let renamed = sets
                     .iter()
                     .map(|s| RecordSet {
-                        name: v.clone(),
+                        name: v.as_str().into(),
                         ..s.clone()
                     })
                     .collect();

@@ -155,7 +155,7 @@ pub fn build(index: &Index, cache: &ZoneCache, ctx: StatusContext<'_>) -> Status
             names: cache
                 .owned_names(key)
                 .map(|name| NameRow {
-                    name: name.clone(),
+                    name: name.to_string(),
                     records: cache
                         .sets_at(name)
                         .filter(|s| s.rtype.is_managed_target())
@@ -336,17 +336,18 @@ mod tests {
             service: ServiceKey::new("web", "shop"),
         };
         cache.apply(&[
-            Change::Create {
-                new: RecordSet::new(name, RecordType::A, 180, ["192.0.2.1".to_string()]),
-            },
-            Change::Create {
-                new: RecordSet::new(
-                    &companion_name("_feddns", name),
-                    RecordType::Txt,
-                    180,
-                    [owner.encode()],
-                ),
-            },
+            Change::create(RecordSet::new(
+                name,
+                RecordType::A,
+                180,
+                ["192.0.2.1".to_string()],
+            )),
+            Change::create(RecordSet::new(
+                &companion_name("_feddns", name),
+                RecordType::Txt,
+                180,
+                [owner.encode()],
+            )),
         ]);
         let errors = BTreeMap::from([("eu".to_string(), "connection refused".to_string())]);
         let r = build(

@@ -110,7 +110,7 @@ pub enum Job {
 #[derive(Debug)]
 pub enum Report {
     /// A listing of the whole zone.
-    Listed(Result<Vec<RecordSet>, CallError>),
+    Listed(Result<Vec<Arc<RecordSet>>, CallError>),
     /// One batch the provider accepted: record it in the cache.
     Accepted(Vec<Change>),
     /// A re-read of names whose cached state turned out stale.
@@ -118,7 +118,7 @@ pub enum Report {
         /// The names re-read.
         names: BTreeSet<String>,
         /// What the provider holds at them.
-        sets: Result<Vec<RecordSet>, CallError>,
+        sets: Result<Vec<Arc<RecordSet>>, CallError>,
     },
     /// The end of an [`Job::Apply`].
     Applied(ApplyOutcome),
@@ -202,7 +202,7 @@ async fn work(
                 // A listing writes nothing: a stop abandons it at once.
                 let listing = applier::retry_transient(retry, "list", &fence, || {
                     stats.provider_lists.fetch_add(1, Ordering::SeqCst);
-                    provider.list()
+                    provider.list_shared()
                 });
                 tokio::select! {
                     sets = listing => Report::Listed(sets),
@@ -238,7 +238,8 @@ async fn work(
                         stats.provider_lists.fetch_add(1, Ordering::SeqCst);
                         provider.list_names(&wanted)
                     })
-                    .await;
+                    .await
+                    .map(|sets| sets.into_iter().map(Arc::new).collect());
                     let _ = reports.send(Report::Reread { names, sets });
                 }
                 Report::Applied(outcome)

@@ -65,6 +65,17 @@ impl Harness {
         self.index.set_snapshot(name, snap.build());
     }
 
+    /// Loads the cache from the zone, as a listing does (adopting per `opts`).
+    fn relist(&mut self) {
+        let zone = self.zone.clone();
+        self.relist_from(&zone);
+    }
+
+    fn relist_from(&mut self, zone: &ZoneState) {
+        self.cache = ZoneCache::new("_feddns", &self.opts.owner_id, "ufp").with_adopt(self.opts.adopt);
+        self.cache.load(zone.shared().cloned());
+    }
+
     fn plan_all(&self) -> Plan {
         let keys = all_services(&self.index, &self.cache);
         plan(
@@ -422,10 +433,10 @@ fn foreign_records_are_conflicts_and_never_touched() {
     );
     let batch: Vec<Change> = [&foreign, &foreign_owned, &foreign_txt]
         .iter()
-        .map(|s| Change::Create { new: (*s).clone() })
+        .map(|s| Change::create((*s).clone()))
         .collect();
     h.zone.apply(&batch).unwrap();
-    h.cache.load(h.zone.sets().cloned().collect::<Vec<_>>());
+    h.relist();
     h.member("c1", "foozone", "fooregion", &["192.0.2.1"], 1);
     let p = h.reconcile();
     let conflicted: BTreeSet<&str> = p.conflicts.iter().map(|c| c.name.as_str()).collect();
@@ -478,14 +489,9 @@ fn names_holding_sets_with_unmodelled_fields_are_conflicts_even_when_owned() {
         failover("secondary", "SECONDARY", "192.0.2.101"),
     ];
     h.zone
-        .apply(
-            &pair
-                .iter()
-                .map(|s| Change::Create { new: s.clone() })
-                .collect::<Vec<_>>(),
-        )
+        .apply(&pair.iter().map(|s| Change::create(s.clone())).collect::<Vec<_>>())
         .unwrap();
-    h.cache.load(h.zone.sets().cloned().collect::<Vec<_>>());
+    h.relist();
     h.member("c1", "us-east-1a", "us-east-1", &["192.0.2.1"], 1);
     let p = h.reconcile();
     assert_eq!(
@@ -502,13 +508,8 @@ fn names_holding_sets_with_unmodelled_fields_are_conflicts_even_when_owned() {
     // Someone attaches a health check to our latency set at the global name.
     let ours = h.zone.sets_at(global).next().cloned().unwrap();
     let checked = with_unmodelled(ours.clone(), None, "HealthCheckId", "7c1e5a52");
-    h.zone
-        .apply(&[Change::Replace {
-            old: ours,
-            new: checked.clone(),
-        }])
-        .unwrap();
-    h.cache.load(h.zone.sets().cloned().collect::<Vec<_>>());
+    h.zone.apply(&[Change::replace(ours, checked.clone())]).unwrap();
+    h.relist();
     // The member's address changes: the region name follows, the global name is a conflict.
     h.member("c1", "us-east-1a", "us-east-1", &["192.0.2.2"], 1);
     let p = h.reconcile();
@@ -554,12 +555,9 @@ fn adopt_takes_over_federation_v1_leftovers_only() {
         ["heritage=external-dns,external-dns/owner=default".to_string()],
     );
     h.zone
-        .apply(&[
-            Change::Create { new: v1_leftover },
-            Change::Create { new: other_owner },
-        ])
+        .apply(&[Change::create(v1_leftover), Change::create(other_owner)])
         .unwrap();
-    h.cache.load(h.zone.sets().cloned().collect::<Vec<_>>());
+    h.relist();
     h.member("c1", "foozone", "fooregion", &["192.0.2.1"], 1);
     let p = h.reconcile();
     assert!(
@@ -585,7 +583,7 @@ fn nothing_is_replaced_or_deleted_until_every_member_is_settled() {
     // A restart: c2 has not listed yet, c1 has lost its service.
     let mut fresh = Harness::v1();
     fresh.zone = h.zone.clone();
-    fresh.cache.load(h.zone.sets().cloned().collect::<Vec<_>>());
+    fresh.relist();
     fresh.index.add_member("c2");
     fresh.member("c1", "foozone", "fooregion", &[], 0);
     let p = fresh.plan_all();
@@ -649,8 +647,8 @@ fn global_sets(h: &Harness, name: &str) -> Vec<String> {
             format!(
                 "{} {} {} {}",
                 s.rtype,
-                s.routing.as_ref().map_or("-", |r| r.set_id()),
-                match &s.routing {
+                s.routing().map_or("-", |r| r.set_id()),
+                match s.routing() {
                     Some(feddns_provider::Routing::Latency { region, .. }) => region.as_str(),
                     _ => "-",
                 },
@@ -938,11 +936,11 @@ fn latency_sets_named_by_member_region_migrate_to_aws_regions() {
         .apply(
             &old_sets
                 .iter()
-                .map(|s| Change::Create { new: s.clone() })
+                .map(|s| Change::create(s.clone()))
                 .collect::<Vec<_>>(),
         )
         .unwrap();
-    h.cache.load(h.zone.sets().cloned().collect::<Vec<_>>());
+    h.relist();
     h.member("sc", "us-east1-b", "us-east1", &["192.0.2.1"], 1);
     h.member("va", "us-east4-a", "us-east4", &["192.0.2.2"], 1);
     h.member("be", "europe-west1-b", "europe-west1", &["192.0.2.3"], 1);
@@ -1002,12 +1000,12 @@ fn migrating_latency_set_identifiers_is_not_refused_by_the_delete_guard() {
                 set_id: "us-east1".into(),
                 region: "us-east-1".into(),
             });
-            [Change::Delete { old: s.clone() }, Change::Create { new: old }]
+            [Change::delete(s.clone()), Change::create(old)]
         })
         .collect();
     assert_eq!(renamed.len(), 2 * 36);
     h.zone.apply(&renamed).unwrap();
-    h.cache.load(h.zone.sets().cloned().collect::<Vec<_>>());
+    h.relist();
     let p = h.plan_all();
     assert!(p.refused.is_none(), "{:?}", p.refused);
     assert_eq!(p.counts(), (36, 0, 36));
@@ -1044,7 +1042,7 @@ fn latency_regions_mixing_elb_hostnames_and_ips_use_alias_sets() {
     assert_eq!(sets.len(), 2, "{sets:#?}");
     let alias = sets.iter().find(|s| s.alias.is_some()).expect("an alias set");
     assert_eq!(alias.rtype, RecordType::A);
-    assert_eq!(alias.alias.as_ref().unwrap().hosted_zone_id, "Z1H1FL5HABSF5");
+    assert_eq!(alias.alias().unwrap().hosted_zone_id, "Z1H1FL5HABSF5");
     assert_eq!(alias.key().set_id.as_deref(), Some("us-west-2"));
     assert_eq!(
         global_sets(&h, "nginx.test.ufp.svc.example.com")[0],
@@ -1229,8 +1227,8 @@ proptest! {
         h.hosts.insert("lb-b.elb.example.net".into(), vec![]);
         let foreign = RecordSet::new(&format!("s{foreign_svc}.ns.ufp.svc.example.com"), RecordType::A, 60, ["192.0.2.250".to_string()]);
         let bystander = RecordSet::new("www.example.com", RecordType::A, 60, ["192.0.2.251".to_string()]);
-        h.zone.apply(&[Change::Create { new: foreign.clone() }, Change::Create { new: bystander.clone() }]).unwrap();
-        h.cache.load(h.zone.sets().cloned().collect::<Vec<_>>());
+        h.zone.apply(&[Change::create(foreign.clone()), Change::create(bystander.clone())]).unwrap();
+        h.relist();
         for state in [&before, &after] {
             h.index = Index::new();
             build(&mut h, state);
@@ -1274,7 +1272,7 @@ fn geo_harness() -> Harness {
 fn geo_items(h: &Harness, name: &str) -> Vec<String> {
     h.zone
         .sets_at(name)
-        .map(|s| match &s.routing {
+        .map(|s| match s.routing() {
             Some(feddns_provider::Routing::Geo { set_id, location }) => {
                 format!("{} {set_id} {location} {}", s.rtype, s.values.join(" "))
             }

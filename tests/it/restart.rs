@@ -144,9 +144,12 @@ async fn cleanup_after_downtime(provider: &str, connect: &dyn Fn() -> BoxFuture<
     // Someone else's record, which must survive everything.
     connect()
         .await
-        .apply(&[Change::Create {
-            new: RecordSet::new(FOREIGN, RecordType::A, 300, ["198.51.100.7".to_string()]),
-        }])
+        .apply(&[Change::create(RecordSet::new(
+            FOREIGN,
+            RecordType::A,
+            300,
+            ["198.51.100.7".to_string()],
+        ))])
         .await
         .unwrap();
     let m1 = || member("r1", "z1", &[("web", "192.0.2.1"), ("api", "192.0.2.3")]);

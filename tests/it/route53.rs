@@ -220,7 +220,7 @@ impl R53 {
             .sets()
             .into_iter()
             .filter(|s| s.name == name)
-            .filter_map(|s| match s.routing {
+            .filter_map(|s| match s.routing() {
                 Some(Routing::Latency { set_id, region }) => {
                     Some(format!("{set_id}/{region} {}", s.values.join(" ")))
                 }

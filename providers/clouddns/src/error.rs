@@ -104,7 +104,7 @@ pub(crate) struct Origins {
 impl Origins {
     fn fallback(&self) -> RecordKey {
         self.first.clone().unwrap_or_else(|| RecordKey {
-            name: String::new(),
+            name: String::new().into(),
             rtype: RecordType::Other(String::new()),
             set_id: None,
         })

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use feddns_provider::{
-    ApiGate, ApiStats, Capabilities, Change, Limits, Provider, ProviderError, RecordKey, RecordSet,
+    ApiGate, ApiStats, Capabilities, Change, DnsName, Limits, Provider, ProviderError, RecordKey, RecordSet,
     RecordType, Routing, in_zone, normalize_name,
 };
 use gcp_auth::TokenProvider;
@@ -140,7 +140,7 @@ fn expect_current(
 
 /// The changes of one batch at one name and type.
 struct Group<'a> {
-    name: String,
+    name: DnsName,
     rtype: RecordType,
     changes: Vec<&'a Change>,
     routed: bool,
@@ -459,7 +459,7 @@ impl CloudDnsProvider {
         if set.ttl > i32::MAX as u32 {
             return Err(invalid(key, format!("TTL {} is over 2147483647", set.ttl)));
         }
-        match &set.routing {
+        match set.routing() {
             None => {}
             Some(Routing::Geo { set_id, location }) if location.is_empty() || set_id != location => {
                 return Err(invalid(
@@ -561,7 +561,7 @@ impl CloudDnsProvider {
                     .map(Change::key)
                     .find(|k| k.name == name && k.rtype == RecordType::Cname)
                     .unwrap_or_else(|| RecordKey {
-                        name: name.to_string(),
+                        name: name.into(),
                         rtype: RecordType::Cname,
                         set_id: None,
                     });
@@ -659,11 +659,11 @@ impl CloudDnsProvider {
                             format!("already exists ({})", cur.describe_values()),
                         ));
                     }
-                    slots.insert(key.set_id, new.clone());
+                    slots.insert(key.set_id, (**new).clone());
                 }
                 Change::Replace { old, new } => {
                     expect_current(slots.get(&key.set_id), old, &key)?;
-                    slots.insert(key.set_id, new.clone());
+                    slots.insert(key.set_id, (**new).clone());
                 }
                 Change::Delete { old } => {
                     expect_current(slots.get(&key.set_id), old, &key)?;
@@ -688,7 +688,7 @@ impl CloudDnsProvider {
 
     /// Builds the wire change for a checked batch.
     async fn build_change(&self, changes: &[Change]) -> Result<(WireChange, Origins), ProviderError> {
-        let mut groups: BTreeMap<(String, RecordType), Group<'_>> = BTreeMap::new();
+        let mut groups: BTreeMap<(DnsName, RecordType), Group<'_>> = BTreeMap::new();
         for change in changes {
             let s = change.subject();
             let routed =
@@ -840,7 +840,7 @@ impl Provider for CloudDnsProvider {
                 .list()
                 .await?
                 .into_iter()
-                .filter(|s| wanted.contains(&s.name))
+                .filter(|s| wanted.contains(s.name.as_str()))
                 .collect());
         }
         let mut out = Vec::new();

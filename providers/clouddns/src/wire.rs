@@ -404,7 +404,7 @@ pub fn group_to_wire(sets: &[&RecordSet]) -> Result<WireRrset, String> {
     }
     let mut items = BTreeMap::new();
     for s in sets {
-        match &s.routing {
+        match s.routing() {
             Some(Routing::Geo { set_id, location }) => {
                 if set_id != location {
                     return Err(format!(

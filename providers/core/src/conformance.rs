@@ -66,7 +66,7 @@ async fn apply_err(p: &dyn Provider, changes: Vec<Change>, what: &str) -> Provid
 }
 
 fn create(s: &RecordSet) -> Change {
-    Change::Create { new: s.clone() }
+    Change::create(s.clone())
 }
 
 /// Sets of every managed type are created and listed back exactly.
@@ -113,23 +113,11 @@ pub async fn replace_exact(p: &dyn Provider) {
     let old = set(p, "r", RecordType::A, 60, &["192.0.2.1", "192.0.2.2"]);
     apply_ok(p, vec![create(&old)]).await;
     let new = set(p, "r", RecordType::A, 120, &["192.0.2.3"]);
-    apply_ok(
-        p,
-        vec![Change::Replace {
-            old: old.clone(),
-            new: new.clone(),
-        }],
-    )
-    .await;
+    apply_ok(p, vec![Change::replace(old.clone(), new.clone())]).await;
     assert_eq!(suite_sets(p).await, vec![new.clone()]);
     // The provider must refuse a replace whose `old` is stale.
     let newer = set(p, "r", RecordType::A, 120, &["192.0.2.4"]);
-    apply_err(
-        p,
-        vec![Change::Replace { old, new: newer }],
-        "a replace of a stale set",
-    )
-    .await;
+    apply_err(p, vec![Change::replace(old, newer)], "a replace of a stale set").await;
 }
 
 /// A delete must match the current set exactly; deleting a missing set fails.
@@ -139,20 +127,20 @@ pub async fn delete_exact(p: &dyn Provider) {
     let partial = set(p, "d", RecordType::A, 60, &["192.0.2.1"]);
     apply_err(
         p,
-        vec![Change::Delete { old: partial }],
+        vec![Change::delete(partial)],
         "a delete with values that differ",
     )
     .await;
     let other_ttl = set(p, "d", RecordType::A, 61, &["192.0.2.1", "192.0.2.2"]);
     apply_err(
         p,
-        vec![Change::Delete { old: other_ttl }],
+        vec![Change::delete(other_ttl)],
         "a delete with a TTL that differs",
     )
     .await;
-    apply_ok(p, vec![Change::Delete { old: a.clone() }]).await;
+    apply_ok(p, vec![Change::delete(a.clone())]).await;
     assert!(suite_sets(p).await.is_empty());
-    apply_err(p, vec![Change::Delete { old: a }], "a delete of a missing set").await;
+    apply_err(p, vec![Change::delete(a)], "a delete of a missing set").await;
 }
 
 /// A CNAME cannot share its name with another type, in either order; swapping types in one batch
@@ -162,7 +150,7 @@ pub async fn cname_is_exclusive(p: &dyn Provider) {
     let c = set(p, "x", RecordType::Cname, 60, &["target.example.net"]);
     apply_ok(p, vec![create(&a)]).await;
     apply_err(p, vec![create(&c)], "a CNAME beside an A set").await;
-    apply_ok(p, vec![Change::Delete { old: a.clone() }, create(&c)]).await;
+    apply_ok(p, vec![Change::delete(a.clone()), create(&c)]).await;
     assert_eq!(suite_sets(p).await, vec![c.clone()]);
     let txt = set(p, "x", RecordType::Txt, 60, &["hello"]);
     apply_err(p, vec![create(&txt)], "a TXT beside a CNAME").await;
@@ -201,7 +189,7 @@ pub async fn one_change_per_set(p: &dyn Provider) {
     let b = set(p, "twice", RecordType::A, 60, &["192.0.2.2"]);
     apply_err(
         p,
-        vec![Change::Delete { old: a.clone() }, Change::Create { new: b }],
+        vec![Change::delete(a.clone()), Change::create(b)],
         "two changes to one set in one batch",
     )
     .await;

@@ -7,6 +7,7 @@
 pub mod conformance;
 mod gate;
 pub mod memory;
+mod name;
 pub mod parse_error;
 pub mod probe;
 mod provider;
@@ -15,9 +16,10 @@ mod slots;
 
 pub use gate::ApiGate;
 pub use memory::{MemoryProvider, ZoneState};
+pub use name::DnsName;
 pub use parse_error::ParseError;
 pub use provider::{ApiStats, Capabilities, Change, Limits, Provider, ProviderError};
 pub use record::{
     AliasTarget, RecordKey, RecordSet, RecordType, Routing, Unmodelled, in_zone, normalize_name,
 };
-pub use slots::{SetsAtName, Slot};
+pub use slots::SetsAtName;

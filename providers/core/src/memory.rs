@@ -7,9 +7,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use tokio::sync::Mutex;
 
+use crate::name::DnsName;
 use crate::provider::{Capabilities, Change, Limits, Provider, ProviderError};
 use crate::record::{RecordKey, RecordSet, RecordType, in_zone, normalize_name};
 use crate::slots::SetsAtName;
@@ -20,7 +22,7 @@ pub struct ZoneState {
     zone: String,
     capabilities: Capabilities,
     limits: Limits,
-    names: BTreeMap<String, SetsAtName>,
+    names: BTreeMap<DnsName, SetsAtName>,
 }
 
 impl ZoneState {
@@ -49,12 +51,22 @@ impl ZoneState {
         self.names.get(name).into_iter().flat_map(SetsAtName::values)
     }
 
+    /// Every record set, shared (no copy is made).
+    pub fn shared(&self) -> impl Iterator<Item = &Arc<RecordSet>> {
+        self.names.values().flat_map(SetsAtName::shared)
+    }
+
+    /// How many names hold at least one set.
+    pub fn name_count(&self) -> usize {
+        self.names.len()
+    }
+
     /// Checks the whole batch, then applies it in order. On error nothing changed. Returns the
     /// names the batch touched.
-    pub fn apply(&mut self, changes: &[Change]) -> Result<BTreeSet<String>, ProviderError> {
+    pub fn apply(&mut self, changes: &[Change]) -> Result<BTreeSet<DnsName>, ProviderError> {
         self.check_limits(changes)?;
         let mut seen = BTreeSet::new();
-        let mut staged: BTreeMap<String, SetsAtName> = BTreeMap::new();
+        let mut staged: BTreeMap<DnsName, SetsAtName> = BTreeMap::new();
         for change in changes {
             let key = change.key();
             if !seen.insert(key.clone()) {
@@ -66,28 +78,28 @@ impl ZoneState {
             self.check_shape(change)?;
             let sets = staged
                 .entry(key.name.clone())
-                .or_insert_with(|| self.names.get(&key.name).cloned().unwrap_or_default());
-            let slot = (key.rtype.clone(), key.set_id.clone());
+                .or_insert_with(|| self.names.get(&*key.name).cloned().unwrap_or_default());
+            let (rtype, set_id) = (&key.rtype, key.set_id.as_deref());
             match change {
                 Change::Create { new } => {
-                    if let Some(cur) = sets.get(&slot) {
+                    if let Some(cur) = sets.get(rtype, set_id) {
                         return Err(conflict(
                             &key,
                             format!("already exists ({})", cur.describe_values()),
                         ));
                     }
-                    sets.insert(slot, new.clone());
+                    sets.insert(new.clone());
                 }
                 Change::Replace { old, new } => {
                     if old.key() != new.key() {
                         return Err(invalid(&key, "a replace must keep name, type and set identifier"));
                     }
-                    expect_current(sets.get(&slot), old, &key)?;
-                    sets.insert(slot, new.clone());
+                    expect_current(sets.get(rtype, set_id).map(|s| &**s), old, &key)?;
+                    sets.insert(new.clone());
                 }
                 Change::Delete { old } => {
-                    expect_current(sets.get(&slot), old, &key)?;
-                    sets.remove(&slot);
+                    expect_current(sets.get(rtype, set_id).map(|s| &**s), old, &key)?;
+                    sets.remove(rtype, set_id);
                 }
             }
         }
@@ -151,7 +163,7 @@ pub fn check_set(set: &RecordSet, zone: &str, caps: Capabilities) -> Result<(), 
     if !in_zone(&set.name, zone) {
         return Err(invalid(&key, format!("name is not in zone {zone}")));
     }
-    if let Some(routing) = &set.routing {
+    if let Some(routing) = set.routing() {
         let supported = match routing {
             crate::Routing::Latency { .. } => caps.latency,
             crate::Routing::Weighted { .. } => caps.weighted,
@@ -164,7 +176,7 @@ pub fn check_set(set: &RecordSet, zone: &str, caps: Capabilities) -> Result<(), 
             ));
         }
     }
-    if let Some(alias) = &set.alias {
+    if let Some(alias) = set.alias() {
         if !caps.alias {
             return Err(invalid(
                 &key,
@@ -197,38 +209,32 @@ pub fn check_set(set: &RecordSet, zone: &str, caps: Capabilities) -> Result<(), 
     Ok(())
 }
 
-fn check_name_rules(name: &str, sets: &SetsAtName) -> Result<(), ProviderError> {
-    let has_cname = sets.keys().any(|(t, _)| *t == RecordType::Cname);
-    if has_cname && let Some(((t, id), _)) = sets.iter().find(|((t, _), _)| *t != RecordType::Cname) {
-        let key = RecordKey {
-            name: name.to_string(),
-            rtype: t.clone(),
-            set_id: id.clone(),
-        };
+fn check_name_rules(name: &DnsName, sets: &SetsAtName) -> Result<(), ProviderError> {
+    let has_cname = sets.values().any(|s| s.rtype == RecordType::Cname);
+    if has_cname && let Some(other) = sets.values().find(|s| s.rtype != RecordType::Cname) {
         return Err(invalid(
-            &key,
+            &other.key(),
             "a CNAME cannot share its name with other record types",
         ));
     }
     // Per type: either one plain set, or routed sets that all use the same policy.
     let mut by_type: BTreeMap<&RecordType, Vec<&RecordSet>> = BTreeMap::new();
-    for ((t, _), set) in sets.iter() {
-        by_type.entry(t).or_default().push(set);
+    for set in sets.values() {
+        by_type.entry(&set.rtype).or_default().push(set);
     }
     for (t, group) in by_type {
         // A set with a set identifier but no modelled routing uses a policy feddns does not
         // model (listed from a provider): routed, by a policy of its own.
         let policy = |s: &RecordSet| {
-            s.routing
-                .as_ref()
+            s.routing()
                 .map(crate::Routing::policy)
-                .or_else(|| s.key().set_id.map(|_| "unmodelled"))
+                .or_else(|| s.set_id().map(|_| "unmodelled"))
         };
         let plain = group.iter().filter(|s| policy(s).is_none()).count();
         let policies: BTreeSet<_> = group.iter().filter_map(|s| policy(s)).collect();
         if (plain > 0 && group.len() > 1) || policies.len() > 1 {
             let key = RecordKey {
-                name: name.to_string(),
+                name: name.clone(),
                 rtype: t.clone(),
                 set_id: None,
             };
@@ -240,7 +246,7 @@ fn check_name_rules(name: &str, sets: &SetsAtName) -> Result<(), ProviderError> 
         // Route53 answers a latency query from the set of the nearest region: one set per region.
         let mut regions: BTreeMap<&str, &RecordSet> = BTreeMap::new();
         for set in &group {
-            if let Some(crate::Routing::Latency { region, .. }) = &set.routing
+            if let Some(crate::Routing::Latency { region, .. }) = set.routing()
                 && let Some(first) = regions.insert(region, set)
             {
                 return Err(invalid(
@@ -351,6 +357,11 @@ impl Provider for MemoryProvider {
     async fn list(&self) -> Result<Vec<RecordSet>, ProviderError> {
         self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(self.snapshot().await)
+    }
+
+    async fn list_shared(&self) -> Result<Vec<Arc<RecordSet>>, ProviderError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(self.state.lock().await.shared().cloned().collect())
     }
 
     async fn apply(&self, changes: &[Change]) -> Result<(), ProviderError> {

@@ -1,6 +1,7 @@
 //! The `Provider` trait, the change model and the provider error type.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -13,23 +14,49 @@ pub enum Change {
     /// Create a set that must not exist yet.
     Create {
         /// The set to create.
-        new: RecordSet,
+        new: Arc<RecordSet>,
     },
     /// Replace a set whose current content must be exactly `old` (same key as `new`).
     Replace {
         /// The set as the provider holds it now.
-        old: RecordSet,
+        old: Arc<RecordSet>,
         /// The set it becomes.
-        new: RecordSet,
+        new: Arc<RecordSet>,
     },
     /// Delete a set whose current content must be exactly `old`.
     Delete {
         /// The set as the provider holds it now.
-        old: RecordSet,
+        old: Arc<RecordSet>,
     },
 }
 
 impl Change {
+    /// Creates `new`, which must not exist yet.
+    pub fn create(new: impl Into<Arc<RecordSet>>) -> Self {
+        Self::Create { new: new.into() }
+    }
+
+    /// Replaces `old`, which must be exactly what the provider holds, with `new`.
+    pub fn replace(old: impl Into<Arc<RecordSet>>, new: impl Into<Arc<RecordSet>>) -> Self {
+        Self::Replace {
+            old: old.into(),
+            new: new.into(),
+        }
+    }
+
+    /// Deletes `old`, which must be exactly what the provider holds.
+    pub fn delete(old: impl Into<Arc<RecordSet>>) -> Self {
+        Self::Delete { old: old.into() }
+    }
+
+    /// The set after the change (created or new), shared; the deleted set for a deletion.
+    pub fn subject_shared(&self) -> &Arc<RecordSet> {
+        match self {
+            Self::Create { new } | Self::Replace { new, .. } => new,
+            Self::Delete { old } => old,
+        }
+    }
+
     /// The name the change touches.
     pub fn name(&self) -> &str {
         &self.subject().name
@@ -205,6 +232,13 @@ pub trait Provider: Send + Sync {
 
     /// Apply a batch atomically, in order.
     async fn apply(&self, changes: &[Change]) -> Result<(), ProviderError>;
+
+    /// Every record set in the zone, shared: a provider that keeps its sets in memory hands out
+    /// the very sets it holds, so whoever keeps the listing (the controller's cache) adds no
+    /// copy. The default wraps [`Self::list`].
+    async fn list_shared(&self) -> Result<Vec<Arc<RecordSet>>, ProviderError> {
+        Ok(self.list().await?.into_iter().map(Arc::new).collect())
+    }
 
     /// Re-reads the record sets at `names` (lower-case, without the trailing dot), for a caller
     /// whose view of those names turned out stale. The default lists the whole zone and keeps

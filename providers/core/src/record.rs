@@ -9,6 +9,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::name::DnsName;
+
 /// The DNS record types feddns writes, plus whatever else a zone may hold (listed, never written).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(into = "String", from = "String")]
@@ -168,7 +170,7 @@ impl Unmodelled {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct RecordKey {
     /// Lower-case name without the trailing dot.
-    pub name: String,
+    pub name: DnsName,
     /// The record type.
     pub rtype: RecordType,
     /// The set identifier of a routed set; `None` for a plain set.
@@ -186,10 +188,14 @@ impl fmt::Display for RecordKey {
 }
 
 /// All values of one type at one name (one set identifier), with TTL, routing and alias.
+///
+/// Kept small (a zone of 100,000 names holds twice as many sets): the name is shared
+/// ([`DnsName`]), and what few sets have (routing, an alias, unmodelled fields) is boxed, so it
+/// costs one pointer where it is absent.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct RecordSet {
     /// Lower-case name without the trailing dot.
-    pub name: String,
+    pub name: DnsName,
     /// The record type.
     pub rtype: RecordType,
     /// Time to live in seconds (ignored by providers for alias sets).
@@ -199,10 +205,10 @@ pub struct RecordSet {
     pub values: Vec<String>,
     /// Routing policy of a routed set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub routing: Option<Routing>,
+    pub routing: Option<Box<Routing>>,
     /// Alias target; an alias set has no values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alias: Option<AliasTarget>,
+    pub alias: Option<Box<AliasTarget>>,
     /// What the provider holds beyond this model (boxed: almost every set has none, and then
     /// this costs one pointer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -213,7 +219,7 @@ impl RecordSet {
     /// A plain record set; the name and values are normalized (see [`normalize_name`]).
     pub fn new(name: &str, rtype: RecordType, ttl: u32, values: impl IntoIterator<Item = String>) -> Self {
         let mut set = Self {
-            name: normalize_name(name),
+            name: normalize_name(name).into(),
             rtype,
             ttl,
             values: Vec::new(),
@@ -228,8 +234,18 @@ impl RecordSet {
     /// Builder: attach a routing policy.
     #[must_use]
     pub fn with_routing(mut self, routing: Routing) -> Self {
-        self.routing = Some(routing);
+        self.routing = Some(Box::new(routing));
         self
+    }
+
+    /// The routing policy, if any.
+    pub fn routing(&self) -> Option<&Routing> {
+        self.routing.as_deref()
+    }
+
+    /// The alias target, if any.
+    pub fn alias(&self) -> Option<&AliasTarget> {
+        self.alias.as_deref()
     }
 
     /// Builder: turn this into an alias set (values are cleared, and the TTL is 0: an alias has
@@ -238,7 +254,7 @@ impl RecordSet {
     pub fn with_alias(mut self, alias: AliasTarget) -> Self {
         self.values.clear();
         self.ttl = 0;
-        self.alias = Some(alias);
+        self.alias = Some(Box::new(alias));
         self
     }
 
@@ -266,12 +282,17 @@ impl RecordSet {
         RecordKey {
             name: self.name.clone(),
             rtype: self.rtype.clone(),
-            set_id: self
-                .routing
-                .as_ref()
-                .map(|r| r.set_id().to_string())
-                .or_else(|| self.unmodelled.as_ref().and_then(|u| u.set_id.clone())),
+            set_id: self.set_id().map(str::to_string),
         }
+    }
+
+    /// The set identifier that sets this set apart from its siblings of the same name and type
+    /// (of its routing policy, or of a policy feddns does not model); `None` for a plain set.
+    pub fn set_id(&self) -> Option<&str> {
+        self.routing
+            .as_ref()
+            .map(|r| r.set_id())
+            .or_else(|| self.unmodelled.as_ref().and_then(|u| u.set_id.as_deref()))
     }
 
     /// The number of characters of values, as Route53 counts them against its per-request limit
@@ -279,7 +300,7 @@ impl RecordSet {
     pub fn value_chars(&self) -> usize {
         let quotes = if self.rtype == RecordType::Txt { 2 } else { 0 };
         self.values.iter().map(|v| v.len() + quotes).sum::<usize>()
-            + self.alias.as_ref().map_or(0, |a| a.dns_name.len())
+            + self.alias().map_or(0, |a| a.dns_name.len())
     }
 
     /// A one-line rendering for logs and tables: `A 180 [1.2.3.4, 5.6.7.8]`.
@@ -291,7 +312,7 @@ impl RecordSet {
                 s.push_str(&format!("set:{id} "));
             }
         }
-        if let Some(r) = &self.routing {
+        if let Some(r) = self.routing() {
             s.push_str(&format!("{}:{} ", r.policy(), r.set_id()));
             match r {
                 Routing::Latency { region, .. } => s.push_str(&format!("region={region} ")),
@@ -299,7 +320,7 @@ impl RecordSet {
                 Routing::Geo { location, .. } => s.push_str(&format!("location={location} ")),
             }
         }
-        if let Some(a) = &self.alias {
+        if let Some(a) = self.alias() {
             s.push_str(&format!("alias {} ({})", a.dns_name, a.hosted_zone_id));
         } else {
             s.push_str(&self.values.join(", "));

@@ -265,10 +265,7 @@ mod tests {
             set("example.com", RecordType::Cname, &["elsewhere.example.net"]),
         ];
         for s in cases {
-            for change in [
-                Change::Create { new: s.clone() },
-                Change::Delete { old: s.clone() },
-            ] {
+            for change in [Change::create(s.clone()), Change::delete(s.clone())] {
                 let e = translate(&change, &apex()).unwrap_err();
                 assert!(matches!(e, ProviderError::Invalid { .. }), "{change}: {e}");
             }
@@ -282,7 +279,7 @@ mod tests {
             RecordType::Other("MX".into()),
             &["10 mail.example.com."],
         );
-        let (key, rrset) = translate(&Change::Create { new: mx }, &apex()).unwrap();
+        let (key, rrset) = translate(&Change::create(mx), &apex()).unwrap();
         assert_eq!(key.record_type, rr::RecordType::MX);
         assert_eq!(rrset.unwrap().records_count(), 1);
         let ns = set(
@@ -290,7 +287,7 @@ mod tests {
             RecordType::Other("NS".into()),
             &["ns.sub.example.com."],
         );
-        assert!(translate(&Change::Create { new: ns }, &apex()).is_ok());
+        assert!(translate(&Change::create(ns), &apex()).is_ok());
     }
 
     #[test]
@@ -307,7 +304,7 @@ mod tests {
             ),
         ];
         for s in cases {
-            let e = translate(&Change::Create { new: s.clone() }, &apex()).unwrap_err();
+            let e = translate(&Change::create(s.clone()), &apex()).unwrap_err();
             assert!(matches!(e, ProviderError::Invalid { .. }), "{s:?}: {e}");
         }
     }

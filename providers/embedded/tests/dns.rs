@@ -90,7 +90,7 @@ fn set(label: &str, rtype: RecordType, ttl: u32, values: &[&str]) -> RecordSet {
 }
 
 fn create(s: &RecordSet) -> Change {
-    Change::Create { new: s.clone() }
+    Change::create(s.clone())
 }
 
 async fn serves_applied_changes(transport: Transport) {
@@ -175,12 +175,7 @@ async fn serves_applied_changes(transport: Transport) {
 
     // A replace changes the answer and its TTL.
     let a2 = set("www", RecordType::A, 60, &["198.51.100.7"]);
-    p.apply(&[Change::Replace {
-        old: a.clone(),
-        new: a2.clone(),
-    }])
-    .await
-    .unwrap();
+    p.apply(&[Change::replace(a.clone(), a2.clone())]).await.unwrap();
     assert_eq!(serial(&mut c).await, s0 + 2);
     assert_eq!(
         answers(&query(&mut c, "www.example.com", A).await),
@@ -188,7 +183,7 @@ async fn serves_applied_changes(transport: Transport) {
     );
 
     // A delete of the only set at a name gives NXDOMAIN, with the SOA as the negative answer.
-    p.apply(&[Change::Delete { old: cname }]).await.unwrap();
+    p.apply(&[Change::delete(cname)]).await.unwrap();
     assert_eq!(serial(&mut c).await, s0 + 3);
     let resp = query(&mut c, "alias.example.com", CNAME).await;
     assert_eq!(resp.response_code, ResponseCode::NXDomain);
@@ -295,7 +290,7 @@ async fn list_shows_the_apex_soa_with_the_current_serial() {
         .into_iter()
         .find(|s| s.rtype == RecordType::Other("NS".into()))
         .unwrap();
-    let e = p.apply(&[Change::Delete { old: ns }]).await.unwrap_err();
+    let e = p.apply(&[Change::delete(ns)]).await.unwrap_err();
     assert!(matches!(e, ProviderError::Invalid { .. }), "{e}");
     assert_eq!(p.serial().await, 2);
     p.shutdown().await.unwrap();

@@ -97,7 +97,7 @@ pub(crate) fn map_change_error(
             let key = key_from_message(msg, sent, changes)
                 .or_else(|| changes.first().map(Change::key))
                 .unwrap_or_else(|| RecordKey {
-                    name: String::new(),
+                    name: String::new().into(),
                     rtype: RecordType::Other(String::new()),
                     set_id: None,
                 });
@@ -124,7 +124,7 @@ fn key_from_message(msg: &str, sent: &[(usize, WireChange)], changes: &[Change])
         let name = decode_name(name.trim());
         match rtype {
             Some(t) => Some(RecordKey {
-                name,
+                name: name.into(),
                 rtype: RecordType::from(t.trim()),
                 set_id: id
                     .map(|s| s.trim_matches('"').to_string())
@@ -190,12 +190,18 @@ mod tests {
 
     fn batch() -> Vec<Change> {
         vec![
-            Change::Create {
-                new: RecordSet::new("a.example.com", RecordType::A, 60, ["192.0.2.1".to_string()]),
-            },
-            Change::Create {
-                new: RecordSet::new("b.example.com", RecordType::Txt, 60, ["v".to_string()]),
-            },
+            Change::create(RecordSet::new(
+                "a.example.com",
+                RecordType::A,
+                60,
+                ["192.0.2.1".to_string()],
+            )),
+            Change::create(RecordSet::new(
+                "b.example.com",
+                RecordType::Txt,
+                60,
+                ["v".to_string()],
+            )),
         ]
     }
 

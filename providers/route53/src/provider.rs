@@ -320,7 +320,7 @@ impl Route53Provider {
         if set.ttl > i32::MAX as u32 {
             return Err(Self::invalid(key, format!("TTL {} is over 2147483647", set.ttl)));
         }
-        match &set.routing {
+        match set.routing() {
             Some(Routing::Geo { .. }) => {
                 return Err(Self::invalid(
                     key,
@@ -356,7 +356,7 @@ impl Route53Provider {
                 .map_err(|e| Self::invalid(key.clone(), format!("unmodelled fields: {e}")))?;
             traffic_policy = u.fields.contains_key(wire::TRAFFIC_POLICY_INSTANCE_ID);
         }
-        if let Some(alias) = &set.alias {
+        if let Some(alias) = set.alias() {
             if !set.values.is_empty() || alias.dns_name.is_empty() || alias.hosted_zone_id.is_empty() {
                 return Err(Self::invalid(
                     key,
@@ -488,7 +488,7 @@ fn upsert_compatible(old: &RecordSet, new: &RecordSet) -> bool {
         && new.unmodelled.is_none()
         && old.rtype == new.rtype
         && old.key().set_id == new.key().set_id
-        && old.routing.as_ref().map(Routing::policy) == new.routing.as_ref().map(Routing::policy)
+        && old.routing().map(Routing::policy) == new.routing().map(Routing::policy)
         && old.alias.is_some() == new.alias.is_some()
 }
 

@@ -313,7 +313,7 @@ pub fn to_wire(set: &RecordSet) -> WireRecordSet {
         rtype: set.rtype.as_str().to_string(),
         ..WireRecordSet::default()
     };
-    match &set.routing {
+    match set.routing() {
         Some(Routing::Latency { set_id, region }) => {
             w.set_identifier = Some(set_id.clone());
             w.region = Some(region.clone());
@@ -336,7 +336,7 @@ pub fn to_wire(set: &RecordSet) -> WireRecordSet {
             w = with;
         }
     }
-    if let Some(alias) = &set.alias {
+    if let Some(alias) = set.alias() {
         w.alias = Some(WireAlias {
             hosted_zone_id: alias.hosted_zone_id.clone(),
             dns_name: fqdn(&alias.dns_name),
@@ -385,7 +385,7 @@ pub fn from_wire(w: &WireRecordSet) -> Result<RecordSet, String> {
         (None, id) => id.clone(),
         (Some(_), _) => None,
     };
-    set.routing = routing;
+    set.routing = routing.map(Box::new);
     if let Some(a) = &w.alias {
         set = set.with_alias(AliasTarget {
             hosted_zone_id: a.hosted_zone_id.clone(),

@@ -75,7 +75,7 @@ async fn service_account_file_gets_a_token_from_the_token_endpoint() {
     assert_eq!(p.project(), PROJECT);
     assert_eq!(p.zone(), ZONE);
     let set = a("sa", 60, &["192.0.2.1"]);
-    p.apply(&[Change::Create { new: set.clone() }]).await.unwrap();
+    p.apply(&[Change::create(set.clone())]).await.unwrap();
     assert!(p.list().await.unwrap().contains(&set));
     assert_eq!(
         fake.request_count("token"),
@@ -136,11 +136,9 @@ async fn a_wrong_token_gets_a_clear_error_not_a_panic() {
     fake.revoke_tokens();
     for e in [
         p.list().await.unwrap_err(),
-        p.apply(&[Change::Create {
-            new: a("x", 60, &["192.0.2.1"]),
-        }])
-        .await
-        .unwrap_err(),
+        p.apply(&[Change::create(a("x", 60, &["192.0.2.1"]))])
+            .await
+            .unwrap_err(),
     ] {
         assert!(matches!(e, ProviderError::Other(_)), "{e}");
         assert!(e.to_string().contains("not authenticated"), "{e}");

@@ -10,7 +10,7 @@ use feddns_provider::{Change, Provider, ProviderError, RecordSet, RecordType, Ro
 use crate::common::{MZ, PROJECT, TOKEN, ZONE, a, fake, geo, geo_items, name, provider, provider_with, wire};
 
 fn create(s: &RecordSet) -> Change {
-    Change::Create { new: s.clone() }
+    Change::create(s.clone())
 }
 
 #[tokio::test]
@@ -113,19 +113,16 @@ async fn geo_items_change_one_at_a_time_leaving_the_others_untouched() {
 
     // Change one item.
     let eu2 = geo("g", "europe-west1", &["192.0.2.4"]);
-    p.apply(&[Change::Replace {
-        old: eu.clone(),
-        new: eu2.clone(),
-    }])
-    .await
-    .unwrap();
+    p.apply(&[Change::replace(eu.clone(), eu2.clone())])
+        .await
+        .unwrap();
     let items = geo_items(&stored());
     assert_eq!(items[0].1, ["192.0.2.9"]);
     assert_eq!(items[1].1, ["192.0.2.4"]);
     assert_eq!(items[2].1, ["192.0.2.1"]);
 
     // Remove one item.
-    p.apply(&[Change::Delete { old: us.clone() }]).await.unwrap();
+    p.apply(&[Change::delete(us.clone())]).await.unwrap();
     let items = geo_items(&stored());
     assert_eq!(
         items.iter().map(|(l, _)| l.as_str()).collect::<Vec<_>>(),
@@ -144,7 +141,7 @@ async fn geo_items_change_one_at_a_time_leaving_the_others_untouched() {
     assert_eq!(listed, want);
 
     // Remove the rest: the rrset is gone.
-    p.apply(&[Change::Delete { old: asia }, Change::Delete { old: eu2 }])
+    p.apply(&[Change::delete(asia), Change::delete(eu2)])
         .await
         .unwrap();
     assert!(fake.rrset(PROJECT, MZ, &name("g"), "A").is_none());
@@ -161,9 +158,7 @@ async fn a_plain_set_can_become_geo_in_one_batch_but_never_mix() {
     let us = geo("m", "us-east1", &["192.0.2.1"]);
     let e = p.apply(&[create(&us)]).await.unwrap_err();
     assert!(matches!(e, ProviderError::Invalid { .. }), "{e}");
-    p.apply(&[Change::Delete { old: plain }, create(&us)])
-        .await
-        .unwrap();
+    p.apply(&[Change::delete(plain), create(&us)]).await.unwrap();
     assert_eq!(
         geo_items(&fake.rrset(PROJECT, MZ, &name("m"), "A").unwrap()).len(),
         1
@@ -187,10 +182,7 @@ async fn geo_change_based_on_a_stale_item_is_a_conflict() {
     fake.put_rrset(PROJECT, MZ, w.clone());
     let before = fake.request_count("changes.create");
     let e = p
-        .apply(&[Change::Replace {
-            old: us.clone(),
-            new: geo("s", "us-east1", &["192.0.2.5"]),
-        }])
+        .apply(&[Change::replace(us.clone(), geo("s", "us-east1", &["192.0.2.5"]))])
         .await
         .unwrap_err();
     match &e {
@@ -226,7 +218,7 @@ async fn a_deletion_that_does_not_match_exactly_is_a_conflict_and_nothing_is_app
     fake.put_rrset(PROJECT, MZ, wire("d", "A", 60, &["192.0.2.1"]));
     let good = a("good", 60, &["192.0.2.3"]);
     let e = p
-        .apply(&[create(&good), Change::Delete { old: old.clone() }])
+        .apply(&[create(&good), Change::delete(old.clone())])
         .await
         .unwrap_err();
     match &e {
@@ -350,10 +342,7 @@ async fn a_stale_replace_is_a_conflict_and_list_names_reads_the_current_state() 
     fake.put_rrset(PROJECT, MZ, wire("stale", "A", 300, &["198.51.100.1"]));
     fake.put_rrset(PROJECT, MZ, wire("stale", "TXT", 300, &["\"owner=someone\""]));
     let e = p
-        .apply(&[Change::Replace {
-            old: old.clone(),
-            new: a("stale", 60, &["192.0.2.2"]),
-        }])
+        .apply(&[Change::replace(old.clone(), a("stale", 60, &["192.0.2.2"]))])
         .await
         .unwrap_err();
     assert!(
@@ -381,10 +370,10 @@ async fn a_stale_replace_is_a_conflict_and_list_names_reads_the_current_state() 
         "one filtered read"
     );
     // The replace based on the current state succeeds.
-    p.apply(&[Change::Replace {
-        old: a("stale", 300, &["198.51.100.1"]),
-        new: a("stale", 60, &["192.0.2.2"]),
-    }])
+    p.apply(&[Change::replace(
+        a("stale", 300, &["198.51.100.1"]),
+        a("stale", 60, &["192.0.2.2"]),
+    )])
     .await
     .unwrap();
 }
@@ -530,14 +519,14 @@ async fn rrsets_with_routing_feddns_does_not_model_are_listed_and_deleted_exactl
     let mut bare = listed[0].clone();
     bare.unmodelled = None;
     bare.set_values(["192.0.2.1".to_string()]);
-    let e = p.apply(&[Change::Delete { old: bare }]).await.unwrap_err();
+    let e = p.apply(&[Change::delete(bare)]).await.unwrap_err();
     assert!(matches!(e, ProviderError::Conflict { .. }), "{e}");
     assert_eq!(fake.rrsets(PROJECT, MZ), stored);
     // Built from the listing, deletions match exactly.
     p.apply(
         &listed
             .iter()
-            .map(|s| Change::Delete { old: s.clone() })
+            .map(|s| Change::delete(s.clone()))
             .collect::<Vec<_>>(),
     )
     .await

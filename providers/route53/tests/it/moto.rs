@@ -61,7 +61,7 @@ mod conformance {
 }
 
 fn create(s: &RecordSet) -> Change {
-    Change::Create { new: s.clone() }
+    Change::create(s.clone())
 }
 
 /// Routed, alias and TXT sets round-trip through the SDK's wire format.
@@ -139,7 +139,7 @@ async fn routed_alias_and_txt_sets_round_trip() {
     assert_eq!(apex.len(), 2, "{apex:#?}");
     // An exact delete through the SDK.
     let txt = sets.iter().find(|s| s.rtype == RecordType::Txt).unwrap().clone();
-    zone.apply(&[Change::Delete { old: txt.clone() }]).await.unwrap();
+    zone.apply(&[Change::delete(txt.clone())]).await.unwrap();
     assert!(!zone.list().await.unwrap().contains(&txt));
     let calls = zone.api_calls();
     assert_eq!(calls["ChangeResourceRecordSets"], 2);
@@ -208,7 +208,7 @@ async fn health_checks_and_policies_feddns_does_not_model_round_trip() {
     zone.apply(
         &listed
             .iter()
-            .map(|s| Change::Delete { old: s.clone() })
+            .map(|s| Change::delete(s.clone()))
             .collect::<Vec<_>>(),
     )
     .await

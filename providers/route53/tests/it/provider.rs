@@ -18,14 +18,11 @@ use crate::common::{Recorder, a, fake_zone, latency, name, provider_with, txt, w
 use ChangeAction::{Create, Delete, Upsert};
 
 fn create(s: &RecordSet) -> Change {
-    Change::Create { new: s.clone() }
+    Change::create(s.clone())
 }
 
 fn replace(old: &RecordSet, new: &RecordSet) -> Change {
-    Change::Replace {
-        old: old.clone(),
-        new: new.clone(),
-    }
+    Change::replace(old.clone(), new.clone())
 }
 
 async fn listed(p: &Route53Provider) -> Vec<RecordSet> {
@@ -85,10 +82,10 @@ async fn replace_is_delete_then_create_unless_upserts_are_asked_for() {
     let w = weighted("w", "m1", 10, "192.0.2.1");
     let l = latency("w", "m1", "192.0.2.1");
     let l = RecordSet {
-        routing: Some(Routing::Latency {
+        routing: Some(Box::new(Routing::Latency {
             set_id: "m1".into(),
             region: "us-east-1".into(),
-        }),
+        })),
         ..l
     };
     up.apply(&[create(&w)]).await.unwrap();
@@ -151,7 +148,7 @@ async fn txt_values_are_quoted_escaped_split_and_listed_back() {
     );
     assert_eq!(listed(&p).await, vec![set.clone()]);
     // The listed form deletes exactly.
-    p.apply(&[Change::Delete { old: set }]).await.unwrap();
+    p.apply(&[Change::delete(set)]).await.unwrap();
     assert!(listed(&p).await.is_empty());
 }
 
@@ -333,9 +330,7 @@ async fn errors_map_to_provider_errors() {
         "{e}"
     );
     let e = p
-        .apply(&[Change::Delete {
-            old: a("gone", 60, &["192.0.2.1"]),
-        }])
+        .apply(&[Change::delete(a("gone", 60, &["192.0.2.1"]))])
         .await
         .unwrap_err();
     assert!(
@@ -396,7 +391,7 @@ async fn checks_before_sending() {
         vec![create(&geo)],
         vec![create(&outside)],
         vec![create(&a("bad", 60, &["not-an-ip"]))],
-        vec![create(&twice), Change::Delete { old: twice.clone() }],
+        vec![create(&twice), Change::delete(twice.clone())],
         vec![create(&heavy)],
         vec![replace(
             &a("k1", 60, &["192.0.2.1"]),
@@ -608,10 +603,10 @@ async fn a_health_checked_set_lists_with_its_health_check_and_deletes_exactly() 
     // Without the health check the DELETE does not match: a conflict, nothing deleted.
     let mut bare = set.clone();
     bare.unmodelled = None;
-    let e = p.apply(&[Change::Delete { old: bare }]).await.unwrap_err();
+    let e = p.apply(&[Change::delete(bare)]).await.unwrap_err();
     assert!(matches!(e, ProviderError::Conflict { .. }), "{e}");
     assert_eq!(listed(&p).await.len(), 1);
-    p.apply(&[Change::Delete { old: set.clone() }]).await.unwrap();
+    p.apply(&[Change::delete(set.clone())]).await.unwrap();
     assert!(listed(&p).await.is_empty());
 }
 
@@ -712,14 +707,9 @@ async fn sets_with_routing_feddns_does_not_model_round_trip_exactly() {
         Some("hc-primary")
     );
     // Exact DELETEs of all of them in one batch, then CREATEs from the listing.
-    p.apply(
-        &sets
-            .iter()
-            .map(|s| Change::Delete { old: s.clone() })
-            .collect::<Vec<_>>(),
-    )
-    .await
-    .unwrap();
+    p.apply(&sets.iter().map(|s| Change::delete(s.clone())).collect::<Vec<_>>())
+        .await
+        .unwrap();
     assert!(listed(&p).await.is_empty());
     p.apply(&sets.iter().map(create).collect::<Vec<_>>())
         .await
