@@ -132,6 +132,24 @@ impl ZoneCache {
                 self.bare.entry(set.name.clone()).or_default().0 |= Types::bit(&set.rtype);
             }
         }
+        // The ownership index names what `full` names: share its names.
+        let owners = std::mem::take(&mut self.owners);
+        self.owners = owners
+            .into_iter()
+            .map(|(name, owner)| (self.shared_name(name), owner))
+            .collect();
+        let by_service = std::mem::take(&mut self.by_service);
+        self.by_service = by_service
+            .into_iter()
+            .map(|(service, names)| (service, names.into_iter().map(|n| self.shared_name(n)).collect()))
+            .collect();
+    }
+
+    /// The copy of `name` the sets hold, if they hold it.
+    fn shared_name(&self, name: DnsName) -> DnsName {
+        self.full
+            .get_key_value(name.as_str())
+            .map_or(name, |(k, _)| k.clone())
     }
 
     /// Replaces what is known at `names` with `sets` (a re-read of those names; sets at other
@@ -215,7 +233,10 @@ impl ZoneCache {
         let Some(own) = txt.values.iter().find_map(|v| Ownership::decode(v)) else {
             return;
         };
-        let covered = DnsName::from(covered);
+        let covered = self
+            .full
+            .get_key_value(covered)
+            .map_or_else(|| DnsName::from(covered), |(k, _)| k.clone());
         let owner = if own.owner == self.owner_id && own.federation == self.federation {
             self.by_service
                 .entry(own.service.clone())
@@ -269,6 +290,11 @@ impl ZoneCache {
     /// The sets at a name, shared.
     pub fn shared_at(&self, name: &str) -> impl Iterator<Item = &Arc<RecordSet>> {
         self.full.get(name).into_iter().flat_map(SetsAtName::shared)
+    }
+
+    /// Every set kept in full, shared.
+    pub fn shared(&self) -> impl Iterator<Item = &Arc<RecordSet>> {
+        self.full.values().flat_map(SetsAtName::shared)
     }
 
     /// Every set kept in full.

@@ -13,6 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use feddns_provider::DnsName;
+
 use crate::model::{MemberSnapshot, NodeProj, ObjectChange, ServiceKey, ServiceProj, SliceProj};
 
 /// Where a member is in its life.
@@ -82,23 +84,38 @@ impl Topology {
     }
 }
 
-/// One member's state.
+/// One member's state: what the planner needs of it, and no more.
+///
+/// Only federated Services are kept (selected, `type: LoadBalancer`, not excluded; the stub's
+/// index, [`Index::of_every_service`], keeps all): a Service that stops being federated leaves, as
+/// if deleted. Of EndpointSlices only the Service they belong to and their ready count are kept,
+/// for every Service: a Service that becomes a LoadBalancer later is healthy at once, though its
+/// slices will not change to tell.
 #[derive(Debug, Clone)]
 pub struct Member {
     /// Life-cycle status.
     pub status: MemberStatus,
     /// Zones and region.
     pub topology: Topology,
-    snapshot: MemberSnapshot,
+    /// The member's name (shared by every Service it serves).
+    name: DnsName,
+    nodes: BTreeMap<String, NodeProj>,
+    services: BTreeMap<ServiceKey, ServiceProj>,
+    /// Slice (namespace, name) → the name of its Service and its ready endpoints.
+    slices: BTreeMap<(DnsName, DnsName), (DnsName, usize)>,
+    /// Ready endpoints per Service (of every Service, federated or not).
     ready: BTreeMap<ServiceKey, usize>,
 }
 
 impl Member {
-    fn new() -> Self {
+    fn new(name: DnsName) -> Self {
         Self {
             status: MemberStatus::Pending,
             topology: Topology::default(),
-            snapshot: MemberSnapshot::default(),
+            name,
+            nodes: BTreeMap::new(),
+            services: BTreeMap::new(),
+            slices: BTreeMap::new(),
             ready: BTreeMap::new(),
         }
     }
@@ -108,9 +125,9 @@ impl Member {
         matches!(self.status, MemberStatus::Synced | MemberStatus::Unavailable)
     }
 
-    /// The Service in this member, if it has it.
+    /// The Service in this member, if it has it (federated).
     pub fn service(&self, key: &ServiceKey) -> Option<&ServiceProj> {
-        self.snapshot.services.get(key)
+        self.services.get(key)
     }
 
     /// Ready endpoints of a Service in this member.
@@ -118,14 +135,14 @@ impl Member {
         self.ready.get(key).copied().unwrap_or(0)
     }
 
-    /// Every Service of this member.
+    /// Every federated Service of this member.
     pub fn services(&self) -> impl Iterator<Item = &ServiceProj> {
-        self.snapshot.services.values()
+        self.services.values()
     }
 
     /// A node of this member, by name.
     pub fn node(&self, name: &str) -> Option<&NodeProj> {
-        self.snapshot.nodes.get(name)
+        self.nodes.get(name)
     }
 
     /// Whether the Service is a healthy shard here: member up, federated, with ingress and at least
@@ -141,56 +158,141 @@ impl Member {
     fn shard_fingerprint(&self, key: &ServiceKey) -> Option<(bool, &ServiceProj)> {
         self.service(key).map(|s| (self.is_healthy(key), s))
     }
+
+    /// Records a slice (or its removal) in the ready counts.
+    fn set_slice(&mut self, id: (DnsName, DnsName), new: Option<(DnsName, usize)>) {
+        if let Some((service, ready)) = self.slices.remove(&id) {
+            let key = ServiceKey {
+                namespace: id.0.clone(),
+                name: service,
+            };
+            if let Some(r) = self.ready.get_mut(&key) {
+                *r = r.saturating_sub(ready);
+                if *r == 0 {
+                    self.ready.remove(&key);
+                }
+            }
+        }
+        if let Some((service, ready)) = new {
+            if ready > 0 {
+                let key = ServiceKey {
+                    namespace: id.0.clone(),
+                    name: service.clone(),
+                };
+                *self.ready.entry(key).or_default() += ready;
+            }
+            self.slices.insert(id, (service, ready));
+        }
+    }
 }
 
 /// The federation index.
 #[derive(Debug, Clone, Default)]
 pub struct Index {
     members: BTreeMap<String, Member>,
-    services: BTreeMap<ServiceKey, BTreeSet<String>>,
+    services: BTreeMap<ServiceKey, BTreeSet<DnsName>>,
     dirty: BTreeSet<ServiceKey>,
+    /// Namespaces and names of Services and slices, one allocation each for every member.
+    names: BTreeSet<DnsName>,
+    /// Keep Services that are not federated too (the stub answers for every local Service).
+    every_service: bool,
 }
 
 impl Index {
-    /// An empty index.
+    /// An empty index of federated Services.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// An empty index that keeps every Service, federated or not (`feddns stub`, which answers
+    /// for local Services of any type).
+    pub fn of_every_service() -> Self {
+        Self {
+            every_service: true,
+            ..Self::default()
+        }
+    }
+
     /// Adds a member in `Pending` status (no-op if it exists).
     pub fn add_member(&mut self, name: &str) {
-        self.members.entry(name.to_string()).or_insert_with(Member::new);
+        self.members
+            .entry(name.to_string())
+            .or_insert_with(|| Member::new(name.into()));
     }
 
     /// Removes a member; every Service it had is re-planned without it.
     pub fn remove_member(&mut self, name: &str) {
         if let Some(m) = self.members.remove(name) {
-            for key in m.snapshot.services.keys() {
+            for key in m.services.keys() {
                 self.forget_shard(key, name);
                 self.dirty.insert(key.clone());
             }
+            drop(m);
+            self.forget_unused_names();
         }
+    }
+
+    /// The shared copy of `name`.
+    fn intern(&mut self, name: &DnsName) -> DnsName {
+        if let Some(n) = self.names.get(name.as_str()) {
+            return n.clone();
+        }
+        self.names.insert(name.clone());
+        name.clone()
+    }
+
+    fn intern_key(&mut self, key: &ServiceKey) -> ServiceKey {
+        ServiceKey {
+            namespace: self.intern(&key.namespace),
+            name: self.intern(&key.name),
+        }
+    }
+
+    /// Drops interned names nothing uses any more.
+    fn forget_unused_names(&mut self) {
+        self.names.retain(|n| n.shared_count() > 1);
+    }
+
+    /// A member's state from a complete snapshot, keeping only what the planner needs.
+    fn compact(&mut self, name: &str, snapshot: MemberSnapshot) -> Member {
+        let member_name = self
+            .members
+            .get(name)
+            .map_or_else(|| DnsName::from(name), |m| m.name.clone());
+        let mut m = Member::new(member_name);
+        m.nodes = snapshot.nodes;
+        for (key, mut svc) in snapshot.services {
+            if svc.federated || self.every_service {
+                let key = self.intern_key(&key);
+                svc.key = key.clone();
+                m.services.insert(key, svc);
+            }
+        }
+        for ((ns, slice), proj) in snapshot.slices {
+            let id = (self.intern(&ns), slice);
+            let service = self.intern(&proj.service);
+            m.set_slice(id, Some((service, proj.ready)));
+        }
+        m
     }
 
     /// Replaces a member's state with a complete snapshot and marks it `Synced`. Marks dirty the
     /// Services whose shard changed (all of the member's Services when its topology changed).
     pub fn set_snapshot(&mut self, name: &str, snapshot: MemberSnapshot) {
-        let member = self.members.entry(name.to_string()).or_insert_with(Member::new);
-        let mut next = Member::new();
+        let mut next = self.compact(name, snapshot);
         next.status = MemberStatus::Synced;
-        next.topology = Topology::from_nodes(snapshot.nodes.values());
-        for slice in snapshot.slices.values().filter(|s| s.ready > 0) {
-            *next.ready.entry(slice.service_key()).or_default() += slice.ready;
-        }
-        next.snapshot = snapshot;
+        next.topology = Topology::from_nodes(next.nodes.values());
+        let member = self
+            .members
+            .entry(name.to_string())
+            .or_insert_with(|| Member::new(name.into()));
         let relocated =
             next.topology.region != member.topology.region || next.topology.zones != member.topology.zones;
         let status_changed = member.is_up() != next.is_up();
         let keys: BTreeSet<ServiceKey> = member
-            .snapshot
             .services
             .keys()
-            .chain(next.snapshot.services.keys())
+            .chain(next.services.keys())
             .cloned()
             .collect();
         let mut changed = Vec::new();
@@ -201,6 +303,7 @@ impl Index {
         }
         *member = next;
         self.shards_changed(name, changed);
+        self.forget_unused_names();
     }
 
     /// Applies changes of single objects of a member (a watch event, or the difference a re-list
@@ -209,6 +312,40 @@ impl Index {
     /// changed, all of the member's when its topology or its availability changed. Changes for a
     /// member the index does not know are ignored.
     pub fn apply_changes(&mut self, name: &str, changes: Vec<ObjectChange>, resynced: bool) {
+        if !self.members.contains_key(name) {
+            return;
+        }
+        // Share the names of what arrives with what is known.
+        let changes: Vec<ObjectChange> = changes
+            .into_iter()
+            .map(|c| match c {
+                ObjectChange::Service(key, svc) => {
+                    let key = self.intern_key(&key);
+                    let every = self.every_service;
+                    let svc = svc.filter(|s| s.federated || every).map(|mut s| {
+                        s.key = key.clone();
+                        s
+                    });
+                    ObjectChange::Service(key, svc)
+                }
+                ObjectChange::Slice((ns, slice), proj) => {
+                    let ns = self.intern(&ns);
+                    let proj = proj.map(|mut p| {
+                        p.namespace = ns.clone();
+                        p.service = self.intern(&p.service);
+                        p
+                    });
+                    ObjectChange::Slice((ns, slice), proj)
+                }
+                node @ ObjectChange::Node(..) => node,
+            })
+            .collect();
+        let forgets = changes.iter().any(|c| {
+            matches!(
+                c,
+                ObjectChange::Service(_, None) | ObjectChange::Slice(_, None)
+            )
+        });
         let Some(member) = self.members.get_mut(name) else {
             return;
         };
@@ -220,7 +357,10 @@ impl Index {
                     touched.insert(key.clone());
                 }
                 ObjectChange::Slice(id, new) => {
-                    touched.extend(member.snapshot.slices.get(id).map(SliceProj::service_key));
+                    touched.extend(member.slices.get(id).map(|(service, _)| ServiceKey {
+                        namespace: id.0.clone(),
+                        name: service.clone(),
+                    }));
                     touched.extend(new.as_ref().map(SliceProj::service_key));
                 }
                 ObjectChange::Node(..) => nodes_changed = true,
@@ -234,39 +374,25 @@ impl Index {
         for c in changes {
             match c {
                 ObjectChange::Service(key, Some(s)) => {
-                    member.snapshot.services.insert(key, s);
+                    member.services.insert(key, s);
                 }
                 ObjectChange::Service(key, None) => {
-                    member.snapshot.services.remove(&key);
+                    member.services.remove(&key);
                 }
                 ObjectChange::Node(n, Some(p)) => {
-                    member.snapshot.nodes.insert(n, p);
+                    member.nodes.insert(n, p);
                 }
                 ObjectChange::Node(n, None) => {
-                    member.snapshot.nodes.remove(&n);
+                    member.nodes.remove(&n);
                 }
                 ObjectChange::Slice(id, new) => {
-                    if let Some(old) = member.snapshot.slices.remove(&id) {
-                        let key = old.service_key();
-                        if let Some(r) = member.ready.get_mut(&key) {
-                            *r = r.saturating_sub(old.ready);
-                            if *r == 0 {
-                                member.ready.remove(&key);
-                            }
-                        }
-                    }
-                    if let Some(new) = new {
-                        if new.ready > 0 {
-                            *member.ready.entry(new.service_key()).or_default() += new.ready;
-                        }
-                        member.snapshot.slices.insert(id, new);
-                    }
+                    member.set_slice(id, new.map(|p| (p.service, p.ready)));
                 }
             }
         }
         let mut relocated = false;
         if nodes_changed {
-            let t = Topology::from_nodes(member.snapshot.nodes.values());
+            let t = Topology::from_nodes(member.nodes.values());
             relocated = t.region != member.topology.region || t.zones != member.topology.zones;
             member.topology = t;
         }
@@ -284,24 +410,28 @@ impl Index {
             .map(|(k, _)| k)
             .collect();
         if everything {
-            changed.extend(member.snapshot.services.keys().cloned());
+            changed.extend(member.services.keys().cloned());
         }
         self.shards_changed(name, changed);
+        if forgets {
+            self.forget_unused_names();
+        }
     }
 
     /// Marks dirty the Services whose shard in member `name` changed, and keeps the Service →
     /// members map in step with whether the member still has them.
     fn shards_changed(&mut self, name: &str, changed: Vec<ServiceKey>) {
         for key in changed {
-            let present = self
+            let member = self
                 .members
                 .get(name)
-                .is_some_and(|m| m.snapshot.services.contains_key(&key));
-            if present {
+                .filter(|m| m.services.contains_key(&key))
+                .map(|m| m.name.clone());
+            if let Some(member) = member {
                 self.services
                     .entry(key.clone())
                     .or_default()
-                    .insert(name.to_string());
+                    .insert(member);
             } else {
                 self.forget_shard(&key, name);
             }
@@ -329,7 +459,7 @@ impl Index {
         let was_up = m.is_up();
         m.status = MemberStatus::Down;
         if was_up {
-            let keys: Vec<ServiceKey> = m.snapshot.services.keys().cloned().collect();
+            let keys: Vec<ServiceKey> = m.services.keys().cloned().collect();
             self.dirty.extend(keys);
         }
     }
@@ -366,7 +496,7 @@ impl Index {
             .get(key)
             .into_iter()
             .flatten()
-            .filter_map(|name| self.members.get(name).map(|m| (name.as_str(), m)))
+            .filter_map(|name| self.members.get(name.as_str()).map(|m| (name.as_str(), m)))
     }
 
     /// Marks a Service dirty (e.g. when a hostname it uses resolves differently).
@@ -446,10 +576,10 @@ pub(crate) mod tests {
             );
             let slice = format!("{name}-abc");
             self.0.slices.insert(
-                (ns.into(), slice.clone()),
+                (ns.into(), slice.clone().into()),
                 SliceProj {
                     namespace: ns.into(),
-                    name: slice,
+                    name: slice.into(),
                     service: name.into(),
                     ready,
                 },
@@ -572,6 +702,55 @@ pub(crate) mod tests {
         assert_eq!(ix.service_keys().count(), 0);
     }
 
+    /// A ClusterIP Service is not kept; becoming a LoadBalancer it is healthy at once (its slices
+    /// were counted), and going back it leaves.
+    #[test]
+    fn only_federated_services_are_kept_and_their_slices_counted_all_along() {
+        let mut ix = Index::new();
+        let mut snap = Snap::default()
+            .node("n", "z1", "r1")
+            .service("ns", "web", &["192.0.2.1"], 2)
+            .build();
+        let key = ServiceKey::new("ns", "web");
+        if let Some(s) = snap.services.get_mut(&key) {
+            s.federated = false;
+        }
+        ix.set_snapshot("m", snap.clone());
+        assert_eq!(ix.service_count(), 0);
+        assert_eq!(ix.member("m").unwrap().services().count(), 0);
+        ix.take_dirty();
+        let mut lb = snap.services[&key].clone();
+        lb.federated = true;
+        ix.apply_changes("m", vec![ObjectChange::Service(key.clone(), Some(lb.clone()))], false);
+        assert!(ix.member("m").unwrap().is_healthy(&key), "its ready endpoints were known");
+        assert_eq!(ix.take_dirty().len(), 1);
+        lb.federated = false;
+        ix.apply_changes("m", vec![ObjectChange::Service(key.clone(), Some(lb))], false);
+        assert_eq!(ix.service_count(), 0);
+        assert_eq!(ix.take_dirty().len(), 1, "leaving is a change to plan");
+    }
+
+    /// Every member's copy of a Service's key shares one allocation per name.
+    #[test]
+    fn names_are_shared_across_members() {
+        let mut ix = Index::new();
+        for m in ["m1", "m2"] {
+            ix.set_snapshot(m, Snap::default().service("ns", "web", &["192.0.2.1"], 1).build());
+        }
+        let key = ServiceKey::new("ns", "web");
+        let a = &ix.member("m1").unwrap().service(&key).unwrap().key;
+        let b = &ix.member("m2").unwrap().service(&key).unwrap().key;
+        assert!(std::ptr::eq(a.name.as_str(), b.name.as_str()));
+        assert!(std::ptr::eq(a.namespace.as_str(), b.namespace.as_str()));
+        ix.remove_member("m1");
+        ix.remove_member("m2");
+        // Once planned (the dirty set no longer holds them), nothing uses the names: the next
+        // change of a member drops them.
+        ix.take_dirty();
+        ix.set_snapshot("m3", MemberSnapshot::default());
+        assert!(ix.names.is_empty(), "names nothing uses are dropped: {:?}", ix.names);
+    }
+
     #[test]
     fn settled_only_when_no_member_is_pending() {
         let mut ix = Index::new();
@@ -609,11 +788,11 @@ pub(crate) mod tests {
                 ObjectChange::Node(name, (!del).then_some(proj))
             });
             let slice = (0..4u8, 0..3u8, 0..3usize, any::<bool>()).prop_map(|(n, s, ready, del)| {
-                let id = ("ns".to_string(), format!("sl{n}"));
+                let id: (DnsName, DnsName) = ("ns".into(), format!("sl{n}").into());
                 let proj = SliceProj {
                     namespace: "ns".into(),
                     name: id.1.clone(),
-                    service: format!("s{s}"),
+                    service: format!("s{s}").into(),
                     ready,
                 };
                 ObjectChange::Slice(id, (!del).then_some(proj))
@@ -654,7 +833,9 @@ pub(crate) mod tests {
                     inc.apply_changes("m", batch.clone(), resync);
                     full.set_snapshot("m", snap.clone());
                     let (a, b) = (&inc.members["m"], &full.members["m"]);
-                    prop_assert_eq!(&a.snapshot, &b.snapshot);
+                    prop_assert_eq!(&a.services, &b.services);
+                    prop_assert_eq!(&a.slices, &b.slices);
+                    prop_assert_eq!(&a.nodes, &b.nodes);
                     prop_assert_eq!(&a.topology, &b.topology);
                     prop_assert_eq!(a.status, b.status);
                     prop_assert_eq!(ready_nonzero(a), ready_nonzero(b));

@@ -7,20 +7,23 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 
+use feddns_provider::DnsName;
 use serde::Serialize;
 
-/// A Service's identity within the federation: namespace and name.
+/// A Service's identity within the federation: namespace and name. Both are shared
+/// ([`DnsName`]): cloning a key copies two pointers, and the index hands every member the same
+/// ones for the same Service.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct ServiceKey {
     /// Namespace.
-    pub namespace: String,
+    pub namespace: DnsName,
     /// Service name.
-    pub name: String,
+    pub name: DnsName,
 }
 
 impl ServiceKey {
     /// A key from namespace and name.
-    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+    pub fn new(namespace: impl Into<DnsName>, name: impl Into<DnsName>) -> Self {
         Self {
             namespace: namespace.into(),
             name: name.into(),
@@ -96,11 +99,11 @@ pub struct ServiceProj {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct SliceProj {
     /// Namespace.
-    pub namespace: String,
+    pub namespace: DnsName,
     /// The slice's own name.
-    pub name: String,
+    pub name: DnsName,
     /// The Service it belongs to (label `kubernetes.io/service-name`).
-    pub service: String,
+    pub service: DnsName,
     /// Endpoints whose `conditions.ready` is true or absent.
     pub ready: usize,
 }
@@ -108,7 +111,7 @@ pub struct SliceProj {
 impl SliceProj {
     /// The key of the Service the slice belongs to.
     pub fn service_key(&self) -> ServiceKey {
-        ServiceKey::new(&self.namespace, &self.service)
+        ServiceKey::new(self.namespace.clone(), self.service.clone())
     }
 }
 
@@ -131,7 +134,7 @@ pub struct MemberSnapshot {
     /// Services by key.
     pub services: BTreeMap<ServiceKey, ServiceProj>,
     /// EndpointSlices by (namespace, name).
-    pub slices: BTreeMap<(String, String), SliceProj>,
+    pub slices: BTreeMap<(DnsName, DnsName), SliceProj>,
 }
 
 impl MemberSnapshot {
@@ -189,5 +192,5 @@ pub enum ObjectChange {
     /// A Node, by name.
     Node(String, Option<NodeProj>),
     /// An EndpointSlice, by (namespace, name).
-    Slice((String, String), Option<SliceProj>),
+    Slice((DnsName, DnsName), Option<SliceProj>),
 }

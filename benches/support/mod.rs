@@ -43,10 +43,10 @@ pub(crate) fn member_snapshot_of(m: u32, services: u32, ip_salt: u32) -> MemberS
         );
         let slice = format!("{}-x", key.name);
         s.slices.insert(
-            (key.namespace.clone(), slice.clone()),
+            (key.namespace.clone(), slice.clone().into()),
             SliceProj {
                 namespace: key.namespace.clone(),
-                name: slice,
+                name: slice.into(),
                 service: key.name.clone(),
                 ready: 2,
             },

@@ -208,7 +208,7 @@ fn gone(key: Key) -> ObjectChange {
     match key {
         Key::Service(k) => ObjectChange::Service(k, None),
         Key::Node(n) => ObjectChange::Node(n, None),
-        Key::Slice(ns, n) => ObjectChange::Slice((ns, n), None),
+        Key::Slice(ns, n) => ObjectChange::Slice((ns.into(), n.into()), None),
     }
 }
 

@@ -143,9 +143,9 @@ pub fn project_slice(slice: &EndpointSlice) -> Option<SliceProj> {
         .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true))
         .count();
     Some(SliceProj {
-        namespace: namespace(&slice.metadata),
-        name: slice.metadata.name.clone()?,
-        service,
+        namespace: namespace(&slice.metadata).into(),
+        name: slice.metadata.name.clone()?.into(),
+        service: service.into(),
         ready,
     })
 }

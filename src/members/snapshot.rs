@@ -619,7 +619,7 @@ mod tests {
         assert_eq!(web.options.ttl, Some(30), "unquoted annotation value");
         let legacy = &s.services[&ServiceKey::new("default", "legacy")];
         assert!(legacy.federated, "no apiVersion, no namespace");
-        assert_eq!(s.slices[&("shop".to_owned(), "web-1".to_owned())].ready, 2);
+        assert_eq!(s.slices[&("shop".into(), "web-1".into())].ready, 2);
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].contains("1 Deployment"), "{warnings:?}");
     }

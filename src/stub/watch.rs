@@ -187,7 +187,7 @@ pub async fn follow(
         .map(|(ns, name)| format!("{ns}/{name}"))
         .unwrap_or_default();
 
-    let mut index = Index::new();
+    let mut index = Index::of_every_service();
     index.add_member(LOCAL);
     let mut feds = FederationsSource::new(sources.federations.clone());
     let mut state = shared.current().state().clone();
@@ -379,7 +379,7 @@ mod tests {
 
     #[test]
     fn local_services_need_a_ready_endpoint_and_the_location_is_this_nodes() {
-        let mut index = Index::new();
+        let mut index = Index::of_every_service();
         index.add_member(LOCAL);
         assert_eq!(derive(&index, "n1"), (None, None, NodeStatus::Unlisted));
         let mut snap = MemberSnapshot::default();
@@ -396,10 +396,10 @@ mod tests {
                 }),
             ));
             snap.apply(ObjectChange::Slice(
-                (ns.into(), format!("{name}-1")),
+                (ns.into(), format!("{name}-1").into()),
                 Some(SliceProj {
                     namespace: ns.into(),
-                    name: format!("{name}-1"),
+                    name: format!("{name}-1").into(),
                     service: name.into(),
                     ready,
                 }),

@@ -42,10 +42,10 @@ fn member(region: &str, zone: &str, services: &[(&str, &str)]) -> MemberSnapshot
             },
         );
         s.slices.insert(
-            ("default".into(), format!("{svc}-1")),
+            ("default".into(), format!("{svc}-1").into()),
             SliceProj {
                 namespace: "default".into(),
-                name: format!("{svc}-1"),
+                name: format!("{svc}-1").into(),
                 service: (*svc).into(),
                 ready: 1,
             },

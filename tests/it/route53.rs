@@ -65,10 +65,10 @@ fn member(
         );
         let slice = format!("svc-{i}-x");
         s.slices.insert(
-            (key.namespace.clone(), slice.clone()),
+            (key.namespace.clone(), slice.clone().into()),
             SliceProj {
                 namespace: key.namespace,
-                name: slice,
+                name: slice.into(),
                 service: key.name,
                 ready,
             },

@@ -20,6 +20,12 @@ impl DnsName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// How many copies of this name share its allocation (for interning tables that drop
+    /// names nothing else uses).
+    pub fn shared_count(&self) -> usize {
+        Arc::strong_count(&self.0)
+    }
 }
 
 impl Deref for DnsName {
