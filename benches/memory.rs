@@ -154,11 +154,20 @@ fn main() {
         names,
         rows: Vec::new(),
     };
-    t.row("member snapshots as handed over (one at a time in a run)", snapshot_bytes);
+    t.row(
+        "member snapshots as handed over (one at a time in a run)",
+        snapshot_bytes,
+    );
     t.row("index", index_bytes);
     t.row("full plan of the initial sync (while it is applied)", plan_bytes);
-    t.row("controller cache after the sync (record sets included)", cache_bytes);
-    t.row("in-memory reference zone beside the cache (sets shared)", memory_bytes);
+    t.row(
+        "controller cache after the sync (record sets included)",
+        cache_bytes,
+    );
+    t.row(
+        "in-memory reference zone beside the cache (sets shared)",
+        memory_bytes,
+    );
     t.row("embedded provider beside the cache (sets shared)", embedded_bytes);
     t.print();
     drop((embedded, cache, index));

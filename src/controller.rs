@@ -37,7 +37,7 @@ use crate::leader::LeaseClock;
 use crate::members::MemberEvent;
 use crate::metrics::{ChangeOp, Metrics};
 use crate::model::ServiceKey;
-use crate::plan::{HostDeps, Plan, PlanOptions, all_services, plan};
+use crate::plan::{HostDeps, Plan, PlanOptions, all_services, plan, refusal};
 use crate::planner::PlannerConfig;
 use crate::regions::RegionMap;
 use crate::resolver::{HostCache, Resolution, Resolve};
@@ -46,6 +46,11 @@ use crate::writer::{Fence, Job, Report, Writer};
 
 /// Delay before services whose changes failed transiently are planned again.
 const RETRY_DELAY: Duration = Duration::from_secs(5);
+
+/// Services planned and applied in one go. A larger round (the first sync, a takeover, a verify)
+/// is judged by the delete guard as a whole, then planned and applied this many Services at a
+/// time, so its changes are never all in memory at once.
+const CHUNK: usize = 1000;
 
 /// Counters a test or the metrics endpoint can read.
 #[derive(Debug, Default)]
@@ -191,6 +196,8 @@ pub struct Controller {
     busy: Option<Busy>,
     /// Consecutive plans that met a stale cache.
     stale_rounds: u32,
+    /// What is left to plan of the round in progress, and how it began.
+    round: Round,
     federation: String,
     inst: Instruments,
 }
@@ -244,6 +251,7 @@ impl Controller {
             plan_due: false,
             busy: None,
             stale_rounds: 0,
+            round: Round::default(),
             federation: cfg.federation.clone(),
             inst: Instruments::default(),
         }
@@ -505,7 +513,7 @@ impl Controller {
             }
             return;
         }
-        if self.listed && self.plan_due {
+        while self.listed && self.plan_due && self.busy.is_none() {
             self.plan_due = false;
             self.reconcile(writer, res_tx);
         }
@@ -693,26 +701,46 @@ impl Controller {
         }
     }
 
-    /// Plans the dirty Services (and those to retry) and hands the changes to the writer.
+    /// Plans the next chunk of the round in progress, or starts a round with the dirty Services
+    /// (and those to retry), and hands the changes to the writer.
     fn reconcile(&mut self, writer: &Writer, res_tx: &mpsc::Sender<(String, Result<Resolution, String>)>) {
-        let since = self.pending_since.take();
-        let mut keys = self.index.take_dirty();
-        keys.append(&mut self.retry_keys);
-        if keys.is_empty() {
-            return;
+        if self.round.keys.is_empty() {
+            let mut keys = self.index.take_dirty();
+            keys.append(&mut self.retry_keys);
+            if keys.is_empty() {
+                return;
+            }
+            let since = self.pending_since.take();
+            // Judge a large round as a whole before anything of it is applied.
+            let guarded = keys.len() > CHUNK && !self.opts.force;
+            if guarded && let Some(reason) = self.round_refusal(&keys) {
+                error!(%reason, "plan refused by the delete guard; nothing applied");
+                self.stats.refused.fetch_add(1, Ordering::SeqCst);
+                self.retry_keys.extend(keys);
+                return;
+            }
+            self.round = Round {
+                keys,
+                since,
+                guarded,
+                conflicts: 0,
+            };
         }
+        let keys = self.round.next_chunk();
+        let since = self.round.since;
         let started = std::time::Instant::now();
-        let mut p = self.plan_keys(&keys);
+        let mut p = self.plan_chunk(&keys, self.round.guarded);
         self.stats.plans.fetch_add(1, Ordering::SeqCst);
+        self.round.conflicts += p.conflicts.len();
         if let Some(m) = &self.inst.metrics {
             m.observe_plan_duration(started.elapsed());
-            m.set_conflicts(p.conflicts.len() as u64);
+            m.set_conflicts(self.round.conflicts as u64);
         }
         self.track_hostnames(&keys, &p, res_tx);
         report(&p);
         self.stats
             .conflicts
-            .store(p.conflicts.len() as u64, Ordering::SeqCst);
+            .store(self.round.conflicts as u64, Ordering::SeqCst);
         if let Some(reason) = &p.refused {
             error!(%reason, "plan refused by the delete guard; nothing applied");
             self.stats.refused.fetch_add(1, Ordering::SeqCst);
@@ -727,6 +755,8 @@ impl Controller {
             _ => true,
         });
         if p.names.is_empty() {
+            // Nothing to write in this chunk: on with the round.
+            self.plan_due |= !self.round.keys.is_empty();
             return;
         }
         let job = ApplyJob {
@@ -746,6 +776,12 @@ impl Controller {
 
     /// Takes in the outcome of an applied plan: quarantine, retries, stale names, metrics.
     fn applied(&mut self, job: ApplyJob, outcome: ApplyOutcome) {
+        if outcome.fenced.is_some() {
+            // Whatever is left of the round is planned again when this instance may write.
+            self.retry_keys.append(&mut self.round.keys);
+        } else if !self.round.keys.is_empty() {
+            self.plan_due = true;
+        }
         for name in &job.names {
             self.quarantine.remove(name);
         }
@@ -841,14 +877,36 @@ impl Controller {
     }
 
     fn plan_keys(&self, keys: &BTreeSet<ServiceKey>) -> Plan {
-        plan(
-            &self.index,
-            &self.cache,
-            keys,
-            &self.planner,
-            &self.hosts,
-            &self.opts,
-        )
+        self.plan_chunk(keys, false)
+    }
+
+    /// Plans `keys`; with `guarded`, the delete guard has judged their round already.
+    fn plan_chunk(&self, keys: &BTreeSet<ServiceKey>, guarded: bool) -> Plan {
+        let forced;
+        let opts = if guarded {
+            forced = PlanOptions {
+                force: true,
+                ..self.opts.clone()
+            };
+            &forced
+        } else {
+            &self.opts
+        };
+        plan(&self.index, &self.cache, keys, &self.planner, &self.hosts, opts)
+    }
+
+    /// Why the delete guard refuses a round of `keys`, counting its deletions chunk by chunk
+    /// (nothing of it is kept).
+    fn round_refusal(&self, keys: &BTreeSet<ServiceKey>) -> Option<String> {
+        let keys: Vec<&ServiceKey> = keys.iter().collect();
+        let deletes: usize = keys
+            .chunks(CHUNK)
+            .map(|chunk| {
+                let chunk: BTreeSet<ServiceKey> = chunk.iter().map(|k| (*k).clone()).collect();
+                self.plan_chunk(&chunk, true).guarded_deletes()
+            })
+            .sum();
+        refusal(deletes, self.cache.owned_set_count(), &self.opts)
     }
 
     /// Plans every Service once against a fresh listing, without applying (for `feddns plan`):
@@ -887,6 +945,33 @@ impl Controller {
     /// Feeds a member event directly (for `feddns plan`, which loads files once).
     pub fn apply_event(&mut self, ev: MemberEvent) {
         self.on_member_event(ev);
+    }
+}
+
+/// A round of planning: the Services left to plan, when the oldest event behind them arrived,
+/// whether the delete guard judged the round as a whole, and the conflicts met so far.
+#[derive(Default)]
+struct Round {
+    keys: BTreeSet<ServiceKey>,
+    since: Option<Instant>,
+    guarded: bool,
+    conflicts: usize,
+}
+
+impl Round {
+    /// Takes the next chunk of Services to plan.
+    fn next_chunk(&mut self) -> BTreeSet<ServiceKey> {
+        if self.keys.len() <= CHUNK {
+            return std::mem::take(&mut self.keys);
+        }
+        let rest = match self.keys.iter().nth(CHUNK) {
+            Some(first_of_rest) => {
+                let first_of_rest = first_of_rest.clone();
+                self.keys.split_off(&first_of_rest)
+            }
+            None => BTreeSet::new(),
+        };
+        std::mem::replace(&mut self.keys, rest)
     }
 }
 

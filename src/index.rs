@@ -340,12 +340,9 @@ impl Index {
                 node @ ObjectChange::Node(..) => node,
             })
             .collect();
-        let forgets = changes.iter().any(|c| {
-            matches!(
-                c,
-                ObjectChange::Service(_, None) | ObjectChange::Slice(_, None)
-            )
-        });
+        let forgets = changes
+            .iter()
+            .any(|c| matches!(c, ObjectChange::Service(_, None) | ObjectChange::Slice(_, None)));
         let Some(member) = self.members.get_mut(name) else {
             return;
         };
@@ -428,10 +425,7 @@ impl Index {
                 .filter(|m| m.services.contains_key(&key))
                 .map(|m| m.name.clone());
             if let Some(member) = member {
-                self.services
-                    .entry(key.clone())
-                    .or_default()
-                    .insert(member);
+                self.services.entry(key.clone()).or_default().insert(member);
             } else {
                 self.forget_shard(&key, name);
             }
@@ -721,8 +715,15 @@ pub(crate) mod tests {
         ix.take_dirty();
         let mut lb = snap.services[&key].clone();
         lb.federated = true;
-        ix.apply_changes("m", vec![ObjectChange::Service(key.clone(), Some(lb.clone()))], false);
-        assert!(ix.member("m").unwrap().is_healthy(&key), "its ready endpoints were known");
+        ix.apply_changes(
+            "m",
+            vec![ObjectChange::Service(key.clone(), Some(lb.clone()))],
+            false,
+        );
+        assert!(
+            ix.member("m").unwrap().is_healthy(&key),
+            "its ready endpoints were known"
+        );
         assert_eq!(ix.take_dirty().len(), 1);
         lb.federated = false;
         ix.apply_changes("m", vec![ObjectChange::Service(key.clone(), Some(lb))], false);
@@ -748,7 +749,11 @@ pub(crate) mod tests {
         // change of a member drops them.
         ix.take_dirty();
         ix.set_snapshot("m3", MemberSnapshot::default());
-        assert!(ix.names.is_empty(), "names nothing uses are dropped: {:?}", ix.names);
+        assert!(
+            ix.names.is_empty(),
+            "names nothing uses are dropped: {:?}",
+            ix.names
+        );
     }
 
     #[test]

@@ -90,6 +90,32 @@ impl Plan {
         self.names.is_empty()
     }
 
+    /// The deletions the delete guard counts: of A/AAAA/CNAME sets, except a set deleted while
+    /// the same name gets a set of the same type (a new set identifier): that is re-keyed, not
+    /// lost; only deletions that leave a name without that type count.
+    pub fn guarded_deletes(&self) -> usize {
+        self.names
+            .iter()
+            .map(|n| {
+                let created: BTreeSet<&RecordType> = n
+                    .changes
+                    .iter()
+                    .filter_map(|c| match c {
+                        Change::Create { new } => Some(&new.rtype),
+                        _ => None,
+                    })
+                    .collect();
+                n.changes
+                    .iter()
+                    .filter(|c| {
+                        matches!(c, Change::Delete { old }
+                            if old.rtype.is_managed_target() && !created.contains(&old.rtype))
+                    })
+                    .count()
+            })
+            .sum()
+    }
+
     /// Counts of creates, replaces and deletes.
     pub fn counts(&self) -> (usize, usize, usize) {
         let mut c = (0, 0, 0);
@@ -145,40 +171,23 @@ pub fn plan<'a>(
             }
         }
     }
-    // A set deleted while the same name gets a set of the same type (a new set identifier) is
-    // re-keyed, not lost: only deletions that leave a name without that type count.
-    let deletes: usize = out
-        .names
-        .iter()
-        .map(|n| {
-            let created: BTreeSet<&RecordType> = n
-                .changes
-                .iter()
-                .filter_map(|c| match c {
-                    Change::Create { new } => Some(&new.rtype),
-                    _ => None,
-                })
-                .collect();
-            n.changes
-                .iter()
-                .filter(|c| {
-                    matches!(c, Change::Delete { old }
-                        if old.rtype.is_managed_target() && !created.contains(&old.rtype))
-                })
-                .count()
-        })
-        .sum();
-    if deletes > opts.min_guarded_deletes && !opts.force {
-        let owned = cache.owned_set_count();
-        if deletes as f64 > opts.max_delete_share * owned as f64 {
-            out.refused = Some(format!(
-                "refusing to delete {deletes} of {owned} owned record sets (more than {:.0}%): \
-                 check the member watches and selectors, or run with --force",
-                opts.max_delete_share * 100.0
-            ));
-        }
+    if !opts.force {
+        out.refused = refusal(out.guarded_deletes(), cache.owned_set_count(), opts);
     }
     out
+}
+
+/// Why the delete guard refuses a plan deleting `deletes` of the `owned` record sets, if it does
+/// (more than `max_delete_share` of them, and more than `min_guarded_deletes`); `force` is the
+/// caller's to check.
+pub fn refusal(deletes: usize, owned: usize, opts: &PlanOptions) -> Option<String> {
+    (deletes > opts.min_guarded_deletes && deletes as f64 > opts.max_delete_share * owned as f64).then(|| {
+        format!(
+            "refusing to delete {deletes} of {owned} owned record sets (more than {:.0}%): \
+             check the member watches and selectors, or run with --force",
+            opts.max_delete_share * 100.0
+        )
+    })
 }
 
 /// Every Service worth planning: all the index knows plus all we own names for.

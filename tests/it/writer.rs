@@ -145,3 +145,149 @@ async fn healthz_and_status_answer_during_a_long_listing() {
     .await;
     instance.stop().await.unwrap();
 }
+
+/// A controller on `provider` fed member events directly (no member sources).
+struct Direct {
+    tx: tokio::sync::mpsc::Sender<feddns::members::MemberEvent>,
+    stats: Arc<feddns::controller::Stats>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Direct {
+    fn start(provider: Arc<dyn Provider>) -> Self {
+        let text = "federation: myfed\ndomain: example.com\nowner_id: o1\n\
+                    provider: { embedded: { listen: 127.0.0.1:0 } }\n\
+                    members: [{ name: m1, file: m1.yaml }]\n\
+                    controller: { debounce: 20ms, max_debounce: 200ms }\n";
+        let cfg = Config::parse(text, Path::new("/nowhere/config.yaml")).unwrap();
+        let controller = feddns::controller::Controller::new(&cfg, provider, Arc::new(NoResolve), false);
+        let stats = controller.stats();
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            controller
+                .run(rx, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        Self {
+            tx,
+            stats,
+            stop,
+            task,
+        }
+    }
+
+    async fn member(&self, services: usize) {
+        let text = member_file("r1", 0);
+        let mut snap = feddns::members::snapshot::parse_snapshot(&text, "m1", &Default::default())
+            .unwrap()
+            .snapshot;
+        for i in 0..services {
+            let key = feddns::model::ServiceKey::new("default", format!("s{i}"));
+            snap.services.insert(
+                key.clone(),
+                feddns::model::ServiceProj {
+                    key,
+                    federated: true,
+                    ingress: vec![feddns::model::Target::Ip(std::net::IpAddr::from([
+                        10,
+                        0,
+                        (i / 256) as u8,
+                        (i % 256) as u8,
+                    ]))],
+                    options: Default::default(),
+                    problems: vec![],
+                },
+            );
+            snap.slices.insert(
+                ("default".into(), format!("s{i}-1").into()),
+                feddns::model::SliceProj {
+                    namespace: "default".into(),
+                    name: format!("s{i}-1").into(),
+                    service: format!("s{i}").into(),
+                    ready: 1,
+                },
+            );
+        }
+        self.tx
+            .send(feddns::members::MemberEvent::Snapshot {
+                member: "m1".into(),
+                snapshot: snap,
+            })
+            .await
+            .unwrap();
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap();
+    }
+}
+
+fn owned_sets(zone: &[feddns_provider::RecordSet]) -> usize {
+    zone.iter().filter(|s| s.name.contains(".myfed.svc")).count()
+}
+
+/// The first sync of many Services is planned and applied a chunk of Services at a time (its
+/// changes are never all in memory at once), and converges.
+#[tokio::test]
+async fn a_large_round_is_planned_and_applied_chunk_by_chunk() {
+    let zone = Arc::new(MemoryProvider::plain("example.com"));
+    let c = Direct::start(zone.clone());
+    c.member(2500).await;
+    // Global, region and zone names with their TXTs: 6 sets per Service.
+    eventually("the first sync converges", || async {
+        let n = owned_sets(&zone.list().await.unwrap());
+        if n == 2500 * 6 {
+            Ok(())
+        } else {
+            Err(format!("{n} sets"))
+        }
+    })
+    .await;
+    let plans = c.stats.plans.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        plans >= 3,
+        "2,500 Services in chunks of at most 1,000: {plans} plans"
+    );
+    c.stop().await;
+}
+
+/// Chunks do not weaken the delete guard: a round deleting most owned records is refused as a
+/// whole, though each chunk alone deletes less than the allowed share.
+#[tokio::test]
+async fn the_delete_guard_judges_a_whole_round() {
+    let zone = Arc::new(MemoryProvider::plain("example.com"));
+    let c = Direct::start(zone.clone());
+    c.member(2500).await;
+    eventually("the first sync converges", || async {
+        let n = owned_sets(&zone.list().await.unwrap());
+        if n == 2500 * 6 {
+            Ok(())
+        } else {
+            Err(format!("{n} sets"))
+        }
+    })
+    .await;
+    // Every Service disappears from the only member (an emptied watch, a broken selector).
+    c.member(0).await;
+    eventually("the round is refused", || async {
+        let refused = c.stats.refused.load(std::sync::atomic::Ordering::SeqCst);
+        if refused > 0 {
+            Ok(())
+        } else {
+            Err("not yet".into())
+        }
+    })
+    .await;
+    assert_eq!(
+        owned_sets(&zone.list().await.unwrap()),
+        2500 * 6,
+        "nothing deleted"
+    );
+    c.stop().await;
+}
