@@ -192,8 +192,6 @@ pub struct Index {
     members: BTreeMap<String, Member>,
     services: BTreeMap<ServiceKey, BTreeSet<DnsName>>,
     dirty: BTreeSet<ServiceKey>,
-    /// Namespaces and names of Services and slices, one allocation each for every member.
-    names: BTreeSet<DnsName>,
     /// Keep Services that are not federated too (the stub answers for every local Service).
     every_service: bool,
 }
@@ -232,16 +230,12 @@ impl Index {
         }
     }
 
-    /// The shared copy of `name`.
-    fn intern(&mut self, name: &DnsName) -> DnsName {
-        if let Some(n) = self.names.get(name.as_str()) {
-            return n.clone();
-        }
-        self.names.insert(name.clone());
-        name.clone()
+    /// The shared copy of `name` (see [`DnsName::intern`]).
+    fn intern(&self, name: &DnsName) -> DnsName {
+        DnsName::intern(name)
     }
 
-    fn intern_key(&mut self, key: &ServiceKey) -> ServiceKey {
+    fn intern_key(&self, key: &ServiceKey) -> ServiceKey {
         ServiceKey {
             namespace: self.intern(&key.namespace),
             name: self.intern(&key.name),
@@ -249,8 +243,8 @@ impl Index {
     }
 
     /// Drops interned names nothing uses any more.
-    fn forget_unused_names(&mut self) {
-        self.names.retain(|n| n.shared_count() > 1);
+    fn forget_unused_names(&self) {
+        DnsName::forget_unused();
     }
 
     /// A member's state from a complete snapshot, keeping only what the planner needs.
@@ -736,11 +730,12 @@ pub(crate) mod tests {
     fn names_are_shared_across_members() {
         let mut ix = Index::new();
         for m in ["m1", "m2"] {
-            ix.set_snapshot(m, Snap::default().service("ns", "web", &["192.0.2.1"], 1).build());
+            let snap = Snap::default().service("names-shared-ns", "names-shared-web", &["192.0.2.1"], 1);
+            ix.set_snapshot(m, snap.build());
         }
-        let key = ServiceKey::new("ns", "web");
-        let a = &ix.member("m1").unwrap().service(&key).unwrap().key;
-        let b = &ix.member("m2").unwrap().service(&key).unwrap().key;
+        let key = ServiceKey::new("names-shared-ns", "names-shared-web");
+        let a = ix.member("m1").unwrap().service(&key).unwrap().key.clone();
+        let b = ix.member("m2").unwrap().service(&key).unwrap().key.clone();
         assert!(std::ptr::eq(a.name.as_str(), b.name.as_str()));
         assert!(std::ptr::eq(a.namespace.as_str(), b.namespace.as_str()));
         ix.remove_member("m1");
@@ -748,11 +743,11 @@ pub(crate) mod tests {
         // Once planned (the dirty set no longer holds them), nothing uses the names: the next
         // change of a member drops them.
         ix.take_dirty();
+        drop((a, b, key));
         ix.set_snapshot("m3", MemberSnapshot::default());
         assert!(
-            ix.names.is_empty(),
-            "names nothing uses are dropped: {:?}",
-            ix.names
+            !DnsName::is_interned("names-shared-web"),
+            "names nothing uses are dropped"
         );
     }
 

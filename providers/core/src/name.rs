@@ -1,9 +1,10 @@
 //! [`DnsName`]: a DNS name as feddns stores it, shared rather than copied.
 
 use std::borrow::Borrow;
+use std::collections::HashSet;
 use std::fmt;
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -25,6 +26,38 @@ impl DnsName {
     /// names nothing else uses).
     pub fn shared_count(&self) -> usize {
         Arc::strong_count(&self.0)
+    }
+}
+
+/// The interned names: one shared copy of each namespace and Service name of the federation.
+static INTERNED: LazyLock<Mutex<HashSet<DnsName>>> = LazyLock::new(Mutex::default);
+
+fn interned() -> MutexGuard<'static, HashSet<DnsName>> {
+    INTERNED.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl DnsName {
+    /// The one shared copy of `name` in this process: names that recur everywhere (namespaces,
+    /// Service names, which every member has) cost one allocation however often they are kept.
+    /// [`DnsName::forget_unused`] drops what nothing else holds any more.
+    pub fn intern(name: &str) -> Self {
+        let mut set = interned();
+        if let Some(n) = set.get(name) {
+            return n.clone();
+        }
+        let n = Self::from(name);
+        set.insert(n.clone());
+        n
+    }
+
+    /// Drops the interned names nothing but the table holds.
+    pub fn forget_unused() {
+        interned().retain(|n| n.shared_count() > 1);
+    }
+
+    /// Whether `name` is interned now (for tests).
+    pub fn is_interned(name: &str) -> bool {
+        interned().contains(name)
     }
 }
 
@@ -151,5 +184,17 @@ mod tests {
         m.insert(a, 1);
         assert_eq!(m.get("www.example.com"), Some(&1));
         assert_eq!(serde_json::to_string(&b).unwrap(), "\"www.example.com\"");
+    }
+
+    #[test]
+    fn interned_names_are_shared_and_dropped_when_unused() {
+        let a = DnsName::intern("interned-test-name");
+        let b = DnsName::intern("interned-test-name");
+        assert!(std::ptr::eq(a.as_str(), b.as_str()));
+        DnsName::forget_unused();
+        assert!(DnsName::is_interned("interned-test-name"), "still used");
+        drop((a, b));
+        DnsName::forget_unused();
+        assert!(!DnsName::is_interned("interned-test-name"));
     }
 }
