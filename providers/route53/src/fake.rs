@@ -743,6 +743,91 @@ fn zone_order(z: &Zone) -> (String, String) {
     (order_key(&z.name, "", None).0, z.id.clone())
 }
 
+/// Why the fake refused a `ChangeResourceRecordSets` batch: an error as the API returns it, or
+/// `InvalidChangeBatch` with each of its messages (which the HTTP server can write one by one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Any other error.
+    Api(ApiError),
+    /// `InvalidChangeBatch` (HTTP 400), one message per problem.
+    InvalidChangeBatch(Vec<String>),
+}
+
+impl Refusal {
+    /// The error [`Route53Api::change_resource_record_sets`] returns: for `InvalidChangeBatch`,
+    /// every message in brackets, comma-separated (as the service's `Message` holds them).
+    pub(crate) fn into_api(self) -> ApiError {
+        match self {
+            Self::Api(e) => e,
+            Self::InvalidChangeBatch(msgs) => ApiError::service(
+                Operation::ChangeResourceRecordSets,
+                400,
+                "InvalidChangeBatch",
+                format!("[{}]", msgs.join(", ")),
+            ),
+        }
+    }
+}
+
+impl FakeRoute53 {
+    /// `ChangeResourceRecordSets`, with an `InvalidChangeBatch` refusal kept message by message.
+    pub(crate) fn change_batch(&self, zone_id: &str, changes: &[WireChange]) -> Result<ChangeInfo, Refusal> {
+        let op = Operation::ChangeResourceRecordSets;
+        let mut st = self.lock();
+        Self::enter(&mut st, op).map_err(Refusal::Api)?;
+        let zone = st
+            .zones
+            .get(zone_id)
+            .ok_or_else(|| Refusal::Api(Self::no_zone(op, zone_id)))?;
+        if changes.is_empty() {
+            return Err(Refusal::Api(ApiError::service(
+                op,
+                400,
+                "InvalidInput",
+                "1 validation error detected: Value '[]' at 'changeBatch.changes' failed to satisfy constraint: Member must have length greater than or equal to 1",
+            )));
+        }
+        for c in changes {
+            check_structure(c).map_err(|m| Refusal::Api(ApiError::service(op, 400, "InvalidInput", m)))?;
+        }
+        let records: usize = changes.iter().map(change_records).sum();
+        if records > 1000 {
+            return Err(Refusal::InvalidChangeBatch(vec![
+                "Number of records limit of 1000 exceeded.".to_string(),
+            ]));
+        }
+        let chars: usize = changes.iter().map(change_value_chars).sum();
+        if chars > 32_000 {
+            return Err(Refusal::InvalidChangeBatch(vec![
+                "Number of characters in Value elements limit of 32000 exceeded.".to_string(),
+            ]));
+        }
+        let injected: Vec<String> = changes
+            .iter()
+            .filter_map(|c| st.injected.get(&decode_name(&c.set.name)).cloned())
+            .collect();
+        if !injected.is_empty() {
+            return Err(Refusal::InvalidChangeBatch(injected));
+        }
+        let staged = apply_batch(zone, changes).map_err(Refusal::InvalidChangeBatch)?;
+        let insync_after = st.insync_after;
+        if let Some(z) = st.zones.get_mut(zone_id) {
+            z.sets = staged;
+        }
+        st.next_change += 1;
+        let id = format!("C{:012}FAKE", st.next_change);
+        st.changes.insert(id.clone(), insync_after);
+        Ok(ChangeInfo {
+            id: format!("/change/{id}"),
+            status: if insync_after == 0 {
+                ChangeStatus::InSync
+            } else {
+                ChangeStatus::Pending
+            },
+        })
+    }
+}
+
 #[async_trait::async_trait]
 impl Route53Api for FakeRoute53 {
     async fn list_hosted_zones_by_name(
@@ -839,57 +924,7 @@ impl Route53Api for FakeRoute53 {
         zone_id: &str,
         changes: &[WireChange],
     ) -> Result<ChangeInfo, ApiError> {
-        let op = Operation::ChangeResourceRecordSets;
-        let mut st = self.lock();
-        Self::enter(&mut st, op)?;
-        let icb = |msgs: &[String]| {
-            ApiError::service(op, 400, "InvalidChangeBatch", format!("[{}]", msgs.join(", ")))
-        };
-        let zone = st.zones.get(zone_id).ok_or_else(|| Self::no_zone(op, zone_id))?;
-        if changes.is_empty() {
-            return Err(ApiError::service(
-                op,
-                400,
-                "InvalidInput",
-                "1 validation error detected: Value '[]' at 'changeBatch.changes' failed to satisfy constraint: Member must have length greater than or equal to 1",
-            ));
-        }
-        for c in changes {
-            check_structure(c).map_err(|m| ApiError::service(op, 400, "InvalidInput", m))?;
-        }
-        let records: usize = changes.iter().map(change_records).sum();
-        if records > 1000 {
-            return Err(icb(&["Number of records limit of 1000 exceeded.".to_string()]));
-        }
-        let chars: usize = changes.iter().map(change_value_chars).sum();
-        if chars > 32_000 {
-            return Err(icb(&[
-                "Number of characters in Value elements limit of 32000 exceeded.".to_string(),
-            ]));
-        }
-        let injected: Vec<String> = changes
-            .iter()
-            .filter_map(|c| st.injected.get(&decode_name(&c.set.name)).cloned())
-            .collect();
-        if !injected.is_empty() {
-            return Err(icb(&injected));
-        }
-        let staged = apply_batch(zone, changes).map_err(|m| icb(&m))?;
-        let insync_after = st.insync_after;
-        if let Some(z) = st.zones.get_mut(zone_id) {
-            z.sets = staged;
-        }
-        st.next_change += 1;
-        let id = format!("C{:012}FAKE", st.next_change);
-        st.changes.insert(id.clone(), insync_after);
-        Ok(ChangeInfo {
-            id: format!("/change/{id}"),
-            status: if insync_after == 0 {
-                ChangeStatus::InSync
-            } else {
-                ChangeStatus::Pending
-            },
-        })
+        self.change_batch(zone_id, changes).map_err(Refusal::into_api)
     }
 
     async fn get_change(&self, change_id: &str) -> Result<ChangeInfo, ApiError> {
