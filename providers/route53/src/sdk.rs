@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
+use aws_config::retry::{ErrorKind, RetryConfig};
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_route53::Client;
 use aws_sdk_route53::config::{Credentials, Region};
@@ -114,7 +114,10 @@ where
         }
         SdkError::TimeoutError(_) => ApiError::client(op, ApiErrorKind::Timeout, full()),
         SdkError::DispatchFailure(d) if d.is_timeout() => ApiError::client(op, ApiErrorKind::Timeout, full()),
-        SdkError::DispatchFailure(d) if d.is_io() => ApiError::client(op, ApiErrorKind::Dispatch, full()),
+        // A connection closed before the answer is `Other(TransientError)`, not IO: retryable too.
+        SdkError::DispatchFailure(d) if d.is_io() || d.as_other() == Some(ErrorKind::TransientError) => {
+            ApiError::client(op, ApiErrorKind::Dispatch, full())
+        }
         SdkError::DispatchFailure(_) => ApiError::client(op, ApiErrorKind::Client, full()),
         SdkError::ResponseError(r) => ApiError {
             operation: op,
