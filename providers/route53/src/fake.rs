@@ -35,6 +35,12 @@
 //! Errors are [`ApiError`]s shaped exactly as [`SdkApi`](crate::SdkApi) produces them: kind
 //! `Service`, the service's code and HTTP status, and for `InvalidChangeBatch` every message in
 //! brackets, comma-separated. Messages follow the service's wording where it is known.
+//!
+//! [`http`] serves a shared fake over HTTP in Route53's REST-XML protocol, for the real AWS SDK
+//! (in this process or, with [`http::serve_standalone`], in another one).
+
+pub mod http;
+mod xml;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{Ipv4Addr, Ipv6Addr};
