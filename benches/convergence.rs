@@ -1,20 +1,31 @@
 //! Convergence benchmark: the whole controller against fake Kubernetes API servers (real HTTP,
-//! the real kube-rs watchers) and the embedded DNS server (real UDP).
+//! the real kube-rs watchers) and the embedded DNS server (real UDP) or Route53 (the real AWS SDK
+//! against the strict fake Route53 served over HTTP).
 //!
 //! 1. **Convergence latency** (goal: p99 < 250 ms): 3 members × 1,000 LoadBalancer Services, the
 //!    controller in-process with the configuration's default timing. Changes are applied one at a
 //!    time (a new ingress IP for one Service on one member); each is timed from the write on the
 //!    fake API server until the embedded DNS server answers the new IP for that member's zone-level
 //!    name, polled over UDP without sleeping.
-//! 2. **Controller RSS**: 20 members × 5,000 Services (one ready EndpointSlice each, 10 labelled
-//!    nodes per member), seeded before `feddns run` starts as a separate process; once the zone has
-//!    converged, the child's `VmRSS` and `VmHWM` from `/proc/<pid>/status`.
+//! 2. **Controller RSS**, per provider and size (members × Services; 10 labelled nodes per member,
+//!    one ready EndpointSlice per Service), seeded before `feddns run` starts as a separate process:
+//!    the child's `VmRSS` and `VmHWM` from `/proc/<pid>/status` once the zone has converged, and
+//!    again after 1,000 further ingress changes (members round-robin, Services spread, applied at
+//!    once) have converged; bytes per name; how long the initial sync and the changes took. Two
+//!    providers: `embedded` (the zone in the controller's process, read over UDP) and `route53`
+//!    (the controller's AWS SDK at 1,000 requests/s to the strict fake Route53, served over HTTP by
+//!    this benchmark run again as another process, so that the controller's memory is measured
+//!    alone; the zone read back through the SDK). For Route53 the whole zone is then also listed
+//!    through the SDK at Route53's quota of 5 requests/s, as a controller does at start.
 //!
-//! Environment: `FEDDNS_BENCH_PART=latency|rss` (default both), `FEDDNS_BENCH_CHANGES` (default
-//! 1000), `FEDDNS_BENCH_MEMBERS` / `FEDDNS_BENCH_SERVICES` (part 2, default 20 / 5000),
-//! `FEDDNS_BENCH_SEED` (part 1's choice of Services), `FEDDNS_BENCH_LOG` (a tracing filter for the
-//! in-process controller of part 1, logged to stderr), `FEDDNS_BENCH_SAMPLES` (a CSV file of part 1's
-//! samples: when each change started, its latency, when the controller's counters moved).
+//! Environment: `FEDDNS_BENCH_PART=latency|rss` (default both), `FEDDNS_BENCH_CHANGES` (part 1,
+//! default 1000), `FEDDNS_BENCH_SEED` (part 1's choice of Services), `FEDDNS_BENCH_LOG` (a tracing
+//! filter for the in-process controller of part 1, logged to stderr), `FEDDNS_BENCH_SAMPLES` (a CSV
+//! file of part 1's samples: when each change started, its latency, when the controller's counters
+//! moved); part 2: `FEDDNS_BENCH_SIZES` (default `1x1000,5x5000,20x5000`, members x Services), or
+//! `FEDDNS_BENCH_MEMBERS` / `FEDDNS_BENCH_SERVICES` for one size (default 20 / 5000),
+//! `FEDDNS_BENCH_PROVIDERS` (default `embedded,route53`), `FEDDNS_BENCH_RSS_CHANGES` (default
+//! 1000). `FEDDNS_BENCH_ROLE` is set by the benchmark in its own child processes.
 //! Run with `cargo bench --bench convergence`.
 
 use std::collections::BTreeSet;
@@ -34,6 +45,11 @@ use feddns::controller::{Controller, Stats};
 use feddns::members::{SourceSettings, Supervisor};
 use feddns::resolver::{Resolution, Resolve};
 use feddns_embedded::{EmbeddedConfig, EmbeddedProvider};
+use feddns_provider::Provider;
+use feddns_route53::aws_sdk_route53::config::Credentials;
+use feddns_route53::fake::http::{self, FakeRoute53Child};
+use feddns_route53::wire::decode_name;
+use feddns_route53::{RecordPageStart, Route53Api, Route53Config, Route53Provider, SdkApi};
 use hickory_net::client::{Client, ClientHandle};
 use hickory_net::proto::op::ResponseCode;
 use hickory_net::proto::rr::{DNSClass, Name, RData, RecordType};
@@ -62,14 +78,15 @@ const LATENCY_SYNC_DEADLINE: Duration = Duration::from_secs(120);
 const RSS_NODES: usize = 10;
 const RSS_REGIONS: usize = 5;
 const RSS_ZONES: [&str; 3] = ["a", "b", "c"];
-/// Longest wait for the child to converge.
-const RSS_SYNC_DEADLINE: Duration = Duration::from_secs(300);
+/// Longest wait for the child to converge (after the start, and after the changes).
+const RSS_SYNC_DEADLINE: Duration = Duration::from_secs(900);
 /// Interval of the convergence checks of part 2 (queries to another process).
 const RSS_POLL: Duration = Duration::from_millis(200);
-/// How long after convergence the memory is read a second time.
-const RSS_SETTLE: Duration = Duration::from_secs(5);
 
 fn main() {
+    if let Ok(role) = std::env::var(ROLE_VAR) {
+        std::process::exit(serve_role(&role));
+    }
     let part = std::env::var("FEDDNS_BENCH_PART").unwrap_or_default();
     let (latency, rss) = match part.as_str() {
         "" | "all" => (true, true),
@@ -250,11 +267,14 @@ fn zone_name(i: usize, zone: &str, region: &str) -> String {
     )
 }
 
-/// A config file's text with default timing.
-fn config_text(listen: SocketAddr, members: &[(String, PathBuf)]) -> String {
-    let mut text = format!(
-        "federation: {FEDERATION}\ndomain: {DOMAIN}\nprovider: {{ embedded: {{ listen: {listen} }} }}\nmembers:\n"
-    );
+/// The embedded provider serving the zone on `listen`, as a config's `provider` mapping.
+fn embedded_provider(listen: SocketAddr) -> String {
+    format!("{{ embedded: {{ listen: {listen} }} }}")
+}
+
+/// A config file's text with default timing; `provider` is the `provider` mapping.
+fn config_text(provider: &str, members: &[(String, PathBuf)]) -> String {
+    let mut text = format!("federation: {FEDERATION}\ndomain: {DOMAIN}\nprovider: {provider}\nmembers:\n");
     for (name, kubeconfig) in members {
         // A JSON string is a valid YAML double-quoted scalar.
         let path = serde_json::to_string(&kubeconfig.to_string_lossy()).unwrap_or_default();
@@ -365,12 +385,24 @@ fn dns_name(name: &str) -> Name {
     Name::from_ascii(format!("{name}.")).unwrap_or_else(|e| panic!("{name:?} is not a DNS name: {e}"))
 }
 
+/// What the benchmark reads of the zone the controller writes.
+trait ZoneView {
+    /// The A values at `name` (none when it has no A set), or why they could not be read.
+    async fn a_values(&mut self, name: &str) -> Result<Vec<Ipv4Addr>, String>;
+}
+
+impl ZoneView for Dns {
+    async fn a_values(&mut self, name: &str) -> Result<Vec<Ipv4Addr>, String> {
+        self.a(&dns_name(name)).await
+    }
+}
+
 /// Whether the zone shows every member's probe Services: the global names hold every member's
 /// IP, and each member's zone and region names hold its own. `Err` says what is missing.
-async fn converged(dns: &mut Dns, layout: &Layout) -> Result<(), String> {
+async fn converged(view: &mut impl ZoneView, layout: &Layout) -> Result<(), String> {
     for i in layout.probes() {
         let name = global_name(i);
-        let got = dns.a(&dns_name(&name)).await?;
+        let got = view.a_values(&name).await?;
         for m in 0..layout.members {
             let want = initial_ip(m, i);
             if !got.contains(&want) {
@@ -387,7 +419,7 @@ async fn converged(dns: &mut Dns, layout: &Layout) -> Result<(), String> {
                 .map(|z| zone_name(i, z, &region))
                 .chain([region_name(i, &region)]);
             for name in names {
-                let got = dns.a(&dns_name(&name)).await?;
+                let got = view.a_values(&name).await?;
                 if !got.contains(&want) {
                     return Err(format!("{name}: no {want} yet"));
                 }
@@ -545,7 +577,7 @@ async fn latency_part() -> anyhow::Result<()> {
     let (apis, members) = start_members(&layout, dir.path()).await?;
     let path = dir.path().join("config.yaml");
     let listen: SocketAddr = "127.0.0.1:0".parse()?;
-    std::fs::write(&path, config_text(listen, &members))?;
+    std::fs::write(&path, config_text(&embedded_provider(listen), &members))?;
     let cfg = Config::load(&path)?;
     let c = &cfg.controller;
     println!(
@@ -647,7 +679,7 @@ async fn measure(
         let i = rng.below(layout.services);
         let (region, zones) = (layout.topology)(m);
         seq += 1;
-        let ip = Ipv4Addr::from(u32::from(Ipv4Addr::new(172, 16, 0, 0)) + seq);
+        let ip = changed_ip(seq);
         let qname = dns_name(&zone_name(i, &zones[0], &region));
         let at = t.elapsed();
         let (latency, stage) = one_change(&apis[m], dns, stats, &qname, &svc_name(i), ip).await?;
@@ -741,7 +773,19 @@ async fn measure(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Part 2: controller RSS.
+// Part 2: controller RSS, per provider and size.
+
+/// Set in the benchmark's own child processes: the role they play instead of benchmarking.
+const ROLE_VAR: &str = "FEDDNS_BENCH_ROLE";
+/// The role serving the strict fake Route53 over HTTP, holding the zone `DOMAIN`.
+const ROLE_ROUTE53_FAKE: &str = "route53-fake";
+/// Part 2's sizes unless configured: members x Services.
+const RSS_SIZES: &str = "1x1000,5x5000,20x5000";
+/// The controller's request rate against the fake Route53 (no practical limit).
+const RSS_ROUTE53_RPS: u32 = 1_000;
+/// Static credentials for the fake Route53 (it checks none).
+const RSS_AWS_KEY_ID: &str = "AKIDFEDDNSBENCH";
+const RSS_AWS_SECRET: &str = "feddns-bench-secret";
 
 /// The `feddns run` child: killed (and reaped) when dropped.
 struct ChildGuard(Child);
@@ -786,15 +830,300 @@ fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
+/// Runs this process as one of the benchmark's helpers (see [`ROLE_VAR`]); the exit code.
+fn serve_role(role: &str) -> i32 {
+    let result = match role {
+        ROLE_ROUTE53_FAKE => in_runtime(|| async {
+            http::serve_standalone(&[DOMAIN])
+                .await
+                .context("cannot serve the fake Route53")
+        }),
+        other => Err(anyhow!("{ROLE_VAR}={other:?}: expected {ROLE_ROUTE53_FAKE}")),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("{e:#}");
+            1
+        }
+    }
+}
+
+/// The provider the controller writes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProviderKind {
+    /// The embedded DNS server, in the controller's process.
+    Embedded,
+    /// Route53 through the AWS SDK, served by the strict fake in a process of its own.
+    Route53,
+}
+
+impl ProviderKind {
+    const ALL: [Self; 2] = [Self::Embedded, Self::Route53];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Embedded => "embedded",
+            Self::Route53 => "route53",
+        }
+    }
+}
+
+/// `FEDDNS_BENCH_PROVIDERS`: a comma-separated list of `embedded` and `route53` (default both).
+fn rss_providers() -> anyhow::Result<Vec<ProviderKind>> {
+    let Ok(text) = std::env::var("FEDDNS_BENCH_PROVIDERS") else {
+        return Ok(ProviderKind::ALL.to_vec());
+    };
+    text.split(',')
+        .map(|name| {
+            ProviderKind::ALL
+                .into_iter()
+                .find(|k| k.name() == name.trim())
+                .ok_or_else(|| {
+                    anyhow!("FEDDNS_BENCH_PROVIDERS={text:?}: {name:?} is not embedded or route53")
+                })
+        })
+        .collect()
+}
+
+/// `FEDDNS_BENCH_SIZES` (`MxS,...`: members x Services per member); without it,
+/// `FEDDNS_BENCH_MEMBERS` / `FEDDNS_BENCH_SERVICES` give one size (default 20 x 5,000), and
+/// without those [`RSS_SIZES`].
+fn rss_sizes() -> anyhow::Result<Vec<(usize, usize)>> {
+    let (members, services) = (1..=255, 1..=65_536);
+    let text = match std::env::var("FEDDNS_BENCH_SIZES") {
+        Ok(text) => text,
+        Err(_)
+            if ["FEDDNS_BENCH_MEMBERS", "FEDDNS_BENCH_SERVICES"]
+                .iter()
+                .any(|v| std::env::var_os(v).is_some()) =>
+        {
+            return Ok(vec![(
+                env_usize("FEDDNS_BENCH_MEMBERS", 20, members)?,
+                env_usize("FEDDNS_BENCH_SERVICES", 5_000, services)?,
+            )]);
+        }
+        Err(_) => RSS_SIZES.to_string(),
+    };
+    text.split(',')
+        .map(|size| {
+            let parsed = size.trim().split_once('x').and_then(|(m, s)| {
+                let (m, s) = (m.parse().ok()?, s.parse().ok()?);
+                (members.contains(&m) && services.contains(&s)).then_some((m, s))
+            });
+            parsed.ok_or_else(|| {
+                anyhow!(
+                    "FEDDNS_BENCH_SIZES={text:?}: {size:?} is not MEMBERSxSERVICES with 1..=255 members \
+                     and 1..=65536 Services"
+                )
+            })
+        })
+        .collect()
+}
+
+/// Settings of an SDK client or provider for the fake Route53 at `endpoint`.
+fn route53_config(endpoint: &str, requests_per_second: f64) -> Route53Config {
+    Route53Config {
+        zone_name: Some(DOMAIN.into()),
+        endpoint_url: Some(endpoint.to_string()),
+        region: Some("us-east-1".into()),
+        requests_per_second,
+        ..Route53Config::default()
+    }
+}
+
+/// Where the controller writes the zone, and how the benchmark reads it back.
+enum Target {
+    /// The embedded DNS server in the controller's process, read over UDP.
+    Embedded { listen: SocketAddr, dns: Dns },
+    /// The strict fake Route53 in a process of its own (this benchmark, run again with
+    /// [`ROLE_VAR`]), read through the AWS SDK.
+    Route53 {
+        fake: FakeRoute53Child,
+        api: Arc<SdkApi>,
+        zone_id: String,
+    },
+}
+
+impl Target {
+    async fn start(kind: ProviderKind) -> anyhow::Result<Self> {
+        match kind {
+            ProviderKind::Embedded => {
+                let listen = free_port()?;
+                Ok(Self::Embedded {
+                    listen,
+                    dns: Dns::udp(listen, Duration::from_secs(1)),
+                })
+            }
+            ProviderKind::Route53 => {
+                let exe = std::env::current_exe().context("cannot find the benchmark's executable")?;
+                let mut cmd = Command::new(exe);
+                cmd.env(ROLE_VAR, ROLE_ROUTE53_FAKE);
+                let fake = tokio::task::spawn_blocking(move || FakeRoute53Child::spawn(cmd))
+                    .await
+                    .context("the fake Route53's launcher panicked")??;
+                let cfg = route53_config(fake.endpoint(), f64::from(RSS_ROUTE53_RPS));
+                let credentials = Credentials::new(RSS_AWS_KEY_ID, RSS_AWS_SECRET, None, None, "static");
+                let api = Arc::new(SdkApi::with_credentials(&cfg, credentials).await);
+                let zone_id = Route53Provider::with_api_config(api.clone(), &cfg)
+                    .await
+                    .context("no zone on the fake Route53")?
+                    .zone_id()
+                    .to_string();
+                Ok(Self::Route53 { fake, api, zone_id })
+            }
+        }
+    }
+
+    /// The controller config's `provider` mapping.
+    fn provider_yaml(&self) -> String {
+        match self {
+            Self::Embedded { listen, .. } => embedded_provider(*listen),
+            Self::Route53 { fake, .. } => {
+                let endpoint = serde_json::to_string(fake.endpoint()).unwrap_or_default();
+                format!(
+                    "{{ route53: {{ zone_name: {DOMAIN}, endpoint_url: {endpoint}, region: us-east-1, \
+                     requests_per_second: {RSS_ROUTE53_RPS} }} }}"
+                )
+            }
+        }
+    }
+
+    /// Environment variables of the controller process.
+    fn controller_env(&self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Self::Embedded { .. } => &[],
+            Self::Route53 { .. } => &[
+                ("AWS_ACCESS_KEY_ID", RSS_AWS_KEY_ID),
+                ("AWS_SECRET_ACCESS_KEY", RSS_AWS_SECRET),
+                ("AWS_EC2_METADATA_DISABLED", "true"),
+            ],
+        }
+    }
+
+    /// Changes whenever the zone is written: the SOA serial, or the fake's count of
+    /// `ChangeResourceRecordSets` calls.
+    async fn version(&mut self) -> Result<u64, String> {
+        match self {
+            Self::Embedded { dns, .. } => dns.serial(&dns_name(DOMAIN)).await.map(u64::from),
+            Self::Route53 { fake, .. } => {
+                let calls = http::remote_calls(fake.endpoint())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(calls.get("ChangeResourceRecordSets").copied().unwrap_or(0))
+            }
+        }
+    }
+}
+
+impl ZoneView for Target {
+    async fn a_values(&mut self, name: &str) -> Result<Vec<Ipv4Addr>, String> {
+        match self {
+            Self::Embedded { dns, .. } => dns.a_values(name).await,
+            Self::Route53 { api, zone_id, .. } => {
+                let start = RecordPageStart {
+                    name: Some(format!("{name}.")),
+                    rtype: Some("A".into()),
+                    identifier: None,
+                };
+                let page = api
+                    .list_resource_record_sets(zone_id, &start, 1)
+                    .await
+                    .map_err(|e| format!("{name} A: {e}"))?;
+                Ok(page
+                    .sets
+                    .first()
+                    .filter(|s| s.rtype == "A" && decode_name(&s.name) == name)
+                    .map(|s| s.values.iter().filter_map(|v| v.parse().ok()).collect())
+                    .unwrap_or_default())
+            }
+        }
+    }
+}
+
+/// A process's memory, from `/proc/<pid>/status`.
+#[derive(Debug, Clone, Copy)]
+struct Mem {
+    /// `VmRSS`, kB.
+    rss: u64,
+    /// `VmHWM` (peak RSS), kB.
+    hwm: u64,
+}
+
+impl Mem {
+    fn read(pid: u32) -> anyhow::Result<Self> {
+        Ok(Self {
+            rss: status_kib(pid, "VmRSS")?,
+            hwm: status_kib(pid, "VmHWM")?,
+        })
+    }
+}
+
+/// A listing of the whole zone through the SDK at Route53's request quota.
+struct FullList {
+    took: Duration,
+    sets: usize,
+    requests: u64,
+}
+
+/// One provider at one size.
+struct Row {
+    kind: ProviderKind,
+    members: usize,
+    services: usize,
+    names: usize,
+    /// From the controller's start until the zone converged.
+    sync: Duration,
+    synced: Mem,
+    changes: usize,
+    /// From the first change until every changed name answered its new address.
+    changed_in: Duration,
+    changed: Mem,
+    /// Route53 only.
+    full_list: Option<FullList>,
+}
+
 async fn rss_part() -> anyhow::Result<()> {
-    let members = env_usize("FEDDNS_BENCH_MEMBERS", 20, 1..=255)?;
-    let services = env_usize("FEDDNS_BENCH_SERVICES", 5_000, 1..=65_536)?;
-    let layout = Layout::rss(members, services);
+    let sizes = rss_sizes()?;
+    let kinds = rss_providers()?;
+    let changes = env_usize("FEDDNS_BENCH_RSS_CHANGES", 1_000, 1..=1_000_000)?;
     println!("== part 2: controller RSS ==");
+    println!(
+        "`feddns run` as a separate process (default timing) against fake member API servers, one row per \
+         provider and size: embedded = the embedded DNS server in the controller's process, read over UDP; \
+         route53 = the AWS SDK at {RSS_ROUTE53_RPS} requests/s to the strict fake Route53 served over HTTP by \
+         another process, read through the SDK. Each member: {RSS_NODES} labelled nodes over 3 zones, \
+         members share {RSS_REGIONS} regions round-robin, every Service has 1 ingress IP and 1 ready \
+         EndpointSlice; seeded before the controller starts. Memory of the controller process after the \
+         initial sync and after {changes} further ingress changes (round-robin over members, spread over \
+         Services, applied at once); both waits end when the zone shows them and has not changed for \
+         {RSS_POLL:?}."
+    );
+    let mut rows = Vec::new();
+    let mut failure = None;
+    'sizes: for &(members, services) in &sizes {
+        let layout = Layout::rss(members, services);
+        for &kind in &kinds {
+            match rss_row_logged(kind, &layout, changes).await {
+                Ok(row) => rows.push(row),
+                Err(e) => {
+                    failure = Some(e.context(format!("{} at {members} x {services}", kind.name())));
+                    break 'sizes;
+                }
+            }
+        }
+    }
+    print_rss_table(&rows);
+    failure.map_or(Ok(()), Err)
+}
+
+/// [`rss_row`] in a temporary directory, kept with the controller's log (whose end is shown) when
+/// the row fails.
+async fn rss_row_logged(kind: ProviderKind, layout: &Layout, changes: usize) -> anyhow::Result<Row> {
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
     let log = dir.path().join("feddns.log");
-    match rss_measure(&layout, dir.path(), &log).await {
-        Ok(()) => Ok(()),
+    match rss_row(kind, layout, changes, dir.path(), &log).await {
+        Ok(row) => Ok(row),
         Err(e) => {
             let kept = dir.keep();
             let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -812,88 +1141,250 @@ async fn rss_part() -> anyhow::Result<()> {
     }
 }
 
-async fn rss_measure(layout: &Layout, dir: &Path, log: &Path) -> anyhow::Result<()> {
-    let t = Instant::now();
-    let (_apis, configs) = start_members(layout, dir).await?;
-    let seeded = t.elapsed();
-    let listen = free_port()?;
-    let path = dir.join("config.yaml");
-    std::fs::write(&path, config_text(listen, &configs))?;
-    let cfg = Config::load(&path)?;
-    let regions: BTreeSet<String> = (0..layout.members).map(|m| (layout.topology)(m).0).collect();
-    println!(
-        "parameters: {} members x {} LoadBalancer Services (namespace {NAMESPACE}, 1 ingress IP and 1 ready \
-         EndpointSlice each), {} labelled nodes per member over 3 zones, {} regions; {} names to write; \
-         seeded into the fake API servers in {:.2} s before the controller starts; controller = `feddns run` \
-         as a separate process (default timing: debounce {}, max_debounce {}), embedded DNS on {listen}",
+/// `n` distinct (member, Service) pairs: members round-robin, each member's Services evenly
+/// spread.
+fn change_plan(layout: &Layout, n: usize) -> anyhow::Result<Vec<(usize, usize)>> {
+    ensure!(
+        n <= layout.members * layout.services,
+        "{n} changes need more than {} x {} Services",
         layout.members,
-        layout.services,
-        layout.nodes,
-        regions.len(),
-        layout.names(),
-        seeded.as_secs_f64(),
-        cfg.controller.debounce,
-        cfg.controller.max_debounce,
+        layout.services
     );
+    let stride = (layout.services / n.div_ceil(layout.members)).max(1);
+    Ok((0..n)
+        .map(|k| (k % layout.members, (k / layout.members) * stride))
+        .collect())
+}
+
+/// The `seq`-th new ingress address of a change (never one of [`initial_ip`]'s).
+fn changed_ip(seq: u32) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(Ipv4Addr::new(172, 16, 0, 0)) + seq)
+}
+
+/// Polls until `check` passes and the zone's version is the same at two checks in a row;
+/// returns the time since `since`. Fails when the controller exits or after `deadline`.
+async fn settle(
+    target: &mut Target,
+    controller: &mut ChildGuard,
+    since: Instant,
+    deadline: Duration,
+    what: &str,
+    mut check: impl AsyncFnMut(&mut Target) -> Result<(), String>,
+) -> anyhow::Result<Duration> {
+    let mut last = None;
+    loop {
+        if let Some(status) = controller.0.try_wait()? {
+            bail!("feddns exited with {status} before {what} completed");
+        }
+        let state = match check(target).await {
+            Ok(()) => target.version().await,
+            Err(e) => Err(e),
+        };
+        match state {
+            Ok(version) if last == Some(version) => return Ok(since.elapsed()),
+            Ok(version) => last = Some(version),
+            Err(e) if since.elapsed() > deadline => {
+                bail!("{what} not complete within {deadline:?}: {e}")
+            }
+            Err(_) => last = None,
+        }
+        tokio::time::sleep(RSS_POLL).await;
+    }
+}
+
+/// Drops from `pending` the names that answer their new address; `Err` while any is left.
+async fn still_pending(
+    view: &mut impl ZoneView,
+    pending: &mut Vec<(String, Ipv4Addr)>,
+) -> Result<(), String> {
+    let mut left = Vec::new();
+    let mut last_error = None;
+    for (name, ip) in std::mem::take(pending) {
+        match view.a_values(&name).await {
+            Ok(got) if got.contains(&ip) => {}
+            Ok(_) => left.push((name, ip)),
+            Err(e) => {
+                last_error = Some(e);
+                left.push((name, ip));
+            }
+        }
+    }
+    *pending = left;
+    match pending.first() {
+        None => Ok(()),
+        Some((name, ip)) => Err(format!(
+            "{} changed names do not answer their new address yet ({name}: no {ip}){}",
+            pending.len(),
+            last_error
+                .map(|e| format!("; last error: {e}"))
+                .unwrap_or_default()
+        )),
+    }
+}
+
+/// Lists the whole zone through the SDK at Route53's default quota (`requests_per_second: 5`), as a
+/// controller does at start and on every verify.
+async fn time_full_list(api: Arc<SdkApi>) -> anyhow::Result<FullList> {
+    let cfg = Route53Config {
+        zone_name: Some(DOMAIN.into()),
+        ..Route53Config::default()
+    };
+    let provider = Route53Provider::with_api_config(api, &cfg).await?;
+    let t = Instant::now();
+    let sets = provider.list().await?.len();
+    let took = t.elapsed();
+    Ok(FullList {
+        took,
+        sets,
+        requests: provider.api_calls()["ListResourceRecordSets"],
+    })
+}
+
+async fn rss_row(
+    kind: ProviderKind,
+    layout: &Layout,
+    changes: usize,
+    dir: &Path,
+    log: &Path,
+) -> anyhow::Result<Row> {
+    let plan = change_plan(layout, changes)?;
+    let t = Instant::now();
+    let (apis, configs) = start_members(layout, dir).await?;
+    let seeded = t.elapsed();
+    let mut target = Target::start(kind).await?;
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, config_text(&target.provider_yaml(), &configs))?;
 
     let out = std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
     let started = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_feddns"))
-        .arg("run")
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_feddns"));
+    cmd.arg("run")
         .arg("--config")
         .arg(&path)
+        .envs(target.controller_env().iter().copied())
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)
-        .stderr(out)
-        .spawn()
-        .context("cannot start feddns")?;
-    let mut child = ChildGuard(child);
-    let pid = child.0.id();
+        .stderr(out);
+    let mut controller = ChildGuard(cmd.spawn().context("cannot start feddns")?);
+    let pid = controller.0.id();
+    let (what, size) = (kind.name(), format!("{} x {}", layout.members, layout.services));
+    println!(
+        "{what} {size}: {} names; seeded in {:.2} s; controller pid {pid}",
+        layout.names(),
+        seeded.as_secs_f64()
+    );
 
-    let mut dns = Dns::udp(listen, Duration::from_secs(1));
-    let zone = dns_name(DOMAIN);
-    let end = started + RSS_SYNC_DEADLINE;
-    let mut last_serial = None;
-    let synced = loop {
-        if let Some(status) = child.0.try_wait()? {
-            bail!("feddns exited with {status} before the zone converged");
-        }
-        let check = match converged(&mut dns, layout).await {
-            Ok(()) => dns.serial(&zone).await,
-            Err(e) => Err(e),
-        };
-        // Converged, and the zone did not change since the previous check.
-        match check {
-            Ok(serial) if last_serial == Some(serial) => break started.elapsed(),
-            Ok(serial) => last_serial = Some(serial),
-            Err(e) if Instant::now() > end => {
-                bail!("the zone did not converge within {RSS_SYNC_DEADLINE:?}: {e}")
-            }
-            Err(_) => last_serial = None,
-        }
-        tokio::time::sleep(RSS_POLL).await;
-    };
-    let rss = status_kib(pid, "VmRSS")?;
-    let hwm = status_kib(pid, "VmHWM")?;
+    let sync = settle(
+        &mut target,
+        &mut controller,
+        started,
+        RSS_SYNC_DEADLINE,
+        "the initial sync",
+        async |t| converged(t, layout).await,
+    )
+    .await?;
+    let synced = Mem::read(pid)?;
     println!(
-        "initial sync: every member's probe Services answered, SOA serial unchanged over {RSS_POLL:?}: \
-         {:.2} s after the process started",
-        synced.as_secs_f64()
+        "{what} {size}: initial sync {:.2} s; VmRSS {:.1} MiB, VmHWM {:.1} MiB",
+        sync.as_secs_f64(),
+        mib(synced.rss),
+        mib(synced.hwm)
     );
-    println!(
-        "controller process (pid {pid}) after the initial sync: VmRSS {:.1} MiB, VmHWM (peak) {:.1} MiB",
-        mib(rss),
-        mib(hwm)
-    );
-    tokio::time::sleep(RSS_SETTLE).await;
-    if let Some(status) = child.0.try_wait()? {
-        bail!("feddns exited with {status} after the initial sync");
+
+    let t = Instant::now();
+    let mut pending = Vec::with_capacity(plan.len());
+    for (seq, &(m, i)) in (1..).zip(&plan) {
+        let ip = changed_ip(seq);
+        apis[m]
+            .apply(lb(NAMESPACE, &svc_name(i), &[&ip.to_string()]))
+            .map_err(|e| anyhow!("change {seq}: {e}"))?;
+        let (region, zones) = (layout.topology)(m);
+        pending.push((zone_name(i, &zones[0], &region), ip));
     }
+    let changed_in = settle(
+        &mut target,
+        &mut controller,
+        t,
+        RSS_SYNC_DEADLINE,
+        "the changes",
+        async |t| still_pending(t, &mut pending).await,
+    )
+    .await?;
+    let changed = Mem::read(pid)?;
     println!(
-        "  {RSS_SETTLE:?} later: VmRSS {:.1} MiB, VmHWM {:.1} MiB",
-        mib(status_kib(pid, "VmRSS")?),
-        mib(status_kib(pid, "VmHWM")?)
+        "{what} {size}: {changes} changes answered after {:.2} s; VmRSS {:.1} MiB, VmHWM {:.1} MiB",
+        changed_in.as_secs_f64(),
+        mib(changed.rss),
+        mib(changed.hwm)
     );
-    drop(child);
-    Ok(())
+    drop(controller);
+
+    let full_list = match &target {
+        Target::Embedded { .. } => None,
+        Target::Route53 { fake, api, .. } => {
+            let held = Mem::read(fake.id())?;
+            let list = time_full_list(api.clone()).await?;
+            println!(
+                "{what} {size}: the fake Route53 process holds VmRSS {:.1} MiB; a full listing at Route53's \
+                 quota of {} requests/s: {} sets in {} requests, {:.1} s",
+                mib(held.rss),
+                Route53Config::default().requests_per_second,
+                list.sets,
+                list.requests,
+                list.took.as_secs_f64()
+            );
+            Some(list)
+        }
+    };
+    Ok(Row {
+        kind,
+        members: layout.members,
+        services: layout.services,
+        names: layout.names(),
+        sync,
+        synced,
+        changes,
+        changed_in,
+        changed,
+        full_list,
+    })
+}
+
+fn print_rss_table(rows: &[Row]) {
+    let Some(first) = rows.first() else { return };
+    println!();
+    println!(
+        "{:<9} {:>9} {:>7} {:>8} {:>10} {:>10} {:>7} {:>9} {:>10} {:>10} {:>22}",
+        "provider",
+        "members",
+        "names",
+        "sync s",
+        "RSS MiB",
+        "HWM MiB",
+        "B/name",
+        format!("{} ch. s", first.changes),
+        "RSS MiB",
+        "HWM MiB",
+        "full list at 5/s",
+    );
+    for r in rows {
+        let list = r.full_list.as_ref().map_or_else(
+            || "-".to_string(),
+            |l| format!("{:.1} s ({} req.)", l.took.as_secs_f64(), l.requests),
+        );
+        println!(
+            "{:<9} {:>9} {:>7} {:>8.2} {:>10.1} {:>10.1} {:>7} {:>9.2} {:>10.1} {:>10.1} {:>22}",
+            r.kind.name(),
+            format!("{}x{}", r.members, r.services),
+            r.names,
+            r.sync.as_secs_f64(),
+            mib(r.synced.rss),
+            mib(r.synced.hwm),
+            r.synced.rss * 1024 / r.names.max(1) as u64,
+            r.changed_in.as_secs_f64(),
+            mib(r.changed.rss),
+            mib(r.changed.hwm),
+            list,
+        );
+    }
 }

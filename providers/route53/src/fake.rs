@@ -35,6 +35,12 @@
 //! Errors are [`ApiError`]s shaped exactly as [`SdkApi`](crate::SdkApi) produces them: kind
 //! `Service`, the service's code and HTTP status, and for `InvalidChangeBatch` every message in
 //! brackets, comma-separated. Messages follow the service's wording where it is known.
+//!
+//! [`http`] serves a shared fake over HTTP in Route53's REST-XML protocol, for the real AWS SDK
+//! (in this process or, with [`http::serve_standalone`], in another one).
+
+pub mod http;
+mod xml;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -573,19 +579,80 @@ fn check_values(s: &WireRecordSet) -> Result<(), String> {
     Ok(())
 }
 
+/// A zone's sets with a batch's changes staged on top, without copying the zone: what the
+/// batch would leave, read through [`Self::get`] and [`Self::at_name`], applied by
+/// [`Self::commit`].
+struct Staged<'a> {
+    base: &'a BTreeMap<SetKey, WireRecordSet>,
+    /// A staged set, or `None` for a staged removal.
+    changed: BTreeMap<SetKey, Option<WireRecordSet>>,
+}
+
+impl<'a> Staged<'a> {
+    fn new(base: &'a BTreeMap<SetKey, WireRecordSet>) -> Self {
+        Self {
+            base,
+            changed: BTreeMap::new(),
+        }
+    }
+
+    fn get(&self, key: &SetKey) -> Option<&WireRecordSet> {
+        match self.changed.get(key) {
+            Some(staged) => staged.as_ref(),
+            None => self.base.get(key),
+        }
+    }
+
+    fn insert(&mut self, key: SetKey, set: WireRecordSet) {
+        self.changed.insert(key, Some(set));
+    }
+
+    fn remove(&mut self, key: &SetKey) {
+        self.changed.insert(key.clone(), None);
+    }
+
+    /// Every set at a name (its list-order key, `order_key(..).0`), in list order.
+    fn at_name(&self, name_key: &str) -> Vec<(SetKey, &WireRecordSet)> {
+        let from = (name_key.to_string(), String::new(), String::new());
+        let same = |k: &&SetKey| k.0 == name_key;
+        let mut keys: Vec<&SetKey> = self
+            .base
+            .range(from.clone()..)
+            .map(|(k, _)| k)
+            .take_while(same)
+            .chain(self.changed.range(from..).map(|(k, _)| k).take_while(same))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys.into_iter()
+            .filter_map(|k| self.get(k).map(|v| (k.clone(), v)))
+            .collect()
+    }
+
+    /// Applies the staged changes to `sets` (the base they were staged on).
+    fn commit(changed: BTreeMap<SetKey, Option<WireRecordSet>>, sets: &mut BTreeMap<SetKey, WireRecordSet>) {
+        for (key, set) in changed {
+            match set {
+                Some(set) => sets.insert(key, set),
+                None => sets.remove(&key),
+            };
+        }
+    }
+}
+
 /// Checks a set that is about to exist at its name against the sets already there.
 fn check_neighbours(
     zone: &Zone,
-    staged: &BTreeMap<SetKey, WireRecordSet>,
+    staged: &Staged<'_>,
     s: &WireRecordSet,
     replacing: Option<&WireRecordSet>,
 ) -> Result<(), String> {
     let name = &s.name;
     let key = key_of(s);
     let at_name: Vec<&WireRecordSet> = staged
-        .range((key.0.clone(), String::new(), String::new())..)
-        .take_while(|(k, _)| k.0 == key.0)
-        .filter(|(k, _)| **k != key)
+        .at_name(&key.0)
+        .into_iter()
+        .filter(|(k, _)| *k != key)
         .map(|(_, v)| v)
         .collect();
     if s.rtype == "CNAME" && at_name.iter().any(|o| o.rtype != "CNAME") {
@@ -644,10 +711,7 @@ fn check_neighbours(
     {
         let target = canonical_wire_name(&alias.dns_name);
         let tkey = order_key(&target, "", None).0;
-        let exists = staged
-            .range((tkey.clone(), String::new(), String::new())..)
-            .take_while(|(k, _)| k.0 == tkey)
-            .any(|(_, v)| v.rtype == s.rtype);
+        let exists = staged.at_name(&tkey).iter().any(|(_, v)| v.rtype == s.rtype);
         if !exists {
             return Err(format!(
                 "Tried to create an alias that targets {target}, type {} in zone {}, but the alias target name does not lie within the target zone",
@@ -658,9 +722,13 @@ fn check_neighbours(
     Ok(())
 }
 
-fn apply_batch(zone: &Zone, changes: &[WireChange]) -> Result<BTreeMap<SetKey, WireRecordSet>, Vec<String>> {
+/// Validates a batch against the zone and stages it: the changes to commit, or every problem.
+fn apply_batch(
+    zone: &Zone,
+    changes: &[WireChange],
+) -> Result<BTreeMap<SetKey, Option<WireRecordSet>>, Vec<String>> {
     let zone_name = decode_name(&zone.name);
-    let mut staged = zone.sets.clone();
+    let mut staged = Staged::new(&zone.sets);
     let mut msgs = Vec::new();
     let mut touched: BTreeMap<SetKey, Vec<ChangeAction>> = BTreeMap::new();
     for c in changes {
@@ -722,13 +790,8 @@ fn apply_batch(zone: &Zone, changes: &[WireChange]) -> Result<BTreeMap<SetKey, W
         }
     }
     if msgs.is_empty() {
-        let apex = order_key(&zone.name, "", None).0;
-        let at_apex = |t: &str| {
-            staged
-                .keys()
-                .filter(|k| k.0 == apex && k.1 == t && k.2.is_empty())
-                .count()
-        };
+        let apex = staged.at_name(&order_key(&zone.name, "", None).0);
+        let at_apex = |t: &str| apex.iter().filter(|(k, _)| k.1 == t && k.2.is_empty()).count();
         if at_apex("SOA") != 1 {
             msgs.push("A HostedZone must contain exactly one SOA record.".to_string());
         }
@@ -736,11 +799,100 @@ fn apply_batch(zone: &Zone, changes: &[WireChange]) -> Result<BTreeMap<SetKey, W
             msgs.push("A HostedZone must contain at least one NS record for the zone itself.".to_string());
         }
     }
-    if msgs.is_empty() { Ok(staged) } else { Err(msgs) }
+    if msgs.is_empty() {
+        Ok(staged.changed)
+    } else {
+        Err(msgs)
+    }
 }
 
 fn zone_order(z: &Zone) -> (String, String) {
     (order_key(&z.name, "", None).0, z.id.clone())
+}
+
+/// Why the fake refused a `ChangeResourceRecordSets` batch: an error as the API returns it, or
+/// `InvalidChangeBatch` with each of its messages (which the HTTP server can write one by one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Any other error.
+    Api(ApiError),
+    /// `InvalidChangeBatch` (HTTP 400), one message per problem.
+    InvalidChangeBatch(Vec<String>),
+}
+
+impl Refusal {
+    /// The error [`Route53Api::change_resource_record_sets`] returns: for `InvalidChangeBatch`,
+    /// every message in brackets, comma-separated (as the service's `Message` holds them).
+    pub(crate) fn into_api(self) -> ApiError {
+        match self {
+            Self::Api(e) => e,
+            Self::InvalidChangeBatch(msgs) => ApiError::service(
+                Operation::ChangeResourceRecordSets,
+                400,
+                "InvalidChangeBatch",
+                format!("[{}]", msgs.join(", ")),
+            ),
+        }
+    }
+}
+
+impl FakeRoute53 {
+    /// `ChangeResourceRecordSets`, with an `InvalidChangeBatch` refusal kept message by message.
+    pub(crate) fn change_batch(&self, zone_id: &str, changes: &[WireChange]) -> Result<ChangeInfo, Refusal> {
+        let op = Operation::ChangeResourceRecordSets;
+        let mut st = self.lock();
+        Self::enter(&mut st, op).map_err(Refusal::Api)?;
+        let zone = st
+            .zones
+            .get(zone_id)
+            .ok_or_else(|| Refusal::Api(Self::no_zone(op, zone_id)))?;
+        if changes.is_empty() {
+            return Err(Refusal::Api(ApiError::service(
+                op,
+                400,
+                "InvalidInput",
+                "1 validation error detected: Value '[]' at 'changeBatch.changes' failed to satisfy constraint: Member must have length greater than or equal to 1",
+            )));
+        }
+        for c in changes {
+            check_structure(c).map_err(|m| Refusal::Api(ApiError::service(op, 400, "InvalidInput", m)))?;
+        }
+        let records: usize = changes.iter().map(change_records).sum();
+        if records > 1000 {
+            return Err(Refusal::InvalidChangeBatch(vec![
+                "Number of records limit of 1000 exceeded.".to_string(),
+            ]));
+        }
+        let chars: usize = changes.iter().map(change_value_chars).sum();
+        if chars > 32_000 {
+            return Err(Refusal::InvalidChangeBatch(vec![
+                "Number of characters in Value elements limit of 32000 exceeded.".to_string(),
+            ]));
+        }
+        let injected: Vec<String> = changes
+            .iter()
+            .filter_map(|c| st.injected.get(&decode_name(&c.set.name)).cloned())
+            .collect();
+        if !injected.is_empty() {
+            return Err(Refusal::InvalidChangeBatch(injected));
+        }
+        let staged = apply_batch(zone, changes).map_err(Refusal::InvalidChangeBatch)?;
+        let insync_after = st.insync_after;
+        if let Some(z) = st.zones.get_mut(zone_id) {
+            Staged::commit(staged, &mut z.sets);
+        }
+        st.next_change += 1;
+        let id = format!("C{:012}FAKE", st.next_change);
+        st.changes.insert(id.clone(), insync_after);
+        Ok(ChangeInfo {
+            id: format!("/change/{id}"),
+            status: if insync_after == 0 {
+                ChangeStatus::InSync
+            } else {
+                ChangeStatus::Pending
+            },
+        })
+    }
 }
 
 #[async_trait::async_trait]
@@ -839,57 +991,7 @@ impl Route53Api for FakeRoute53 {
         zone_id: &str,
         changes: &[WireChange],
     ) -> Result<ChangeInfo, ApiError> {
-        let op = Operation::ChangeResourceRecordSets;
-        let mut st = self.lock();
-        Self::enter(&mut st, op)?;
-        let icb = |msgs: &[String]| {
-            ApiError::service(op, 400, "InvalidChangeBatch", format!("[{}]", msgs.join(", ")))
-        };
-        let zone = st.zones.get(zone_id).ok_or_else(|| Self::no_zone(op, zone_id))?;
-        if changes.is_empty() {
-            return Err(ApiError::service(
-                op,
-                400,
-                "InvalidInput",
-                "1 validation error detected: Value '[]' at 'changeBatch.changes' failed to satisfy constraint: Member must have length greater than or equal to 1",
-            ));
-        }
-        for c in changes {
-            check_structure(c).map_err(|m| ApiError::service(op, 400, "InvalidInput", m))?;
-        }
-        let records: usize = changes.iter().map(change_records).sum();
-        if records > 1000 {
-            return Err(icb(&["Number of records limit of 1000 exceeded.".to_string()]));
-        }
-        let chars: usize = changes.iter().map(change_value_chars).sum();
-        if chars > 32_000 {
-            return Err(icb(&[
-                "Number of characters in Value elements limit of 32000 exceeded.".to_string(),
-            ]));
-        }
-        let injected: Vec<String> = changes
-            .iter()
-            .filter_map(|c| st.injected.get(&decode_name(&c.set.name)).cloned())
-            .collect();
-        if !injected.is_empty() {
-            return Err(icb(&injected));
-        }
-        let staged = apply_batch(zone, changes).map_err(|m| icb(&m))?;
-        let insync_after = st.insync_after;
-        if let Some(z) = st.zones.get_mut(zone_id) {
-            z.sets = staged;
-        }
-        st.next_change += 1;
-        let id = format!("C{:012}FAKE", st.next_change);
-        st.changes.insert(id.clone(), insync_after);
-        Ok(ChangeInfo {
-            id: format!("/change/{id}"),
-            status: if insync_after == 0 {
-                ChangeStatus::InSync
-            } else {
-                ChangeStatus::Pending
-            },
-        })
+        self.change_batch(zone_id, changes).map_err(Refusal::into_api)
     }
 
     async fn get_change(&self, change_id: &str) -> Result<ChangeInfo, ApiError> {

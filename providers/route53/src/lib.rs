@@ -7,7 +7,8 @@
 //!   profile, web identity / IRSA, ECS, IMDS; endpoint and region overridable for tests);
 //! * `fake::FakeRoute53` (feature `fake`): a strict in-memory Route53 that enforces the service's
 //!   documented rules, with throttling and error injection, for this crate's and other crates'
-//!   tests (`feddns-route53 = { path = "...", features = ["fake"] }`).
+//!   tests (`feddns-route53 = { path = "...", features = ["fake"] }`), also served over HTTP in
+//!   Route53's REST-XML protocol for the real SDK (`fake::http`).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), feddns_route53::Route53Error> {

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
+use aws_config::retry::{ErrorKind, RetryConfig};
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_route53::Client;
 use aws_sdk_route53::config::{Credentials, Region};
@@ -17,6 +17,7 @@ use aws_sdk_route53::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError
 use aws_sdk_route53::operation::change_resource_record_sets::ChangeResourceRecordSetsError;
 use aws_sdk_route53::types as sdk;
 use aws_smithy_http_client::tls;
+use aws_smithy_xml::decode::{Document, try_data};
 
 use crate::api::{
     ApiError, ApiErrorKind, ChangeAction, ChangeInfo, ChangeStatus, HostedZone, HostedZonePage, Operation,
@@ -101,20 +102,38 @@ where
     match e {
         SdkError::ServiceError(ctx) => {
             let err = ctx.err();
-            let message = detail(err)
-                .or_else(|| err.message().map(str::to_string))
-                .unwrap_or_else(full);
+            // The SDK finds no code in InvalidChangeBatch's own document: read it here.
+            let legacy = err
+                .code()
+                .is_none()
+                .then(|| ctx.raw().body().bytes().and_then(legacy_invalid_change_batch))
+                .flatten();
+            let (code, message) = match legacy {
+                Some(messages) => (
+                    Some("InvalidChangeBatch".to_string()),
+                    format!("[{}]", messages.join(", ")),
+                ),
+                None => (
+                    err.code().map(str::to_string),
+                    detail(err)
+                        .or_else(|| err.message().map(str::to_string))
+                        .unwrap_or_else(full),
+                ),
+            };
             ApiError {
                 operation: op,
                 kind: ApiErrorKind::Service,
-                code: err.code().map(str::to_string),
+                code,
                 message,
                 status: Some(ctx.raw().status().as_u16()),
             }
         }
         SdkError::TimeoutError(_) => ApiError::client(op, ApiErrorKind::Timeout, full()),
         SdkError::DispatchFailure(d) if d.is_timeout() => ApiError::client(op, ApiErrorKind::Timeout, full()),
-        SdkError::DispatchFailure(d) if d.is_io() => ApiError::client(op, ApiErrorKind::Dispatch, full()),
+        // A connection closed before the answer is `Other(TransientError)`, not IO: retryable too.
+        SdkError::DispatchFailure(d) if d.is_io() || d.as_other() == Some(ErrorKind::TransientError) => {
+            ApiError::client(op, ApiErrorKind::Dispatch, full())
+        }
         SdkError::DispatchFailure(_) => ApiError::client(op, ApiErrorKind::Client, full()),
         SdkError::ResponseError(r) => ApiError {
             operation: op,
@@ -126,6 +145,34 @@ where
         SdkError::ConstructionFailure(_) => ApiError::client(op, ApiErrorKind::Construction, full()),
         _ => ApiError::client(op, ApiErrorKind::Client, full()),
     }
+}
+
+/// The messages of `InvalidChangeBatch`'s own error document,
+/// `<InvalidChangeBatch><Messages><Message>...</Message></Messages></InvalidChangeBatch>`, as
+/// Route53's API reference documents it and as the service used to answer (it answers with an
+/// `<ErrorResponse>` now: the AWS SDK for Kotlin dropped its special case in 2024). This SDK
+/// expects `<ErrorResponse>` and finds no error code in it. `None` for any other body.
+fn legacy_invalid_change_batch(body: &[u8]) -> Option<Vec<String>> {
+    let mut doc = Document::try_from(body).ok()?;
+    let mut root = doc.root_element().ok()?;
+    if !root.start_el().matches("InvalidChangeBatch") {
+        return None;
+    }
+    let mut messages = Vec::new();
+    while let Some(mut tag) = root.next_tag() {
+        match tag.start_el().local() {
+            "Messages" => {
+                while let Some(mut m) = tag.next_tag() {
+                    if m.start_el().matches("Message") {
+                        messages.push(try_data(&mut m).ok()?.into_owned());
+                    }
+                }
+            }
+            "Message" => messages.push(try_data(&mut tag).ok()?.into_owned()),
+            _ => {}
+        }
+    }
+    Some(messages)
 }
 
 fn strip_zone_prefix(id: &str) -> String {
@@ -383,5 +430,32 @@ impl Route53Api for SdkApi {
             id: info.id().to_string(),
             status: status(info.status()),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::legacy_invalid_change_batch;
+
+    #[test]
+    fn invalid_change_batch_documents_are_read_message_by_message() {
+        let doc = br#"<?xml version="1.0"?>
+<InvalidChangeBatch xmlns="https://route53.amazonaws.com/doc/2013-04-01/">
+  <Messages>
+    <Message>Tried to create resource record set [name='a.example.com.', type='A'] but it already exists</Message>
+    <Message>RRSet with DNS name b&amp;c.example.com. is not permitted in zone example.com.</Message>
+  </Messages>
+  <RequestId>b25f48e8-84fd-11e6-80d9-574e0c4664cb</RequestId>
+</InvalidChangeBatch>"#;
+        assert_eq!(
+            legacy_invalid_change_batch(doc).unwrap(),
+            [
+                "Tried to create resource record set [name='a.example.com.', type='A'] but it already exists",
+                "RRSet with DNS name b&c.example.com. is not permitted in zone example.com.",
+            ]
+        );
+        let generic = br#"<ErrorResponse><Error><Type>Sender</Type><Code>InvalidInput</Code><Message>no</Message></Error></ErrorResponse>"#;
+        assert_eq!(legacy_invalid_change_batch(generic), None);
+        assert_eq!(legacy_invalid_change_batch(b"not xml"), None);
     }
 }
