@@ -443,8 +443,8 @@ async fn txt_escaping_and_wildcards_round_trip() {
         ["lb-1.elb.example.net".to_string()],
     );
     z.apply(&[
-        Change::Create { new: txt.clone() },
-        Change::Create { new: wild.clone() },
+        Change::create(txt.clone()),
+        Change::create(wild.clone()),
     ])
     .await
     .unwrap();
@@ -492,7 +492,7 @@ async fn a_fake_in_another_process_serves_until_dropped() {
         .await
         .unwrap();
     let set = latency("api", "us-east-1", "192.0.2.7");
-    p.apply(&[Change::Create { new: set.clone() }]).await.unwrap();
+    p.apply(&[Change::create(set.clone())]).await.unwrap();
     assert!(p.list().await.unwrap().contains(&set));
     let calls = http::remote_calls(child.endpoint()).await.unwrap();
     assert_eq!(calls, p.api_calls());
