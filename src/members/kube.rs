@@ -37,6 +37,8 @@ use super::MemberEvent;
 use super::project::{DEFAULT_NAMESPACE, project_node_meta, project_service, project_slice};
 use crate::backoff::Backoff;
 use crate::config::{MemberConfig, MemberSource};
+use feddns_provider::DnsName;
+
 use crate::model::{MemberSnapshot, ObjectChange, ServiceKey};
 use crate::parse_errors::{self, kubeconfig_problem};
 use crate::selector::Selection;
@@ -181,7 +183,7 @@ enum Delivered {
 enum Key {
     Service(ServiceKey),
     Node(String),
-    Slice(String, String),
+    Slice(DnsName, DnsName),
 }
 
 type Watch = Pin<Box<dyn Stream<Item = (usize, Delivered)> + Send>>;
@@ -208,7 +210,7 @@ fn gone(key: Key) -> ObjectChange {
     match key {
         Key::Service(k) => ObjectChange::Service(k, None),
         Key::Node(n) => ObjectChange::Node(n, None),
-        Key::Slice(ns, n) => ObjectChange::Slice((ns.into(), n.into()), None),
+        Key::Slice(ns, n) => ObjectChange::Slice((ns, n), None),
     }
 }
 
@@ -220,7 +222,10 @@ fn namespace_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMet
 }
 
 fn service_delivered(svc: Service, selection: &Selection) -> Option<(Key, Option<ObjectChange>)> {
-    let key = ServiceKey::new(namespace_of(&svc.metadata), svc.metadata.name.clone()?);
+    let key = ServiceKey::new(
+        DnsName::intern(namespace_of(&svc.metadata)),
+        DnsName::intern(svc.metadata.name.as_deref()?),
+    );
     let selected = selection.selects(&key.namespace, svc.metadata.labels.as_ref());
     let change = selected
         .then(|| project_service(&svc))
@@ -230,8 +235,8 @@ fn service_delivered(svc: Service, selection: &Selection) -> Option<(Key, Option
 }
 
 fn slice_delivered(slice: EndpointSlice, selection: &Selection) -> Option<(Key, Option<ObjectChange>)> {
-    let ns = namespace_of(&slice.metadata).to_string();
-    let key = Key::Slice(ns.clone(), slice.metadata.name.clone()?);
+    let ns = DnsName::intern(namespace_of(&slice.metadata));
+    let key = Key::Slice(ns.clone(), slice.metadata.name.as_deref()?.into());
     let change = selection
         .namespace_selected(&ns)
         .then(|| project_slice(&slice))

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use feddns_provider::DnsName;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -27,7 +28,10 @@ pub const DEFAULT_NAMESPACE: &str = "default";
 /// has one, else its `hostname` (lower-cased, trailing dot removed). Unparsable IPs and bad
 /// annotation values are reported in `problems` and ignored.
 pub fn project_service(svc: &Service) -> Option<ServiceProj> {
-    let key = ServiceKey::new(namespace(&svc.metadata), svc.metadata.name.clone()?);
+    let key = ServiceKey::new(
+        DnsName::intern(&namespace(&svc.metadata)),
+        DnsName::intern(svc.metadata.name.as_deref()?),
+    );
     let mut problems = Vec::new();
     let annotation = |name: &str| svc.metadata.annotations.as_ref()?.get(name).map(String::as_str);
 
@@ -135,7 +139,7 @@ pub fn project_node_meta(meta: &ObjectMeta) -> Option<NodeProj> {
 /// A missing namespace means [`DEFAULT_NAMESPACE`]. `ready` counts endpoints whose
 /// `conditions.ready` is true or absent (also when `conditions` itself is absent).
 pub fn project_slice(slice: &EndpointSlice) -> Option<SliceProj> {
-    let service = slice.metadata.labels.as_ref()?.get(LABEL_SERVICE_NAME)?.clone();
+    let service = slice.metadata.labels.as_ref()?.get(LABEL_SERVICE_NAME)?;
     let ready = slice
         .endpoints
         .iter()
@@ -143,9 +147,9 @@ pub fn project_slice(slice: &EndpointSlice) -> Option<SliceProj> {
         .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true))
         .count();
     Some(SliceProj {
-        namespace: namespace(&slice.metadata).into(),
-        name: slice.metadata.name.clone()?.into(),
-        service: service.into(),
+        namespace: DnsName::intern(&namespace(&slice.metadata)),
+        name: slice.metadata.name.as_deref()?.into(),
+        service: DnsName::intern(service),
         ready,
     })
 }

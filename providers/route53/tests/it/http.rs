@@ -442,12 +442,9 @@ async fn txt_escaping_and_wildcards_round_trip() {
         300,
         ["lb-1.elb.example.net".to_string()],
     );
-    z.apply(&[
-        Change::create(txt.clone()),
-        Change::create(wild.clone()),
-    ])
-    .await
-    .unwrap();
+    z.apply(&[Change::create(txt.clone()), Change::create(wild.clone())])
+        .await
+        .unwrap();
     let stored = z.fake.records(&z.zone_id);
     let stored_txt = stored.iter().find(|s| s.rtype == "TXT").unwrap();
     let mut want: Vec<String> = values.iter().map(|v| encode_txt(v)).collect();
