@@ -1,34 +1,37 @@
 //! The embedded feddns provider: an authoritative DNS server (hickory) for one zone, on a local
 //! UDP and TCP port, whose records are changed through the [`Provider`] trait.
 //!
-//! The zone's record sets live in a [`ZoneState`], which validates every batch; after a batch is
-//! applied, the touched RRsets are written into hickory's in-memory zone and the SOA serial is
-//! bumped, all under one write lock, so a query sees either the whole batch or none of it. The
-//! apex SOA and NS sets belong to the server and cannot be changed.
+//! The zone's record sets live once, in a [`ZoneState`], which validates every batch. DNS is
+//! answered from it by a zone handler of ours plugged into hickory's `Catalog` (which keeps
+//! doing the message handling: UDP and TCP, EDNS, truncation, AXFR refused); an answer's hickory
+//! records are built when the query comes. A batch and its SOA serial bump are applied under one
+//! write lock that queries read under, so a query sees either the whole batch or none of it.
+//! The apex SOA and NS sets belong to the server and cannot be changed.
 //!
 //! All hickory API use stays inside this crate.
 
+mod handler;
 mod records;
+mod zone;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use feddns_provider::{
     Capabilities, Change, Limits, Provider, ProviderError, RecordSet, ZoneState, normalize_name,
 };
-use hickory_proto::rr::LowerName;
 use hickory_server::Server;
-use hickory_server::net::runtime::TokioRuntimeProvider;
-use hickory_server::store::in_memory::InMemoryZoneHandler;
-use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneHandler, ZoneType};
+use hickory_server::zone_handler::{Catalog, ZoneHandler};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::Mutex;
 use tracing::{debug, info};
 
+use crate::handler::ZoneServer;
 use crate::records::Apex;
 pub use crate::records::{APEX_TTL, SOA_EXPIRE, SOA_MINIMUM, SOA_REFRESH, SOA_RETRY};
+use crate::zone::Served;
 
 /// The SOA serial of a freshly started zone.
 pub const INITIAL_SERIAL: u32 = 1;
@@ -86,22 +89,19 @@ pub enum EmbeddedError {
     },
 }
 
-/// The zone as feddns sees it and the SOA serial DNS currently serves.
-#[derive(Debug)]
-struct Served {
-    zone: ZoneState,
-    serial: u32,
-}
-
 /// An authoritative DNS server for one zone, serving on UDP and TCP, and a [`Provider`] for it.
 ///
 /// Stop it with [`shutdown`](Self::shutdown); dropping it also stops the server (its tasks are
 /// aborted), though the sockets are then released asynchronously.
 pub struct EmbeddedProvider {
-    apex: Apex,
+    apex: Arc<Apex>,
     addr: SocketAddr,
-    handler: Arc<InMemoryZoneHandler<TokioRuntimeProvider>>,
-    state: Mutex<Served>,
+    /// The zone and serial, shared with the zone handler. Queries and `list` read it; `apply`
+    /// writes it.
+    served: Arc<RwLock<Served>>,
+    /// Taken by `apply` and `list`, so that a long `list` holds off writers here rather than
+    /// leaving one waiting for the write lock, which would hold off queries meanwhile.
+    writer: Mutex<()>,
     /// Owns the server's tasks: dropping it aborts them.
     server: Server<Catalog>,
 }
@@ -120,25 +120,18 @@ impl EmbeddedProvider {
     /// serving the zone with only its apex SOA (serial [`INITIAL_SERIAL`]) and NS sets.
     pub async fn start(cfg: EmbeddedConfig) -> Result<Self, EmbeddedError> {
         let zone = normalize_name(&cfg.zone);
-        let apex = Apex::new(&zone).map_err(|reason| EmbeddedError::InvalidZone {
+        let apex = Arc::new(Apex::new(&zone).map_err(|reason| EmbeddedError::InvalidZone {
             zone: cfg.zone.clone(),
             reason,
-        })?;
+        })?);
+        let state = ZoneState::new(&zone, Capabilities::default(), Limits::default());
+        let served = Arc::new(RwLock::new(Served::new(state, INITIAL_SERIAL)));
 
-        let mut handler = InMemoryZoneHandler::<TokioRuntimeProvider>::empty(
-            apex.origin.clone(),
-            ZoneType::Primary,
-            AxfrPolicy::Deny,
-        );
-        let records = handler.records_get_mut();
-        records.insert(apex.soa_key(), Arc::new(apex.soa(INITIAL_SERIAL)));
-        records.insert(apex.ns_key(), Arc::new(apex.ns()));
-        let handler = Arc::new(handler);
-
+        let handler = ZoneServer::new(apex.clone(), served.clone());
         let mut catalog = Catalog::new();
         catalog.upsert(
-            LowerName::new(&apex.origin),
-            vec![handler.clone() as Arc<dyn ZoneHandler>],
+            handler.origin().clone(),
+            vec![Arc::new(handler) as Arc<dyn ZoneHandler>],
         );
 
         let (udp, tcp, addr) = bind(cfg.listen).await?;
@@ -147,15 +140,11 @@ impl EmbeddedProvider {
         server.register_listener(tcp, TCP_IDLE_TIMEOUT, TCP_RESPONSE_BUFFER);
         info!(zone = %apex.zone, %addr, "embedded DNS server started");
 
-        let state = ZoneState::new(&zone, Capabilities::default(), Limits::default());
         Ok(Self {
             apex,
             addr,
-            handler,
-            state: Mutex::new(Served {
-                zone: state,
-                serial: INITIAL_SERIAL,
-            }),
+            served,
+            writer: Mutex::new(()),
             server,
         })
     }
@@ -167,7 +156,15 @@ impl EmbeddedProvider {
 
     /// The SOA serial currently served.
     pub async fn serial(&self) -> u32 {
-        self.state.lock().await.serial
+        self.read().serial()
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Served> {
+        self.served.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Served> {
+        self.served.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Stops the server: stops accepting queries and waits until its sockets are closed, so the
@@ -245,43 +242,48 @@ impl Provider for EmbeddedProvider {
     /// Every set of the zone, including the apex SOA (`Other("SOA")`) and NS (`Other("NS")`)
     /// sets, whose values are in zone-file presentation form.
     async fn list(&self) -> Result<Vec<RecordSet>, ProviderError> {
-        let served = self.state.lock().await;
+        let _writer = self.writer.lock().await;
+        let served = self.read();
         Ok(self
             .apex
-            .listed(served.serial)
+            .listed(served.serial())
             .into_iter()
-            .chain(served.zone.sets().cloned())
+            .chain(served.zone().sets().cloned())
+            .collect())
+    }
+
+    /// The sets DNS is answered from, shared: the controller's cache keeps these very sets.
+    async fn list_shared(&self) -> Result<Vec<Arc<RecordSet>>, ProviderError> {
+        let _writer = self.writer.lock().await;
+        let served = self.read();
+        Ok(self
+            .apex
+            .listed(served.serial())
+            .into_iter()
+            .map(Arc::new)
+            .chain(served.zone().shared().cloned())
             .collect())
     }
 
     /// Applies the batch atomically and bumps the SOA serial once; an empty batch changes
-    /// nothing. Changes to the apex SOA or NS, a CNAME at the apex and values hickory cannot
-    /// serve are rejected as [`ProviderError::Invalid`].
+    /// nothing. Changes to the apex SOA or NS, a CNAME at the apex, values hickory cannot
+    /// parse, ANAME sets and names not in canonical presentation form (lower-case, escaped as
+    /// hickory writes them: no query could reach them) are rejected as
+    /// [`ProviderError::Invalid`].
     async fn apply(&self, changes: &[Change]) -> Result<(), ProviderError> {
         if changes.is_empty() {
             return Ok(());
         }
-        let writes = changes
-            .iter()
-            .map(|c| records::translate(c, &self.apex))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut served = self.state.lock().await;
-        let touched = served.zone.apply(changes)?;
-        // One change per set (checked by `ZoneState`), so the writes are independent; each
-        // replaces or removes a whole RRset.
-        let serial = served.serial.wrapping_add(1);
-        {
-            let mut records = self.handler.records_mut().await;
-            for (key, rrset) in writes {
-                match rrset {
-                    Some(rrset) => records.insert(key, Arc::new(rrset)),
-                    None => records.remove(&key),
-                };
-            }
-            records.insert(self.apex.soa_key(), Arc::new(self.apex.soa(serial)));
+        for change in changes {
+            records::check(change, &self.apex)?;
         }
-        served.serial = serial;
-        debug!(zone = %self.apex.zone, serial, changes = changes.len(), names = touched.len(), "applied batch");
+        let _writer = self.writer.lock().await;
+        let (names, serial) = {
+            let mut served = self.write();
+            let names = served.apply(changes)?;
+            (names, served.serial())
+        };
+        debug!(zone = %self.apex.zone, serial, changes = changes.len(), names, "applied batch");
         Ok(())
     }
 }

@@ -1,12 +1,14 @@
-//! Translation between the feddns record model and hickory's records. The apex SOA and NS sets,
+//! Between the feddns record model and hickory's records: what the embedded server accepts into
+//! its zone, and the hickory records a query's answer is built from. The apex SOA and NS sets,
 //! which the server owns, are built here too.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
-use feddns_provider::{Change, ProviderError, RecordSet, RecordType};
+use feddns_provider::{Change, ProviderError, RecordSet, RecordType, normalize_name};
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, SOA, TXT};
-use hickory_proto::rr::{self, LowerName, Name, RData, RrKey};
+use hickory_proto::rr::{self, LowerName, Name, RData};
+use tracing::error;
 
 /// TTL of the apex SOA and NS sets, in seconds.
 pub const APEX_TTL: u32 = 3600;
@@ -46,16 +48,6 @@ impl Apex {
             ns: fqdn(&format!("ns1.{zone}"))?,
             hostmaster: fqdn(&format!("hostmaster.{zone}"))?,
         })
-    }
-
-    /// The key of the apex SOA set.
-    pub(crate) fn soa_key(&self) -> RrKey {
-        RrKey::new(LowerName::new(&self.origin), rr::RecordType::SOA)
-    }
-
-    /// The key of the apex NS set.
-    pub(crate) fn ns_key(&self) -> RrKey {
-        RrKey::new(LowerName::new(&self.origin), rr::RecordType::NS)
     }
 
     fn soa_rdata(&self, serial: u32) -> SOA {
@@ -103,14 +95,11 @@ impl Apex {
     }
 }
 
-/// What one change does to hickory's store: the RRset it touches and what that RRset becomes
-/// (`None`: removed).
-pub(crate) type RrsetWrite = (RrKey, Option<rr::RecordSet>);
-
-/// Translates one change for hickory, rejecting what the embedded server cannot serve: changes
-/// to the apex SOA or NS, a CNAME at the apex, names and values hickory cannot represent. The
-/// zone rules themselves are left to `ZoneState`.
-pub(crate) fn translate(change: &Change, apex: &Apex) -> Result<RrsetWrite, ProviderError> {
+/// Checks that the embedded server can serve what one change writes, rejecting changes to the
+/// apex SOA or NS, a CNAME at the apex, names that are not in canonical presentation form
+/// (queries could not find them), types it does not serve and values hickory cannot parse.
+/// The zone rules themselves are left to `ZoneState`.
+pub(crate) fn check(change: &Change, apex: &Apex) -> Result<(), ProviderError> {
     let sets: &[&RecordSet] = match change {
         Change::Create { new } => &[new],
         Change::Replace { old, new } => &[old, new],
@@ -122,12 +111,44 @@ pub(crate) fn translate(change: &Change, apex: &Apex) -> Result<RrsetWrite, Prov
     let subject = change.subject();
     let rtype = hickory_type(&subject.rtype).map_err(|reason| invalid(subject, reason))?;
     let name = fqdn(&subject.name).map_err(|reason| invalid(subject, reason))?;
-    let key = RrKey::new(LowerName::new(&name), rtype);
-    let rrset = match change {
-        Change::Create { new } | Change::Replace { new, .. } => Some(to_rrset(new, name, rtype)?),
-        Change::Delete { .. } => None,
-    };
-    Ok((key, rrset))
+    let canonical = key(&LowerName::new(&name));
+    if canonical != normalize_name(&subject.name) {
+        return Err(invalid(
+            subject,
+            format!("the name is not in canonical presentation form (that is {canonical:?})"),
+        ));
+    }
+    if let Change::Create { new } | Change::Replace { new, .. } = change {
+        for value in &new.values {
+            rdata(rtype, value).map_err(|reason| invalid(new, reason))?;
+        }
+    }
+    Ok(())
+}
+
+/// A set as hickory records owned by `owner`, built when a query needs it. Values were checked
+/// by [`check`] before the set entered the zone; one that does not parse is left out (and
+/// logged).
+pub(crate) fn rrset(owner: Name, rtype: rr::RecordType, set: &RecordSet) -> rr::RecordSet {
+    let mut rrset = rr::RecordSet::with_ttl(owner, rtype, set.ttl);
+    for value in &set.values {
+        match rdata(rtype, value) {
+            Ok(data) => {
+                rrset.add_rdata(data);
+            }
+            Err(reason) => error!(name = %set.name, %reason, "a value of the zone cannot be served"),
+        }
+    }
+    rrset
+}
+
+/// A name as the zone's sets are keyed: lower-case presentation form without the trailing dot.
+pub(crate) fn key(name: &LowerName) -> String {
+    let mut s = name.to_ascii();
+    if s.len() > 1 && s.ends_with('.') {
+        s.pop();
+    }
+    s
 }
 
 fn check_apex(set: &RecordSet, apex: &Apex) -> Result<(), ProviderError> {
@@ -141,18 +162,10 @@ fn check_apex(set: &RecordSet, apex: &Apex) -> Result<(), ProviderError> {
     Err(invalid(set, reason))
 }
 
-fn to_rrset(set: &RecordSet, name: Name, rtype: rr::RecordType) -> Result<rr::RecordSet, ProviderError> {
-    let mut rrset = rr::RecordSet::with_ttl(name, rtype, set.ttl);
-    for value in &set.values {
-        let data = rdata(rtype, value).map_err(|reason| invalid(set, reason))?;
-        rrset.add_rdata(data);
-    }
-    Ok(rrset)
-}
-
 /// The hickory type of a feddns type. `Other` types must be hickory's upper-case mnemonic of a
-/// type it can serve from a zone, and not one of the managed types or the SOA.
-fn hickory_type(rtype: &RecordType) -> Result<rr::RecordType, String> {
+/// type it can serve from a zone, and not one of the managed types, the SOA or ANAME (whose
+/// address synthesis the server does not do).
+pub(crate) fn hickory_type(rtype: &RecordType) -> Result<rr::RecordType, String> {
     use rr::RecordType as H;
     Ok(match rtype {
         RecordType::A => H::A,
@@ -163,7 +176,9 @@ fn hickory_type(rtype: &RecordType) -> Result<rr::RecordType, String> {
             Ok(H::A | H::AAAA | H::CNAME | H::TXT) => {
                 return Err(format!("{s} must use the record type's own variant, not Other"));
             }
-            Ok(H::SOA | H::ZERO) | Err(_) => return Err(format!("record type {s} cannot be served")),
+            Ok(H::SOA | H::ZERO | H::ANAME) | Err(_) => {
+                return Err(format!("record type {s} cannot be served"));
+            }
             Ok(t) => t,
         },
     })
@@ -197,9 +212,8 @@ pub(crate) fn txt(value: &str) -> TXT {
     TXT::from_bytes(bytes.chunks(TXT_CHUNK).collect())
 }
 
-/// A model name (lower-case, no trailing dot) as a fully qualified hickory name. hickory only
-/// answers from names marked fully qualified.
-fn fqdn(name: &str) -> Result<Name, String> {
+/// A model name (lower-case, no trailing dot) as a fully qualified hickory name.
+pub(crate) fn fqdn(name: &str) -> Result<Name, String> {
     let mut n = Name::from_ascii(name).map_err(|e| format!("{name:?} is not a valid DNS name: {e}"))?;
     n.set_fqdn(true);
     Ok(n)
@@ -266,7 +280,7 @@ mod tests {
         ];
         for s in cases {
             for change in [Change::create(s.clone()), Change::delete(s.clone())] {
-                let e = translate(&change, &apex()).unwrap_err();
+                let e = check(&change, &apex()).unwrap_err();
                 assert!(matches!(e, ProviderError::Invalid { .. }), "{change}: {e}");
             }
         }
@@ -279,15 +293,17 @@ mod tests {
             RecordType::Other("MX".into()),
             &["10 mail.example.com."],
         );
-        let (key, rrset) = translate(&Change::create(mx), &apex()).unwrap();
-        assert_eq!(key.record_type, rr::RecordType::MX);
-        assert_eq!(rrset.unwrap().records_count(), 1);
+        check(&Change::create(mx.clone()), &apex()).unwrap();
+        let rtype = hickory_type(&mx.rtype).unwrap();
+        assert_eq!(rtype, rr::RecordType::MX);
+        let rrset = rrset(fqdn(&mx.name).unwrap(), rtype, &mx);
+        assert_eq!(rrset.records_count(), 1);
         let ns = set(
             "sub.example.com",
             RecordType::Other("NS".into()),
             &["ns.sub.example.com."],
         );
-        assert!(translate(&Change::create(ns), &apex()).is_ok());
+        assert!(check(&Change::create(ns), &apex()).is_ok());
     }
 
     #[test]
@@ -304,8 +320,35 @@ mod tests {
             ),
         ];
         for s in cases {
-            let e = translate(&Change::create(s.clone()), &apex()).unwrap_err();
+            let e = check(&Change::create(s.clone()), &apex()).unwrap_err();
             assert!(matches!(e, ProviderError::Invalid { .. }), "{s:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn names_a_query_cannot_find_and_aname_sets_are_invalid() {
+        let cases = [
+            set("a b.example.com", RecordType::A, &["192.0.2.1"]),
+            set("caf\u{e9}.example.com", RecordType::A, &["192.0.2.1"]),
+            set("a\\065.example.com", RecordType::A, &["192.0.2.1"]),
+            set(
+                "a.example.com",
+                RecordType::Other("ANAME".into()),
+                &["b.example.com."],
+            ),
+        ];
+        for s in cases {
+            let e = check(&Change::create(s.clone()), &apex()).unwrap_err();
+            assert!(matches!(e, ProviderError::Invalid { .. }), "{s:?}: {e}");
+        }
+        for name in [
+            "_feddns.x.example.com",
+            "*.wild.example.com",
+            "xn--caf-dma.example.com",
+        ] {
+            let s = set(name, RecordType::A, &["192.0.2.1"]);
+            check(&Change::create(s), &apex()).unwrap();
+            assert_eq!(key(&LowerName::new(&fqdn(name).unwrap())), name);
         }
     }
 }
