@@ -79,7 +79,7 @@ fn main() {
     let mut changed = member_snapshot_of(7, SERVICES, 0);
     let key = ServiceKey::new("ns-3", "svc-3");
     if let Some(s) = changed.services.get_mut(&key) {
-        s.ingress = vec![Target::Ip("192.0.2.77".parse().expect("ip"))];
+        s.ingress = vec![Target::Ip("192.0.2.77".parse().expect("ip"))].into();
     }
     let t = Instant::now();
     index.set_snapshot("member-7", changed);

@@ -493,9 +493,9 @@ async fn validate(path: &Path) -> anyhow::Result<()> {
             if let Some(d) = &t.region_disagreement {
                 println!("  note: nodes disagree on region ({d}); the majority wins");
             }
-            for s in snapshot.services.values() {
+            for (key, s) in &snapshot.services {
                 for p in &s.problems {
-                    println!("  problem: service {}: {p}", s.key);
+                    println!("  problem: service {key}: {p}");
                 }
             }
         }

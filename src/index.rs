@@ -136,8 +136,8 @@ impl Member {
     }
 
     /// Every federated Service of this member.
-    pub fn services(&self) -> impl Iterator<Item = &ServiceProj> {
-        self.services.values()
+    pub fn services(&self) -> impl Iterator<Item = (&ServiceKey, &ServiceProj)> {
+        self.services.iter()
     }
 
     /// A node of this member, by name.
@@ -255,11 +255,9 @@ impl Index {
             .map_or_else(|| DnsName::from(name), |m| m.name.clone());
         let mut m = Member::new(member_name);
         m.nodes = snapshot.nodes;
-        for (key, mut svc) in snapshot.services {
+        for (key, svc) in snapshot.services {
             if svc.federated || self.every_service {
-                let key = self.intern_key(&key);
-                svc.key = key.clone();
-                m.services.insert(key, svc);
+                m.services.insert(self.intern_key(&key), svc);
             }
         }
         for ((ns, slice), proj) in snapshot.slices {
@@ -316,11 +314,7 @@ impl Index {
                 ObjectChange::Service(key, svc) => {
                     let key = self.intern_key(&key);
                     let every = self.every_service;
-                    let svc = svc.filter(|s| s.federated || every).map(|mut s| {
-                        s.key = key.clone();
-                        s
-                    });
-                    ObjectChange::Service(key, svc)
+                    ObjectChange::Service(key, svc.filter(|s| s.federated || every))
                 }
                 ObjectChange::Slice((ns, slice), proj) => {
                     let ns = self.intern(&ns);
@@ -555,11 +549,10 @@ pub(crate) mod tests {
             self.0.services.insert(
                 key.clone(),
                 ServiceProj {
-                    key,
                     federated: true,
                     ingress,
                     options: ServiceOptions::default(),
-                    problems: vec![],
+                    problems: vec![].into(),
                 },
             );
             let slice = format!("{name}-abc");
@@ -734,8 +727,11 @@ pub(crate) mod tests {
             ix.set_snapshot(m, snap.build());
         }
         let key = ServiceKey::new("names-shared-ns", "names-shared-web");
-        let a = ix.member("m1").unwrap().service(&key).unwrap().key.clone();
-        let b = ix.member("m2").unwrap().service(&key).unwrap().key.clone();
+        let key_in = |m: &str| {
+            let member = ix.member(m).unwrap();
+            member.services().find(|(k, _)| **k == key).unwrap().0.clone()
+        };
+        let (a, b) = (key_in("m1"), key_in("m2"));
         assert!(std::ptr::eq(a.name.as_str(), b.name.as_str()));
         assert!(std::ptr::eq(a.namespace.as_str(), b.namespace.as_str()));
         ix.remove_member("m1");
@@ -767,20 +763,19 @@ pub(crate) mod tests {
         use super::*;
         use proptest::prelude::*;
 
-        fn service(ns: &str, name: &str, ip: u8, federated: bool) -> ServiceProj {
+        fn service(ip: u8, federated: bool) -> ServiceProj {
             ServiceProj {
-                key: ServiceKey::new(ns, name),
                 federated,
-                ingress: vec![Target::Ip(format!("192.0.2.{ip}").parse().unwrap())],
+                ingress: vec![Target::Ip(format!("192.0.2.{ip}").parse().unwrap())].into(),
                 options: ServiceOptions::default(),
-                problems: vec![],
+                problems: vec![].into(),
             }
         }
 
         fn change() -> impl Strategy<Value = ObjectChange> {
             let svc = (0..3u8, 0..3u8, any::<bool>(), any::<bool>()).prop_map(|(n, ip, fed, del)| {
                 let key = ServiceKey::new("ns", format!("s{n}"));
-                ObjectChange::Service(key, (!del).then(|| service("ns", &format!("s{n}"), ip, fed)))
+                ObjectChange::Service(key, (!del).then(|| service(ip, fed)))
             });
             let node = (0..3u8, 0..3u8, 0..2u8, any::<bool>()).prop_map(|(n, z, r, del)| {
                 let name = format!("n{n}");

@@ -79,20 +79,20 @@ pub struct ServiceOptions {
     pub hostnames: Vec<String>,
 }
 
-/// The projection of a Service.
+/// The projection of a Service (its key is where it is kept: the snapshot's map, the change).
+/// Kept small, as every member holds one per federated Service: slices sized exactly, nothing
+/// repeated.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct ServiceProj {
-    /// Namespace and name.
-    pub key: ServiceKey,
     /// `spec.type == LoadBalancer` and not opted out: the Service is federated.
     pub federated: bool,
     /// `status.loadBalancer.ingress`, in order, duplicates removed.
-    pub ingress: Vec<Target>,
+    pub ingress: Box<[Target]>,
     /// Options from annotations.
     pub options: ServiceOptions,
     /// Problems found while reading the Service (a malformed annotation, a bad ingress entry).
     /// They are reported and the offending value ignored.
-    pub problems: Vec<String>,
+    pub problems: Box<[String]>,
 }
 
 /// The projection of an EndpointSlice: which Service it belongs to and how many endpoints are ready.

@@ -34,11 +34,10 @@ pub(crate) fn member_snapshot_of(m: u32, services: u32, ip_salt: u32) -> MemberS
         s.services.insert(
             key.clone(),
             ServiceProj {
-                key: key.clone(),
                 federated: true,
-                ingress: vec![Target::Ip(ip)],
+                ingress: vec![Target::Ip(ip)].into(),
                 options: ServiceOptions::default(),
-                problems: vec![],
+                problems: vec![].into(),
             },
         );
         let slice = format!("{}-x", key.name);

@@ -34,7 +34,7 @@ use tokio::sync::mpsc::Sender;
 use tracing::{debug, info, warn};
 
 use super::MemberEvent;
-use super::project::{DEFAULT_NAMESPACE, project_node_meta, project_service, project_slice};
+use super::project::{DEFAULT_NAMESPACE, project_node_meta, project_service, project_slice, service_key};
 use crate::backoff::Backoff;
 use crate::config::{MemberConfig, MemberSource};
 use feddns_provider::DnsName;
@@ -222,10 +222,7 @@ fn namespace_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMet
 }
 
 fn service_delivered(svc: Service, selection: &Selection) -> Option<(Key, Option<ObjectChange>)> {
-    let key = ServiceKey::new(
-        DnsName::intern(namespace_of(&svc.metadata)),
-        DnsName::intern(svc.metadata.name.as_deref()?),
-    );
+    let key = service_key(&svc.metadata)?;
     let selected = selection.selects(&key.namespace, svc.metadata.labels.as_ref());
     let change = selected
         .then(|| project_service(&svc))

@@ -28,10 +28,7 @@ pub const DEFAULT_NAMESPACE: &str = "default";
 /// has one, else its `hostname` (lower-cased, trailing dot removed). Unparsable IPs and bad
 /// annotation values are reported in `problems` and ignored.
 pub fn project_service(svc: &Service) -> Option<ServiceProj> {
-    let key = ServiceKey::new(
-        DnsName::intern(&namespace(&svc.metadata)),
-        DnsName::intern(svc.metadata.name.as_deref()?),
-    );
+    let key = service_key(&svc.metadata)?;
     let mut problems = Vec::new();
     let annotation = |name: &str| svc.metadata.annotations.as_ref()?.get(name).map(String::as_str);
 
@@ -111,11 +108,10 @@ pub fn project_service(svc: &Service) -> Option<ServiceProj> {
     }
 
     Some(ServiceProj {
-        key,
         federated: is_lb && !excluded,
-        ingress,
+        ingress: ingress.into(),
         options,
-        problems,
+        problems: problems.into(),
     })
 }
 
@@ -152,6 +148,14 @@ pub fn project_slice(slice: &EndpointSlice) -> Option<SliceProj> {
         service: DnsName::intern(service),
         ready,
     })
+}
+
+/// The key of the object `meta` describes (names interned: see [`DnsName::intern`]).
+pub fn service_key(meta: &ObjectMeta) -> Option<ServiceKey> {
+    Some(ServiceKey::new(
+        DnsName::intern(&namespace(meta)),
+        DnsName::intern(meta.name.as_deref()?),
+    ))
 }
 
 fn namespace(meta: &ObjectMeta) -> String {
@@ -212,7 +216,7 @@ mod tests {
             ]),
         );
         let p = project_service(&svc).unwrap();
-        assert_eq!(p.key, ServiceKey::new("shop", "web"));
+        assert_eq!(service_key(&svc.metadata), Some(ServiceKey::new("shop", "web")));
         assert!(p.federated);
         assert_eq!(
             p.ingress,
@@ -222,6 +226,7 @@ mod tests {
                 Target::Hostname("lb-1.example.com".into()),
                 Target::Ip("198.51.100.7".parse().unwrap()),
             ]
+            .into()
         );
         assert!(p.problems.is_empty(), "{:?}", p.problems);
         assert_eq!(p.options, ServiceOptions::default());
@@ -234,7 +239,7 @@ mod tests {
             json!([{"ip": "192.0.2.300"}, {"ipMode": "VIP"}, {"ip": "203.0.113.5"}]),
         );
         let p = project_service(&svc).unwrap();
-        assert_eq!(p.ingress, vec![Target::Ip("203.0.113.5".parse().unwrap())]);
+        assert_eq!(p.ingress, vec![Target::Ip("203.0.113.5".parse().unwrap())].into());
         assert_eq!(p.problems.len(), 2, "{:?}", p.problems);
         assert!(p.problems[0].contains("shop/web") && p.problems[0].contains("192.0.2.300"));
         assert!(p.problems[1].contains("ingress[1]"));
@@ -295,7 +300,10 @@ mod tests {
         let cluster_ip = service(json!({"metadata": {"name": "db"}, "spec": {"type": "ClusterIP"}}));
         let p = project_service(&cluster_ip).unwrap();
         assert!(!p.federated);
-        assert_eq!(p.key, ServiceKey::new("default", "db"));
+        assert_eq!(
+            service_key(&cluster_ip.metadata),
+            Some(ServiceKey::new("default", "db"))
+        );
         let no_type = service(json!({"metadata": {"name": "x"}, "spec": {}}));
         assert!(!project_service(&no_type).unwrap().federated);
     }

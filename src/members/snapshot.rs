@@ -23,7 +23,7 @@ use tokio::sync::mpsc::Sender;
 use tracing::warn;
 
 use super::MemberEvent;
-use super::project::{DEFAULT_NAMESPACE, project_node, project_service, project_slice};
+use super::project::{DEFAULT_NAMESPACE, project_node, project_service, project_slice, service_key};
 use crate::model::MemberSnapshot;
 use crate::selector::Selection;
 
@@ -366,7 +366,9 @@ impl Builder<'_> {
                 if !self.selection.selects(ns, svc.metadata.labels.as_ref()) {
                     return Ok(());
                 }
-                project_service(&svc).map(|s| snapshot.services.insert(s.key.clone(), s).is_some())
+                service_key(&svc.metadata)
+                    .zip(project_service(&svc))
+                    .map(|(k, s)| snapshot.services.insert(k, s).is_some())
             }
             _ => project_slice(&decode_as::<EndpointSlice>(object, &decode)?).map(|s| {
                 snapshot
@@ -583,11 +585,11 @@ mod tests {
         );
         let web = &s.services[&ServiceKey::new("shop", "web")];
         assert!(web.federated);
-        assert_eq!(web.ingress, [ip("192.0.2.10"), ip("2001:db8::10")]);
+        assert_eq!(*web.ingress, [ip("192.0.2.10"), ip("2001:db8::10")]);
         assert_eq!(web.options.ttl, Some(60));
         let api = &s.services[&ServiceKey::new("shop", "api")];
         assert_eq!(
-            api.ingress,
+            *api.ingress,
             [Target::Hostname(
                 "a1b2c3-123456789.eu-west-1.elb.amazonaws.com".into()
             )]
@@ -615,7 +617,7 @@ mod tests {
         } = load_snapshot(&fixture("cluster-b.yaml"), &Selection::default()).unwrap();
         assert_eq!(zones(&s), [("b-node-1", Some("us-east1-b"), Some("us-east1"))]);
         let web = &s.services[&ServiceKey::new("shop", "web")];
-        assert_eq!(web.ingress, [ip("198.51.100.20"), ip("203.0.113.20")]);
+        assert_eq!(*web.ingress, [ip("198.51.100.20"), ip("203.0.113.20")]);
         assert_eq!(web.options.ttl, Some(30), "unquoted annotation value");
         let legacy = &s.services[&ServiceKey::new("default", "legacy")];
         assert!(legacy.federated, "no apiVersion, no namespace");
@@ -631,7 +633,7 @@ mod tests {
              "status":{"loadBalancer":{"ingress":[{"ip":"192.0.2.1","ipMode":"VIP"}]}}}]}"#;
         let parsed = parse_snapshot(text, "api.json", &Selection::default()).unwrap();
         assert_eq!(
-            parsed.snapshot.services[&ServiceKey::new("shop", "web")].ingress,
+            *parsed.snapshot.services[&ServiceKey::new("shop", "web")].ingress,
             [ip("192.0.2.1")]
         );
         assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);

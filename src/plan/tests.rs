@@ -352,8 +352,9 @@ fn malformed_annotations_are_reported_on_the_service_and_ignored() {
         .service("test", "nginx", &["192.0.2.1"], 1)
         .build();
     snap.services.values_mut().for_each(|s| {
-        s.problems
-            .push("Service test/nginx: annotation feddns.io/ttl=\"soon\" is not an integer; ignored".into())
+        s.problems =
+            ["Service test/nginx: annotation feddns.io/ttl=\"soon\" is not an integer; ignored".into()]
+                .into();
     });
     h.index.set_snapshot("c1", snap);
     let p = h.reconcile();
@@ -984,8 +985,8 @@ fn migrating_latency_set_identifiers_is_not_refused_by_the_delete_guard() {
         snap = snap.service("test", &format!("svc{s}"), &[&format!("192.0.2.{s}")], 1);
     }
     let mut snap = snap.build();
-    for svc in snap.services.values_mut() {
-        let name = &svc.key.name;
+    for (key, svc) in &mut snap.services {
+        let name = &key.name;
         svc.options.hostnames = vec![format!("{name}-a.example.com"), format!("{name}-b.example.com")];
     }
     h.index.set_snapshot("gce", snap);

@@ -120,8 +120,8 @@ fn derive(index: &Index, node_name: &str) -> (Option<LocalServices>, Option<Loca
     };
     let local = member
         .services()
-        .filter(|s| member.ready(&s.key) > 0)
-        .map(|s| (s.key.namespace.as_str(), s.key.name.as_str()))
+        .filter(|(key, _)| member.ready(key) > 0)
+        .map(|(key, _)| (key.namespace.as_str(), key.name.as_str()))
         .collect();
     let (location, status) = match member.node(node_name) {
         None => (None, NodeStatus::Missing),
@@ -388,11 +388,10 @@ mod tests {
             snap.apply(ObjectChange::Service(
                 key.clone(),
                 Some(crate::model::ServiceProj {
-                    key,
                     federated: false,
-                    ingress: vec![],
+                    ingress: vec![].into(),
                     options: Default::default(),
-                    problems: vec![],
+                    problems: vec![].into(),
                 }),
             ));
             snap.apply(ObjectChange::Slice(

@@ -35,11 +35,10 @@ pub(crate) fn snapshot(region: &str, zones: &[&str], ip: &str, ready: usize) -> 
     s.services.insert(
         key.clone(),
         ServiceProj {
-            key,
             federated: true,
-            ingress: vec![Target::Ip(ip)],
+            ingress: vec![Target::Ip(ip)].into(),
             options: ServiceOptions::default(),
-            problems: vec![],
+            problems: vec![].into(),
         },
     );
     s.slices.insert(
@@ -262,7 +261,7 @@ impl Resolve for Moving {
 async fn elb_and_ip(c: &Running, ttl: Option<u32>) {
     let mut elb = snapshot("r1", &["z1"], "192.0.2.1", 1);
     for s in elb.services.values_mut() {
-        s.ingress = vec![Target::Hostname("lb.elb.example.net".into())];
+        s.ingress = vec![Target::Hostname("lb.elb.example.net".into())].into();
         s.options.ttl = ttl;
     }
     c.send("m1", elb).await;

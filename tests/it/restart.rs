@@ -34,11 +34,10 @@ fn member(region: &str, zone: &str, services: &[(&str, &str)]) -> MemberSnapshot
         s.services.insert(
             key.clone(),
             ServiceProj {
-                key,
                 federated: true,
-                ingress: vec![Target::Ip(ip)],
+                ingress: vec![Target::Ip(ip)].into(),
                 options: ServiceOptions::default(),
-                problems: vec![],
+                problems: vec![].into(),
             },
         );
         s.slices.insert(

@@ -56,11 +56,10 @@ fn member(
         s.services.insert(
             key.clone(),
             ServiceProj {
-                key: key.clone(),
                 federated: true,
                 ingress,
                 options: ServiceOptions::default(),
-                problems: vec![],
+                problems: vec![].into(),
             },
         );
         let slice = format!("svc-{i}-x");
@@ -80,12 +79,11 @@ fn member(
 fn elb_member(zone: &str, region: &str, elb: &str, ready: usize) -> MemberSnapshot {
     let mut s = member(Some((zone, region)), 1, 1, 0, ready);
     for svc in s.services.values_mut() {
-        svc.key = ServiceKey::new("default", "hugo");
-        svc.ingress = vec![Target::Hostname(elb.into())];
+        svc.ingress = vec![Target::Hostname(elb.into())].into();
         svc.options.hostnames = vec!["hugo-fed.example.com".into()];
     }
     let svc = s.services.pop_first().unwrap().1;
-    s.services.insert(svc.key.clone(), svc);
+    s.services.insert(ServiceKey::new("default", "hugo"), svc);
     s.slices.clear();
     s.slices.insert(
         ("default".into(), "hugo-x".into()),
@@ -363,7 +361,8 @@ async fn steady_state_makes_no_route53_calls() {
     }
     // One real change after the no-ops: exactly one more change request, no list.
     let mut changed = member(Some(("z2", "r2")), 50, 1, 2, 1);
-    changed.services.values_mut().next().unwrap().ingress = vec![Target::Ip("192.0.2.99".parse().unwrap())];
+    changed.services.values_mut().next().unwrap().ingress =
+        vec![Target::Ip("192.0.2.99".parse().unwrap())].into();
     r.send("m2", changed).await;
     r.until("the change lands", |r| {
         if r.sets().iter().any(|s| s.values == ["192.0.2.99"]) {

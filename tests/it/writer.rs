@@ -191,16 +191,16 @@ impl Direct {
             snap.services.insert(
                 key.clone(),
                 feddns::model::ServiceProj {
-                    key,
                     federated: true,
                     ingress: vec![feddns::model::Target::Ip(std::net::IpAddr::from([
                         10,
                         0,
                         (i / 256) as u8,
                         (i % 256) as u8,
-                    ]))],
+                    ]))]
+                    .into(),
                     options: Default::default(),
-                    problems: vec![],
+                    problems: vec![].into(),
                 },
             );
             snap.slices.insert(
