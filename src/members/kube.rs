@@ -337,11 +337,11 @@ fn is_expired(e: &watcher::Error) -> bool {
 pub async fn watch_member(member: String, client: Client, settings: WatchSettings, tx: Sender<MemberEvent>) {
     let mut backoff = Backoff::new(settings.backoff, settings.backoff_max);
     let mut states: Vec<StreamState> = Vec::new();
-    let mut sent_snapshot = false;
     let mut failing = false;
     // Changes not sent yet. They outlive a failed attempt: the hashes already record them, so a
-    // re-list would not find them again.
-    let mut pending: Vec<ObjectChange> = Vec::new();
+    // re-list would not find them again. Until the first snapshot is sent they are folded into
+    // it as they arrive (a member's first list can hold many thousands of objects).
+    let mut pending = Pending::Snapshot(MemberSnapshot::default());
     loop {
         let (kinds, watches) = start_watchers(&client, &settings.selection);
         if states.len() != kinds.len() {
@@ -363,7 +363,7 @@ pub async fn watch_member(member: String, client: Client, settings: WatchSetting
             let mut next = Some(first);
             let mut handled = 0;
             while let Some((i, delivered)) = next {
-                if let Err(e) = handle(&mut states[i], delivered, &mut pending) {
+                if let Err(e) = handle(&mut states[i], delivered, &mut |c| pending.push(c)) {
                     break 'watch format!("{} watch: {}", kinds[i], chain(&e));
                 }
                 handled += 1;
@@ -376,32 +376,31 @@ pub async fn watch_member(member: String, client: Client, settings: WatchSetting
             if !synced && states.iter().all(|s| s.listed) {
                 synced = true;
                 backoff.reset();
-                let event = if sent_snapshot {
-                    info!(%member, changes = pending.len(), "member listed again; it is current");
-                    MemberEvent::Changes {
-                        member: member.clone(),
-                        changes: std::mem::take(&mut pending),
-                        resynced: true,
+                let event = match std::mem::replace(&mut pending, Pending::Changes(Vec::new())) {
+                    Pending::Changes(changes) => {
+                        info!(%member, changes = changes.len(), "member listed again; it is current");
+                        MemberEvent::Changes {
+                            member: member.clone(),
+                            changes,
+                            resynced: true,
+                        }
                     }
-                } else {
-                    sent_snapshot = true;
-                    let mut snapshot = MemberSnapshot::default();
-                    for change in pending.drain(..) {
-                        snapshot.apply(change);
-                    }
-                    MemberEvent::Snapshot {
+                    Pending::Snapshot(snapshot) => MemberEvent::Snapshot {
                         member: member.clone(),
                         snapshot,
-                    }
+                    },
                 };
                 failing = false;
                 if tx.send(event).await.is_err() {
                     return;
                 }
-            } else if synced && !pending.is_empty() {
+            } else if synced
+                && let Pending::Changes(changes) = &mut pending
+                && !changes.is_empty()
+            {
                 let event = MemberEvent::Changes {
                     member: member.clone(),
-                    changes: std::mem::take(&mut pending),
+                    changes: std::mem::take(changes),
                     resynced: false,
                 };
                 if tx.send(event).await.is_err() {
@@ -431,11 +430,26 @@ pub async fn watch_member(member: String, client: Client, settings: WatchSetting
     }
 }
 
+/// What a member has not sent yet: its first snapshot, being listed, or changes.
+enum Pending {
+    Snapshot(MemberSnapshot),
+    Changes(Vec<ObjectChange>),
+}
+
+impl Pending {
+    fn push(&mut self, change: ObjectChange) {
+        match self {
+            Self::Snapshot(s) => s.apply(change),
+            Self::Changes(c) => c.push(change),
+        }
+    }
+}
+
 /// Folds one delivered event into the stream's state; changes that matter go to `pending`.
 fn handle(
     state: &mut StreamState,
     delivered: Delivered,
-    pending: &mut Vec<ObjectChange>,
+    pending: &mut impl FnMut(ObjectChange),
 ) -> Result<(), watcher::Error> {
     match delivered {
         Delivered::Init => state.relisting = Some(HashSet::new()),
@@ -449,20 +463,20 @@ fn handle(
                 Some(change) => {
                     let h = hash_of(&change);
                     if state.known.insert(key, h) != Some(h) {
-                        pending.push(change);
+                        pending(change);
                     }
                 }
                 // Present but no longer considered (a label or namespace no longer selected).
                 None => {
                     if state.known.remove(&key).is_some() {
-                        pending.push(gone(key));
+                        pending(gone(key));
                     }
                 }
             }
         }
         Delivered::Gone(key) => {
             if state.known.remove(&key).is_some() {
-                pending.push(gone(key));
+                pending(gone(key));
             }
         }
         Delivered::InitDone => {
@@ -475,7 +489,7 @@ fn handle(
                     .collect();
                 for key in stale {
                     state.known.remove(&key);
-                    pending.push(gone(key));
+                    pending(gone(key));
                 }
             }
             state.listed = true;
