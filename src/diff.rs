@@ -32,8 +32,12 @@ pub enum NameOwner<'a> {
 /// What an ownership record at a companion says, as far as planning needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Owner {
-    /// Ours, for this Service.
-    Ours(ServiceKey),
+    /// Ours, for this Service. When the ownership record is exactly the one feddns writes (its
+    /// value, no routing), only its TTL is kept: the record is made again when it is needed.
+    Ours {
+        service: ServiceKey,
+        record_ttl: Option<u32>,
+    },
     /// Another feddns instance's (why the name is not ours).
     Other(Box<str>),
 }
@@ -126,6 +130,9 @@ impl ZoneCache {
             BTreeSet::new()
         };
         for set in &sets {
+            if self.rebuilt(set) {
+                continue;
+            }
             if self.keeps(&set.name) || adopt.contains(set.name.as_str()) {
                 self.full.entry(set.name.clone()).or_default().insert(set.clone());
             } else {
@@ -205,6 +212,14 @@ impl ZoneCache {
                     .cloned();
                 if let Some(txt) = txt {
                     self.read_owner(&txt);
+                    if self.rebuilt(&txt)
+                        && let Some(sets) = self.full.get_mut(name.as_str())
+                    {
+                        sets.remove(&RecordType::Txt, None);
+                        if sets.is_empty() {
+                            self.full.remove(name.as_str());
+                        }
+                    }
                 }
                 affected.insert(covered);
             } else {
@@ -242,7 +257,15 @@ impl ZoneCache {
                 .entry(own.service.clone())
                 .or_default()
                 .insert(covered.clone());
-            Owner::Ours(own.service)
+            let exact = txt.values.len() == 1
+                && txt.values[0] == own.encode()
+                && txt.routing.is_none()
+                && txt.alias.is_none()
+                && txt.unmodelled.is_none();
+            Owner::Ours {
+                service: own.service,
+                record_ttl: exact.then_some(txt.ttl),
+            }
         } else {
             Owner::Other(
                 format!(
@@ -255,8 +278,49 @@ impl ZoneCache {
         self.owners.insert(covered, owner);
     }
 
+    /// Whether `set` is an ownership record of ours that [`Self::ownership_record`] makes again
+    /// (so it need not be kept).
+    fn rebuilt(&self, set: &RecordSet) -> bool {
+        set.rtype == RecordType::Txt
+            && set.set_id().is_none()
+            && covered_name(&self.prefix, &set.name).is_some_and(|covered| {
+                matches!(self.owners.get(covered), Some(Owner::Ours { record_ttl: Some(ttl), .. }) if *ttl == set.ttl)
+            })
+    }
+
+    /// The ownership record of `name`, kept or made again.
+    pub fn ownership_record(&self, name: &str) -> Option<Arc<RecordSet>> {
+        let companion = companion_name(&self.prefix, name);
+        if let Some(txt) = self
+            .full
+            .get(companion.as_str())
+            .and_then(|s| s.get(&RecordType::Txt, None))
+        {
+            return Some(txt.clone());
+        }
+        match self.owners.get(name) {
+            Some(Owner::Ours {
+                service,
+                record_ttl: Some(ttl),
+            }) => {
+                let own = Ownership {
+                    owner: self.owner_id.clone(),
+                    federation: self.federation.clone(),
+                    service: service.clone(),
+                };
+                Some(Arc::new(RecordSet::new(
+                    &companion,
+                    RecordType::Txt,
+                    *ttl,
+                    [own.encode()],
+                )))
+            }
+            _ => None,
+        }
+    }
+
     fn forget_owner(&mut self, covered: &str) {
-        if let Some(Owner::Ours(service)) = self.owners.remove(covered)
+        if let Some(Owner::Ours { service, .. }) = self.owners.remove(covered)
             && let Some(names) = self.by_service.get_mut(&service)
         {
             names.remove(covered);
@@ -268,7 +332,7 @@ impl ZoneCache {
 
     /// Whether the sets at `name` are kept in full: it is ours, or the companion of a name of ours.
     fn keeps(&self, name: &str) -> bool {
-        let ours = |n: &str| matches!(self.owners.get(n), Some(Owner::Ours(_)));
+        let ours = |n: &str| matches!(self.owners.get(n), Some(Owner::Ours { .. }));
         ours(name) || covered_name(&self.prefix, name).is_some_and(ours)
     }
 
@@ -304,13 +368,28 @@ impl ZoneCache {
 
     /// How many names the zone holds (whether their sets are kept or not).
     pub fn name_count(&self) -> usize {
-        self.full.len() + self.bare.len()
+        let rebuilt = self
+            .owners
+            .iter()
+            .filter(|(name, o)| {
+                matches!(
+                    o,
+                    Owner::Ours {
+                        record_ttl: Some(_),
+                        ..
+                    }
+                ) && !self
+                    .full
+                    .contains_key(companion_name(&self.prefix, name).as_str())
+            })
+            .count();
+        self.full.len() + self.bare.len() + rebuilt
     }
 
     /// Who holds `name`.
     pub fn owner(&self, name: &str) -> NameOwner<'_> {
         match self.owners.get(name) {
-            Some(Owner::Ours(service)) => return NameOwner::Ours(service),
+            Some(Owner::Ours { service, .. }) => return NameOwner::Ours(service),
             Some(Owner::Other(why)) => return NameOwner::Foreign(why.to_string()),
             None => {}
         }
@@ -453,9 +532,7 @@ pub fn diff_service(
             .filter(|s| !s.rtype.is_managed_target())
             .collect();
         let companion = companion_name(cache.prefix(), name);
-        let current_txt = cache
-            .shared_at(&companion)
-            .find(|s| s.rtype == RecordType::Txt && s.routing.is_none());
+        let current_txt = cache.ownership_record(name);
         let mut changes = Vec::new();
         match want {
             Some(sets) => {
@@ -489,14 +566,14 @@ pub fn diff_service(
                 let txt = RecordSet::new(&companion, RecordType::Txt, ttl, [owner.encode()]);
                 match current_txt {
                     None => changes.push(Change::create(txt)),
-                    Some(cur) if **cur != txt => changes.push(Change::replace(Arc::clone(cur), txt)),
+                    Some(cur) if *cur != txt => changes.push(Change::replace(cur, txt)),
                     Some(_) => {}
                 }
             }
             None => {
                 changes.extend(current.values().map(|cur| Change::delete(Arc::clone(cur))));
                 if let Some(cur) = current_txt {
-                    changes.push(Change::delete(Arc::clone(cur)));
+                    changes.push(Change::delete(cur));
                 }
             }
         }
@@ -544,7 +621,15 @@ mod tests {
             set("www.example.com", RecordType::Cname, "lb.example.net"),
             set("_feddns.www.example.com", RecordType::Txt, "not ownership"),
         ]);
-        assert_eq!(c.sets().count(), 2, "the owned name and its companion");
+        assert_eq!(
+            c.sets().count(),
+            1,
+            "the owned name; its ownership record is made again"
+        );
+        assert_eq!(
+            c.ownership_record("mine.example.com").as_deref(),
+            Some(&*ours("mine.example.com", "web"))
+        );
         assert_eq!(c.name_count(), 5);
         assert_eq!(c.sets_at("legacy.example.com").count(), 0);
         let web = ServiceKey::new("ns", "web");
@@ -565,6 +650,34 @@ mod tests {
         assert_eq!(a.sets_at("www.example.com").count(), 0);
     }
 
+    /// An ownership record of ours that is not exactly the one feddns writes is kept as it is,
+    /// so that changing or deleting it matches what the provider holds.
+    #[test]
+    fn unusual_ownership_records_are_kept_as_listed() {
+        let mut c = ZoneCache::new("_feddns", "o", "f");
+        let own = Ownership {
+            owner: "o".into(),
+            federation: "f".into(),
+            service: ServiceKey::new("ns", "web"),
+        };
+        let txt = Arc::new(RecordSet::new(
+            "_feddns.mine.example.com",
+            RecordType::Txt,
+            60,
+            [own.encode(), "also this".to_string()],
+        ));
+        c.load([set("mine.example.com", RecordType::A, "192.0.2.1"), txt.clone()]);
+        assert_eq!(c.sets().count(), 2);
+        assert!(Arc::ptr_eq(
+            &c.ownership_record("mine.example.com").unwrap(),
+            &txt
+        ));
+        assert_eq!(
+            c.owner("mine.example.com"),
+            NameOwner::Ours(&ServiceKey::new("ns", "web"))
+        );
+    }
+
     /// A name becomes ours with its ownership record, and stops being kept without it.
     #[test]
     fn writes_move_names_in_and_out_of_the_kept_sets() {
@@ -572,7 +685,8 @@ mod tests {
         let a = set("new.example.com", RecordType::A, "192.0.2.1");
         let txt = ours("new.example.com", "web");
         c.apply(&[Change::create(a.clone()), Change::create(txt.clone())]);
-        assert_eq!(c.sets().count(), 2);
+        assert_eq!(c.sets().count(), 1);
+        assert_eq!(c.ownership_record("new.example.com"), Some(txt));
         assert!(
             Arc::ptr_eq(c.shared_at("new.example.com").next().unwrap(), &a),
             "shared, not copied"
