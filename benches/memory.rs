@@ -3,13 +3,16 @@
 //! federation: 20 members × 5,000 LoadBalancer Services, 3 zones per member (105,000 names).
 //!
 //! Prints the live bytes and bytes per name of: the member snapshots as the watchers hand them
-//! over; the index built from them; a full plan (the changes of the initial sync); the
-//! controller's provider cache after that sync; the in-memory reference zone; and the embedded
-//! provider (its zone and what it serves DNS from). Run with `cargo bench --bench memory`.
+//! over; the index built from them; a full plan, as it would be if planned at once (the
+//! controller plans 1,000 Services at a time); and the zone after the initial sync as the process
+//! keeps it: the controller's cache alone (a remote provider: Route53, Cloud DNS), and the cache
+//! beside the in-memory reference zone or the embedded provider, which share its record sets.
+//! Run with `cargo bench --bench memory`.
 //! Environment: `FEDDNS_BENCH_MEMBERS` / `FEDDNS_BENCH_SERVICES` (default 20 / 5000).
 
 use std::alloc::System;
 
+use feddns::applier::batches;
 use feddns::diff::ZoneCache;
 use feddns::index::Index;
 use feddns::model::MemberSnapshot;
@@ -28,12 +31,11 @@ use support::member_snapshot_of;
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
-/// Bytes allocated and not freed.
+/// Bytes allocated and not freed (the counters already fold in what reallocations grew or
+/// shrank).
 fn live() -> i64 {
     let s = GLOBAL.stats();
-    i64::try_from(s.bytes_allocated).unwrap_or(i64::MAX)
-        - i64::try_from(s.bytes_deallocated).unwrap_or(i64::MAX)
-        + i64::try_from(s.bytes_reallocated).unwrap_or(0)
+    i64::try_from(s.bytes_allocated).unwrap_or(i64::MAX) - i64::try_from(s.bytes_deallocated).unwrap_or(i64::MAX)
 }
 
 fn env_u32(name: &str, default: u32) -> u32 {
@@ -91,61 +93,49 @@ fn main() {
 
     let empty = ZoneCache::new("_feddns", &opts.owner_id, "bench");
     let keys = all_services(&index, &empty);
+    let full_plan = || plan(&index, &empty, &keys, &cfg, &NoLookup, &opts);
     let before = live();
-    let p = plan(&index, &empty, &keys, &cfg, &NoLookup, &opts);
+    let p = full_plan();
     let plan_bytes = live() - before;
-    let names = p.names.len();
-    let groups = p.names;
-    let changes: Vec<Change> = groups.iter().flat_map(|n| n.changes.iter().cloned()).collect();
-    let sets = changes.len();
-
-    // The sync as the controller does it: the cache records the sets the plan made, then the
-    // plan goes; a provider that keeps its sets in memory stores those very sets.
-    let before = live();
-    let mut cache = ZoneCache::new("_feddns", &opts.owner_id, "bench");
-    cache.apply(&changes);
-    drop((groups, changes));
-    let cache_bytes = live() - before + plan_bytes;
+    let (names, sets) = (p.names.len(), p.change_count());
+    drop(p);
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a Tokio runtime");
-    let apply_all = |p: &dyn Provider| {
-        let limits = p.limits();
-        let mut batch: Vec<Change> = Vec::new();
-        let (mut cost, mut chars) = (0, 0);
-        rt.block_on(async {
-            for set in cache.shared() {
-                let c = Change::create(set.clone());
-                let (cc, ch) = (c.cost(limits.replace_cost), c.value_chars(limits.replace_cost));
-                if cost + cc > limits.max_records_per_batch || chars + ch > limits.max_value_chars_per_batch {
+    // The sync as the controller does it: the provider stores the sets the plan made, the cache
+    // records the same sets (shared), then the plan goes. Measured from before the plan to
+    // after it is gone, so the sets count where they are kept.
+    let sync = |provider: Option<&dyn Provider>| -> (ZoneCache, i64) {
+        let before = live();
+        let groups = full_plan().names;
+        let mut cache = ZoneCache::new("_feddns", &opts.owner_id, "bench");
+        if let Some(p) = provider {
+            rt.block_on(async {
+                for batch in batches(groups.clone(), p.limits()) {
+                    let batch: Vec<Change> = batch.into_iter().flat_map(|g| g.changes).collect();
                     p.apply(&batch).await.expect("the provider accepts the sync");
-                    batch.clear();
-                    (cost, chars) = (0, 0);
                 }
-                cost += cc;
-                chars += ch;
-                batch.push(c);
-            }
-            p.apply(&batch).await.expect("the provider accepts the sync");
-        });
+            });
+        }
+        let changes: Vec<Change> = groups.into_iter().flat_map(|g| g.changes).collect();
+        cache.apply(&changes);
+        drop(changes);
+        (cache, live() - before)
     };
-    let before = live();
+    let (cache, cache_bytes) = sync(None);
+    drop(cache);
     let memory = MemoryProvider::plain("example.com");
-    apply_all(&memory);
-    let memory_bytes = live() - before;
-    drop(memory);
-
-    let before = live();
+    let (cache, memory_bytes) = sync(Some(&memory));
+    drop((cache, memory));
     let embedded = rt
         .block_on(EmbeddedProvider::start(EmbeddedConfig {
             zone: "example.com".into(),
             listen: "127.0.0.1:0".parse().expect("an address"),
         }))
         .expect("the embedded provider starts");
-    apply_all(&embedded);
-    let embedded_bytes = live() - before;
+    let (cache, embedded_bytes) = sync(Some(&embedded));
 
     println!(
         "{members} members × {services} Services: {names} names, {sets} record sets (with the ownership TXTs)"
@@ -159,16 +149,22 @@ fn main() {
         snapshot_bytes,
     );
     t.row("index", index_bytes);
-    t.row("full plan of the initial sync (while it is applied)", plan_bytes);
     t.row(
-        "controller cache after the sync (record sets included)",
+        "full plan of the initial sync (if it were planned at once)",
+        plan_bytes,
+    );
+    t.row(
+        "zone after the sync: the controller's cache (Route53, Cloud DNS)",
         cache_bytes,
     );
     t.row(
-        "in-memory reference zone beside the cache (sets shared)",
+        "zone after the sync: cache and in-memory reference zone (sets shared)",
         memory_bytes,
     );
-    t.row("embedded provider beside the cache (sets shared)", embedded_bytes);
+    t.row(
+        "zone after the sync: cache and embedded provider (sets shared)",
+        embedded_bytes,
+    );
     t.print();
     drop((embedded, cache, index));
     drop(rt);
