@@ -35,7 +35,8 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 /// shrank).
 fn live() -> i64 {
     let s = GLOBAL.stats();
-    i64::try_from(s.bytes_allocated).unwrap_or(i64::MAX) - i64::try_from(s.bytes_deallocated).unwrap_or(i64::MAX)
+    i64::try_from(s.bytes_allocated).unwrap_or(i64::MAX)
+        - i64::try_from(s.bytes_deallocated).unwrap_or(i64::MAX)
 }
 
 fn env_u32(name: &str, default: u32) -> u32 {

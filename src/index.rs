@@ -248,6 +248,9 @@ impl Index {
     }
 
     /// A member's state from a complete snapshot, keeping only what the planner needs.
+    /// A member's state from a complete snapshot, keeping only what the planner needs. The maps
+    /// are built whole (sorted, then packed), not one insertion at a time, which would leave
+    /// their nodes half empty: a snapshot arrives in name order.
     fn compact(&mut self, name: &str, snapshot: MemberSnapshot) -> Member {
         let member_name = self
             .members
@@ -255,16 +258,34 @@ impl Index {
             .map_or_else(|| DnsName::from(name), |m| m.name.clone());
         let mut m = Member::new(member_name);
         m.nodes = snapshot.nodes;
-        for (key, svc) in snapshot.services {
-            if svc.federated || self.every_service {
-                m.services.insert(self.intern_key(&key), svc);
-            }
+        let every = self.every_service;
+        m.services = snapshot
+            .services
+            .into_iter()
+            .filter(|(_, svc)| svc.federated || every)
+            .map(|(key, svc)| (self.intern_key(&key), svc))
+            .collect();
+        m.slices = snapshot
+            .slices
+            .into_iter()
+            .map(|((ns, slice), proj)| {
+                (
+                    (self.intern(&ns), slice),
+                    (self.intern(&proj.service), proj.ready),
+                )
+            })
+            .collect();
+        let mut ready: BTreeMap<ServiceKey, usize> = BTreeMap::new();
+        for ((ns, _), (service, n)) in m.slices.iter().filter(|(_, (_, n))| *n > 0) {
+            *ready
+                .entry(ServiceKey {
+                    namespace: ns.clone(),
+                    name: service.clone(),
+                })
+                .or_default() += n;
         }
-        for ((ns, slice), proj) in snapshot.slices {
-            let id = (self.intern(&ns), slice);
-            let service = self.intern(&proj.service);
-            m.set_slice(id, Some((service, proj.ready)));
-        }
+        // Packed too (collected from the sorted map).
+        m.ready = ready.into_iter().collect();
         m
     }
 
