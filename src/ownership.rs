@@ -6,6 +6,8 @@
 //! `heritage=feddns,owner=<owner id>,federation=<F>,service=<ns>/<svc>`: short, because Route53
 //! counts every character of every value against its 32,000-character limit per request.
 
+use feddns_provider::DnsName;
+
 use crate::model::ServiceKey;
 
 /// The heritage value that marks a record as written by feddns.
@@ -45,7 +47,7 @@ impl Ownership {
                 "federation" => federation = Some(v.trim().to_string()),
                 "service" => {
                     let (ns, name) = v.trim().split_once('/')?;
-                    service = Some(ServiceKey::new(ns, name));
+                    service = Some(ServiceKey::new(DnsName::intern(ns), DnsName::intern(name)));
                 }
                 _ => {}
             }
