@@ -233,13 +233,17 @@ fn service_delivered(svc: Service, selection: &Selection) -> Option<(Key, Option
 
 fn slice_delivered(slice: EndpointSlice, selection: &Selection) -> Option<(Key, Option<ObjectChange>)> {
     let ns = DnsName::intern(namespace_of(&slice.metadata));
-    let key = Key::Slice(ns.clone(), slice.metadata.name.as_deref()?.into());
-    let change = selection
+    let proj = selection
         .namespace_selected(&ns)
         .then(|| project_slice(&slice))
-        .flatten()
-        .map(|p| ObjectChange::Slice((p.namespace.clone(), p.name.clone()), Some(p)));
-    Some((key, change))
+        .flatten();
+    // The key and the projection share the slice's name.
+    let name = match &proj {
+        Some(p) => p.name.clone(),
+        None => slice.metadata.name.as_deref()?.into(),
+    };
+    let change = proj.map(|p| ObjectChange::Slice((p.namespace.clone(), p.name.clone()), Some(p)));
+    Some((Key::Slice(ns, name), change))
 }
 
 fn node_delivered(node: PartialObjectMeta<Node>) -> Option<(Key, Option<ObjectChange>)> {

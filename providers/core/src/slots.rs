@@ -5,35 +5,71 @@ use std::sync::Arc;
 use crate::record::{RecordSet, RecordType};
 
 /// The record sets at one name, sorted by type and set identifier. A name almost always holds
-/// one or two sets, so they are kept in a vector sized exactly: a `BTreeMap` would allocate room
-/// for eleven on the first insert, which at 100,000 names costs hundreds of megabytes. The sets
-/// are shared (`Arc`): a set the controller planned, the provider stored and the cache recorded
-/// is one allocation.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SetsAtName(Vec<Arc<RecordSet>>);
+/// one set (or two), so one is kept inline and more in a slice sized exactly: a `BTreeMap` would
+/// allocate room for eleven on the first insert, and even a vector costs an allocation per name,
+/// which at 100,000 names adds up. The sets are shared (`Arc`): a set the controller planned, the
+/// provider stored and the cache recorded is one allocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetsAtName(Sets);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Sets {
+    One(Arc<RecordSet>),
+    Many(Box<[Arc<RecordSet>]>),
+}
+
+impl Default for SetsAtName {
+    fn default() -> Self {
+        Self(Sets::Many(Box::default()))
+    }
+}
 
 fn slot(set: &RecordSet) -> (&RecordType, Option<&str>) {
     (&set.rtype, set.set_id())
 }
 
 impl SetsAtName {
+    fn as_slice(&self) -> &[Arc<RecordSet>] {
+        match &self.0 {
+            Sets::One(set) => std::slice::from_ref(set),
+            Sets::Many(sets) => sets,
+        }
+    }
+
+    fn from_vec(mut sets: Vec<Arc<RecordSet>>) -> Self {
+        if sets.len() == 1
+            && let Some(one) = sets.pop()
+        {
+            return Self(Sets::One(one));
+        }
+        Self(Sets::Many(sets.into_boxed_slice()))
+    }
+
     fn position(&self, rtype: &RecordType, set_id: Option<&str>) -> Result<usize, usize> {
-        self.0.binary_search_by(|s| slot(s).cmp(&(rtype, set_id)))
+        self.as_slice()
+            .binary_search_by(|s| slot(s).cmp(&(rtype, set_id)))
     }
 
     /// The set of type `rtype` with identifier `set_id`.
     pub fn get(&self, rtype: &RecordType, set_id: Option<&str>) -> Option<&Arc<RecordSet>> {
-        self.position(rtype, set_id).ok().map(|i| &self.0[i])
+        self.position(rtype, set_id).ok().map(|i| &self.as_slice()[i])
     }
 
     /// Puts `set` in its place (type and set identifier), returning what was there.
     pub fn insert(&mut self, set: Arc<RecordSet>) -> Option<Arc<RecordSet>> {
         let (rtype, set_id) = slot(&set);
         match self.position(rtype, set_id) {
-            Ok(i) => Some(std::mem::replace(&mut self.0[i], set)),
+            Ok(i) => {
+                let mut sets = self.as_slice().to_vec();
+                let old = std::mem::replace(&mut sets[i], set);
+                *self = Self::from_vec(sets);
+                Some(old)
+            }
             Err(i) => {
-                self.0.reserve_exact(1);
-                self.0.insert(i, set);
+                let mut sets = Vec::with_capacity(self.as_slice().len() + 1);
+                sets.extend_from_slice(self.as_slice());
+                sets.insert(i, set);
+                *self = Self::from_vec(sets);
                 None
             }
         }
@@ -42,24 +78,25 @@ impl SetsAtName {
     /// Takes the set of type `rtype` with identifier `set_id` out.
     pub fn remove(&mut self, rtype: &RecordType, set_id: Option<&str>) -> Option<Arc<RecordSet>> {
         let i = self.position(rtype, set_id).ok()?;
-        let set = self.0.remove(i);
-        self.0.shrink_to_fit();
+        let mut sets = self.as_slice().to_vec();
+        let set = sets.remove(i);
+        *self = Self::from_vec(sets);
         Some(set)
     }
 
     /// Whether no set is left.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.as_slice().is_empty()
     }
 
     /// The sets, in order of type and set identifier.
     pub fn values(&self) -> impl Iterator<Item = &RecordSet> {
-        self.0.iter().map(|s| &**s)
+        self.as_slice().iter().map(|s| &**s)
     }
 
     /// The shared sets, in order.
     pub fn shared(&self) -> impl Iterator<Item = &Arc<RecordSet>> {
-        self.0.iter()
+        self.as_slice().iter()
     }
 }
 
@@ -98,5 +135,7 @@ mod tests {
         m.remove(&RecordType::A, None);
         m.remove(&RecordType::Txt, None);
         assert!(m.is_empty());
+        // One set is kept without an allocation of its own.
+        assert_eq!(std::mem::size_of::<SetsAtName>(), 16);
     }
 }
