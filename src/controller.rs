@@ -906,7 +906,7 @@ impl Controller {
                 self.plan_chunk(&chunk, true).guarded_deletes()
             })
             .sum();
-        refusal(deletes, self.cache.owned_set_count(), &self.opts)
+        refusal(deletes, &self.cache, &self.opts)
     }
 
     /// Plans every Service once against a fresh listing, without applying (for `feddns plan`):

@@ -172,16 +172,20 @@ pub fn plan<'a>(
         }
     }
     if !opts.force {
-        out.refused = refusal(out.guarded_deletes(), cache.owned_set_count(), opts);
+        out.refused = refusal(out.guarded_deletes(), cache, opts);
     }
     out
 }
 
-/// Why the delete guard refuses a plan deleting `deletes` of the `owned` record sets, if it does
-/// (more than `max_delete_share` of them, and more than `min_guarded_deletes`); `force` is the
-/// caller's to check.
-pub fn refusal(deletes: usize, owned: usize, opts: &PlanOptions) -> Option<String> {
-    (deletes > opts.min_guarded_deletes && deletes as f64 > opts.max_delete_share * owned as f64).then(|| {
+/// Why the delete guard refuses a plan deleting `deletes` of the record sets the cache owns, if it
+/// does (more than `max_delete_share` of them, and more than `min_guarded_deletes`); `force` is the
+/// caller's to check. The owned sets are counted only when there are enough deletions to judge.
+pub fn refusal(deletes: usize, cache: &ZoneCache, opts: &PlanOptions) -> Option<String> {
+    if deletes <= opts.min_guarded_deletes {
+        return None;
+    }
+    let owned = cache.owned_set_count();
+    (deletes as f64 > opts.max_delete_share * owned as f64).then(|| {
         format!(
             "refusing to delete {deletes} of {owned} owned record sets (more than {:.0}%): \
              check the member watches and selectors, or run with --force",
