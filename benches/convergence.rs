@@ -15,8 +15,10 @@
 //!    providers: `embedded` (the zone in the controller's process, read over UDP) and `route53`
 //!    (the controller's AWS SDK at 1,000 requests/s to the strict fake Route53, served over HTTP by
 //!    this benchmark run again as another process, so that the controller's memory is measured
-//!    alone; the zone read back through the SDK). For Route53 the whole zone is then also listed
-//!    through the SDK at Route53's quota of 5 requests/s, as a controller does at start.
+//!    alone; the zone read back through the SDK). For Route53 the memory is read once more after
+//!    the controller's periodic verify (`verify_interval` 30 s here) has listed the whole zone
+//!    again, the peak of a steady state; and the whole zone is listed through the SDK at Route53's
+//!    quota of 5 requests/s, as a controller does at start.
 //!
 //! Environment: `FEDDNS_BENCH_PART=latency|rss` (default both), `FEDDNS_BENCH_CHANGES` (part 1,
 //! default 1000), `FEDDNS_BENCH_SEED` (part 1's choice of Services), `FEDDNS_BENCH_LOG` (a tracing
@@ -82,6 +84,10 @@ const RSS_ZONES: [&str; 3] = ["a", "b", "c"];
 const RSS_SYNC_DEADLINE: Duration = Duration::from_secs(900);
 /// Interval of the convergence checks of part 2 (queries to another process).
 const RSS_POLL: Duration = Duration::from_millis(200);
+/// The controller's verify interval in part 2: a verify lists the whole zone again.
+const RSS_VERIFY: Duration = Duration::from_secs(30);
+/// How long the fake sees no further listing request before a verify counts as done.
+const RSS_QUIET: Duration = Duration::from_secs(1);
 
 fn main() {
     if let Ok(role) = std::env::var(ROLE_VAR) {
@@ -274,7 +280,11 @@ fn embedded_provider(listen: SocketAddr) -> String {
 
 /// A config file's text with default timing; `provider` is the `provider` mapping.
 fn config_text(provider: &str, members: &[(String, PathBuf)]) -> String {
-    let mut text = format!("federation: {FEDERATION}\ndomain: {DOMAIN}\nprovider: {provider}\nmembers:\n");
+    let mut text = format!(
+        "federation: {FEDERATION}\ndomain: {DOMAIN}\nprovider: {provider}\n\
+         controller: {{ verify_interval: {}s }}\nmembers:\n",
+        RSS_VERIFY.as_secs()
+    );
     for (name, kubeconfig) in members {
         // A JSON string is a valid YAML double-quoted scalar.
         let path = serde_json::to_string(&kubeconfig.to_string_lossy()).unwrap_or_default();
@@ -1079,6 +1089,8 @@ struct Row {
     /// From the first change until every changed name answered its new address.
     changed_in: Duration,
     changed: Mem,
+    /// After a verify (Route53 only).
+    verified: Option<Mem>,
     /// Route53 only.
     full_list: Option<FullList>,
 }
@@ -1317,6 +1329,50 @@ async fn rss_row(
         mib(changed.rss),
         mib(changed.hwm)
     );
+    // The periodic verify lists the whole zone again while the cache is held: the peak of a
+    // steady state. Seen for Route53 through the fake's count of listing requests.
+    let verified = match &target {
+        Target::Embedded { .. } => None,
+        Target::Route53 { fake, .. } => {
+            let listings = async || -> anyhow::Result<u64> {
+                let calls = http::remote_calls(fake.endpoint()).await?;
+                Ok(calls.get("ListResourceRecordSets").copied().unwrap_or(0))
+            };
+            let before = listings().await?;
+            // A page holds at most 300 sets; the controller lists with the largest pages.
+            let pages = u64::try_from(2 * layout.names() / 300).unwrap_or(u64::MAX);
+            let deadline = Instant::now() + RSS_VERIFY + RSS_SYNC_DEADLINE;
+            let mut last = before;
+            let mut quiet_since = Instant::now();
+            loop {
+                if let Some(status) = controller.0.try_wait()? {
+                    bail!("the controller exited with {status} before a verify");
+                }
+                let now = listings().await?;
+                if now != last {
+                    last = now;
+                    quiet_since = Instant::now();
+                }
+                if now >= before + pages && quiet_since.elapsed() >= RSS_QUIET {
+                    break;
+                }
+                ensure!(
+                    Instant::now() < deadline,
+                    "no verify listing within {:?}",
+                    deadline.duration_since(t)
+                );
+                tokio::time::sleep(RSS_POLL).await;
+            }
+            let m = Mem::read(pid)?;
+            println!(
+                "{what} {size}: after a verify ({} listing requests): VmRSS {:.1} MiB, VmHWM {:.1} MiB",
+                last - before,
+                mib(m.rss),
+                mib(m.hwm)
+            );
+            Some(m)
+        }
+    };
     drop(controller);
 
     let full_list = match &target {
@@ -1346,6 +1402,7 @@ async fn rss_row(
         changes,
         changed_in,
         changed,
+        verified,
         full_list,
     })
 }
@@ -1354,7 +1411,7 @@ fn print_rss_table(rows: &[Row]) {
     let Some(first) = rows.first() else { return };
     println!();
     println!(
-        "{:<9} {:>9} {:>7} {:>8} {:>10} {:>10} {:>7} {:>9} {:>10} {:>10} {:>22}",
+        "{:<9} {:>9} {:>7} {:>8} {:>10} {:>10} {:>7} {:>9} {:>10} {:>10} {:>13} {:>22}",
         "provider",
         "members",
         "names",
@@ -1365,6 +1422,7 @@ fn print_rss_table(rows: &[Row]) {
         format!("{} ch. s", first.changes),
         "RSS MiB",
         "HWM MiB",
+        "verify HWM",
         "full list at 5/s",
     );
     for r in rows {
@@ -1372,8 +1430,11 @@ fn print_rss_table(rows: &[Row]) {
             || "-".to_string(),
             |l| format!("{:.1} s ({} req.)", l.took.as_secs_f64(), l.requests),
         );
+        let verify = r
+            .verified
+            .map_or_else(|| "-".to_string(), |m| format!("{:.1}", mib(m.hwm)));
         println!(
-            "{:<9} {:>9} {:>7} {:>8.2} {:>10.1} {:>10.1} {:>7} {:>9.2} {:>10.1} {:>10.1} {:>22}",
+            "{:<9} {:>9} {:>7} {:>8.2} {:>10.1} {:>10.1} {:>7} {:>9.2} {:>10.1} {:>10.1} {:>13} {:>22}",
             r.kind.name(),
             format!("{}x{}", r.members, r.services),
             r.names,
@@ -1384,6 +1445,7 @@ fn print_rss_table(rows: &[Row]) {
             r.changed_in.as_secs_f64(),
             mib(r.changed.rss),
             mib(r.changed.hwm),
+            verify,
             list,
         );
     }

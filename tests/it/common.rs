@@ -270,3 +270,50 @@ impl std::io::Write for Logs {
         Ok(())
     }
 }
+
+/// A member's snapshot: a node in each of `zones` of `region`, and in namespace `default` each
+/// `(Service, ingress IP, ready endpoints)` as a federated LoadBalancer with one EndpointSlice.
+pub(crate) fn member_snapshot(
+    region: &str,
+    zones: &[&str],
+    services: &[(&str, &str, usize)],
+) -> feddns::model::MemberSnapshot {
+    use feddns::model::{
+        MemberSnapshot, NodeProj, ServiceKey, ServiceOptions, ServiceProj, SliceProj, Target,
+    };
+    let mut s = MemberSnapshot::default();
+    for (i, z) in zones.iter().enumerate() {
+        let name = format!("node-{i}");
+        s.nodes.insert(
+            name.clone(),
+            NodeProj {
+                name,
+                zone: Some((*z).into()),
+                region: Some(region.into()),
+            },
+        );
+    }
+    for (svc, ip, ready) in services {
+        let ip: std::net::IpAddr = ip.parse().unwrap();
+        s.services.insert(
+            ServiceKey::new("default", *svc),
+            ServiceProj {
+                federated: true,
+                ingress: vec![Target::Ip(ip)].into(),
+                options: ServiceOptions::default(),
+                problems: vec![].into(),
+            },
+        );
+        let slice = format!("{svc}-1");
+        s.slices.insert(
+            ("default".into(), slice.as_str().into()),
+            SliceProj {
+                namespace: "default".into(),
+                name: slice.into(),
+                service: (*svc).into(),
+                ready: *ready,
+            },
+        );
+    }
+    s
+}

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use feddns::config::Config;
 use feddns::controller::{Controller, Stats};
 use feddns::members::MemberEvent;
-use feddns::model::{MemberSnapshot, NodeProj, ServiceKey, ServiceOptions, ServiceProj, SliceProj, Target};
+use feddns::model::{MemberSnapshot, Target};
 use feddns::resolver::{Resolution, Resolve};
 use feddns_embedded::{EmbeddedConfig, EmbeddedProvider};
 use hickory_net::proto::rr::RecordType;
@@ -18,39 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::common::*;
 
 pub(crate) fn snapshot(region: &str, zones: &[&str], ip: &str, ready: usize) -> MemberSnapshot {
-    let mut s = MemberSnapshot::default();
-    for (i, z) in zones.iter().enumerate() {
-        let name = format!("node-{i}");
-        s.nodes.insert(
-            name.clone(),
-            NodeProj {
-                name,
-                zone: Some((*z).into()),
-                region: Some(region.into()),
-            },
-        );
-    }
-    let key = ServiceKey::new("default", "nginx");
-    let ip: IpAddr = ip.parse().unwrap();
-    s.services.insert(
-        key.clone(),
-        ServiceProj {
-            federated: true,
-            ingress: vec![Target::Ip(ip)].into(),
-            options: ServiceOptions::default(),
-            problems: vec![].into(),
-        },
-    );
-    s.slices.insert(
-        ("default".into(), "nginx-1".into()),
-        SliceProj {
-            namespace: "default".into(),
-            name: "nginx-1".into(),
-            service: "nginx".into(),
-            ready,
-        },
-    );
-    s
+    member_snapshot(region, zones, &[("nginx", ip, ready)])
 }
 
 struct Running {

@@ -3,14 +3,13 @@
 //! exactly the changes `feddns run` then applies.
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 
 use feddns::config::{Config, ProviderConfig};
 use feddns::controller::Controller;
 use feddns::members::MemberEvent;
-use feddns::model::{MemberSnapshot, NodeProj, ServiceKey, ServiceOptions, ServiceProj, SliceProj, Target};
+use feddns::model::MemberSnapshot;
 use feddns_provider::{Change, MemoryProvider, Provider, RecordSet, RecordType};
 use futures_util::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
@@ -19,38 +18,8 @@ use crate::common::*;
 
 /// A member in `region`/`zone` serving each `(service, ip)` in `default`.
 fn member(region: &str, zone: &str, services: &[(&str, &str)]) -> MemberSnapshot {
-    let mut s = MemberSnapshot::default();
-    s.nodes.insert(
-        "n1".into(),
-        NodeProj {
-            name: "n1".into(),
-            zone: Some(zone.into()),
-            region: Some(region.into()),
-        },
-    );
-    for (svc, ip) in services {
-        let key = ServiceKey::new("default", *svc);
-        let ip: IpAddr = ip.parse().unwrap();
-        s.services.insert(
-            key.clone(),
-            ServiceProj {
-                federated: true,
-                ingress: vec![Target::Ip(ip)].into(),
-                options: ServiceOptions::default(),
-                problems: vec![].into(),
-            },
-        );
-        s.slices.insert(
-            ("default".into(), format!("{svc}-1").into()),
-            SliceProj {
-                namespace: "default".into(),
-                name: format!("{svc}-1").into(),
-                service: (*svc).into(),
-                ready: 1,
-            },
-        );
-    }
-    s
+    let services: Vec<(&str, &str, usize)> = services.iter().map(|(svc, ip)| (*svc, *ip, 1)).collect();
+    member_snapshot(region, &[zone], &services)
 }
 
 fn config(members: &[&str], provider: &str) -> Config {

@@ -182,37 +182,12 @@ impl Direct {
     }
 
     async fn member(&self, services: usize) {
-        let text = member_file("r1", 0);
-        let mut snap = feddns::members::snapshot::parse_snapshot(&text, "m1", &Default::default())
-            .unwrap()
-            .snapshot;
-        for i in 0..services {
-            let key = feddns::model::ServiceKey::new("default", format!("s{i}"));
-            snap.services.insert(
-                key.clone(),
-                feddns::model::ServiceProj {
-                    federated: true,
-                    ingress: vec![feddns::model::Target::Ip(std::net::IpAddr::from([
-                        10,
-                        0,
-                        (i / 256) as u8,
-                        (i % 256) as u8,
-                    ]))]
-                    .into(),
-                    options: Default::default(),
-                    problems: vec![].into(),
-                },
-            );
-            snap.slices.insert(
-                ("default".into(), format!("s{i}-1").into()),
-                feddns::model::SliceProj {
-                    namespace: "default".into(),
-                    name: format!("s{i}-1").into(),
-                    service: format!("s{i}").into(),
-                    ready: 1,
-                },
-            );
-        }
+        let owned: Vec<(String, String)> = (0..services)
+            .map(|i| (format!("s{i}"), format!("10.0.{}.{}", i / 256, i % 256)))
+            .collect();
+        let services: Vec<(&str, &str, usize)> =
+            owned.iter().map(|(s, ip)| (s.as_str(), ip.as_str(), 1)).collect();
+        let snap = member_snapshot("r1", &["r1a"], &services);
         self.tx
             .send(feddns::members::MemberEvent::Snapshot {
                 member: "m1".into(),
@@ -232,6 +207,20 @@ fn owned_sets(zone: &[feddns_provider::RecordSet]) -> usize {
     zone.iter().filter(|s| s.name.contains(".myfed.svc")).count()
 }
 
+/// Waits until the zone holds the global, region and zone names of `services` Services with
+/// their ownership TXTs: 6 sets each.
+async fn synced(zone: &MemoryProvider, services: usize) {
+    eventually("the first sync converges", || async {
+        let n = owned_sets(&zone.list().await.unwrap());
+        if n == services * 6 {
+            Ok(())
+        } else {
+            Err(format!("{n} sets"))
+        }
+    })
+    .await;
+}
+
 /// The first sync of many Services is planned and applied a chunk of Services at a time (its
 /// changes are never all in memory at once), and converges.
 #[tokio::test]
@@ -239,16 +228,7 @@ async fn a_large_round_is_planned_and_applied_chunk_by_chunk() {
     let zone = Arc::new(MemoryProvider::plain("example.com"));
     let c = Direct::start(zone.clone());
     c.member(2500).await;
-    // Global, region and zone names with their TXTs: 6 sets per Service.
-    eventually("the first sync converges", || async {
-        let n = owned_sets(&zone.list().await.unwrap());
-        if n == 2500 * 6 {
-            Ok(())
-        } else {
-            Err(format!("{n} sets"))
-        }
-    })
-    .await;
+    synced(&zone, 2500).await;
     let plans = c.stats.plans.load(std::sync::atomic::Ordering::SeqCst);
     assert!(
         plans >= 3,
@@ -264,15 +244,7 @@ async fn the_delete_guard_judges_a_whole_round() {
     let zone = Arc::new(MemoryProvider::plain("example.com"));
     let c = Direct::start(zone.clone());
     c.member(2500).await;
-    eventually("the first sync converges", || async {
-        let n = owned_sets(&zone.list().await.unwrap());
-        if n == 2500 * 6 {
-            Ok(())
-        } else {
-            Err(format!("{n} sets"))
-        }
-    })
-    .await;
+    synced(&zone, 2500).await;
     // Every Service disappears from the only member (an emptied watch, a broken selector).
     c.member(0).await;
     eventually("the round is refused", || async {

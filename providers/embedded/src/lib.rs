@@ -242,14 +242,8 @@ impl Provider for EmbeddedProvider {
     /// Every set of the zone, including the apex SOA (`Other("SOA")`) and NS (`Other("NS")`)
     /// sets, whose values are in zone-file presentation form.
     async fn list(&self) -> Result<Vec<RecordSet>, ProviderError> {
-        let _writer = self.writer.lock().await;
-        let served = self.read();
-        Ok(self
-            .apex
-            .listed(served.serial())
-            .into_iter()
-            .chain(served.zone().sets().cloned())
-            .collect())
+        let shared = self.list_shared().await?;
+        Ok(shared.into_iter().map(Arc::unwrap_or_clone).collect())
     }
 
     /// The sets DNS is answered from, shared: the controller's cache keeps these very sets.
