@@ -826,8 +826,14 @@ fn assert_workload(docs: &[Value], embedded_dns: bool) -> String {
             .unwrap_or_else(|| panic!("memory in Mi or Gi: {q}"))
     };
     let limit = mib(&resources.limits.as_ref().unwrap()["memory"]);
-    assert!(mib(&requests["memory"]) >= 240, "memory request below the measured RSS");
-    assert!(limit >= 300, "memory limit below the measured verify peak: {limit}Mi");
+    assert!(
+        mib(&requests["memory"]) >= 240,
+        "memory request below the measured RSS"
+    );
+    assert!(
+        limit >= 300,
+        "memory limit below the measured verify peak: {limit}Mi"
+    );
 
     // The command line, POD_NAME and POD_NAMESPACE.
     let args = c.args.clone().unwrap_or_default();
