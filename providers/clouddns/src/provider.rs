@@ -529,64 +529,7 @@ impl CloudDnsProvider {
     /// Checks the batch on its own (no request): each set, one change per set, replaces keep
     /// their key, CNAMEs created beside other types, and the declared limits.
     fn check_batch(&self, changes: &[Change]) -> Result<(), ProviderError> {
-        let mut keys = HashSet::new();
-        let mut created: BTreeMap<&str, BTreeSet<&RecordType>> = BTreeMap::new();
-        for change in changes {
-            let key = change.key();
-            if !keys.insert(key.clone()) {
-                return Err(invalid(
-                    key,
-                    "more than one change for this record set in one batch",
-                ));
-            }
-            match change {
-                Change::Create { new } => self.check_set(new)?,
-                Change::Delete { old } => self.check_set(old)?,
-                Change::Replace { old, new } => {
-                    if old.key() != new.key() {
-                        return Err(invalid(key, "a replace must keep name, type and set identifier"));
-                    }
-                    self.check_set(old)?;
-                    self.check_set(new)?;
-                }
-            }
-            if let Change::Create { new } | Change::Replace { new, .. } = change {
-                created.entry(&new.name).or_default().insert(&new.rtype);
-            }
-        }
-        for (name, types) in created {
-            if types.contains(&RecordType::Cname) && types.len() > 1 {
-                let key = changes
-                    .iter()
-                    .map(Change::key)
-                    .find(|k| k.name == name && k.rtype == RecordType::Cname)
-                    .unwrap_or_else(|| RecordKey {
-                        name: name.into(),
-                        rtype: RecordType::Cname,
-                        set_id: None,
-                    });
-                return Err(invalid(
-                    key,
-                    "a CNAME cannot share its name with other record types",
-                ));
-            }
-        }
-        let limits = self.limits();
-        let cost: usize = changes.iter().map(|c| c.cost(limits.replace_cost)).sum();
-        if cost > limits.max_records_per_batch {
-            return Err(ProviderError::TooLarge(format!(
-                "{cost} records in one batch, the limit is {}",
-                limits.max_records_per_batch
-            )));
-        }
-        let chars: usize = changes.iter().map(|c| c.value_chars(limits.replace_cost)).sum();
-        if chars > limits.max_value_chars_per_batch {
-            return Err(ProviderError::TooLarge(format!(
-                "{chars} characters of values in one batch, the limit is {}",
-                limits.max_value_chars_per_batch
-            )));
-        }
-        Ok(())
+        feddns_provider::check_batch(changes, self.limits(), |s| self.check_set(s))
     }
 
     /// The current rrsets of the geo groups, by (absolute lower-case name, type).

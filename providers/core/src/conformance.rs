@@ -324,8 +324,16 @@ pub async fn lists_every_set(p: &dyn Provider) {
 /// afresh for every case. Attributes before it (such as `#[ignore = "..."]`) go on every test.
 #[macro_export]
 macro_rules! conformance_tests {
-    ($(#[$meta:meta])* $make:expr) => {
-        $crate::conformance_tests!(@cases [$(#[$meta])*] $make;
+    // Attributes are gathered one by one: a repetition of them followed by an expression would be
+    // ambiguous (an expression may start with an attribute).
+    (#[$meta:meta] $($rest:tt)+) => {
+        $crate::conformance_tests!(@attrs [#[$meta]] $($rest)+);
+    };
+    (@attrs [$($attrs:tt)*] #[$meta:meta] $($rest:tt)+) => {
+        $crate::conformance_tests!(@attrs [$($attrs)* #[$meta]] $($rest)+);
+    };
+    (@attrs [$($attrs:tt)*] $make:expr) => {
+        $crate::conformance_tests!(@cases [$($attrs)*] $make;
             create_then_list, create_existing_fails, replace_exact, delete_exact, cname_is_exclusive,
             batch_is_atomic, one_change_per_set, invalid_input_rejected, routing_per_capabilities,
             limits_enforced, lists_every_set);
@@ -340,5 +348,8 @@ macro_rules! conformance_tests {
             let provider = $make.await;
             $crate::conformance::$case(&*provider).await;
         }
+    };
+    ($make:expr) => {
+        $crate::conformance_tests!(@attrs [] $make);
     };
 }

@@ -4,6 +4,7 @@
 //! Providers depend on this crate only; the controller (root crate `feddns`) depends on it and on
 //! every provider.
 
+mod batch;
 pub mod conformance;
 mod gate;
 pub mod memory;
@@ -14,6 +15,7 @@ mod provider;
 mod record;
 mod slots;
 
+pub use batch::{check_batch, check_limits};
 pub use gate::ApiGate;
 pub use memory::{MemoryProvider, ZoneState};
 pub use name::DnsName;

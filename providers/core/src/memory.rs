@@ -64,7 +64,7 @@ impl ZoneState {
     /// Checks the whole batch, then applies it in order. On error nothing changed. Returns the
     /// names the batch touched.
     pub fn apply(&mut self, changes: &[Change]) -> Result<BTreeSet<DnsName>, ProviderError> {
-        self.check_limits(changes)?;
+        crate::batch::check_limits(changes, self.limits)?;
         let mut seen = BTreeSet::new();
         let mut staged: BTreeMap<DnsName, SetsAtName> = BTreeMap::new();
         for change in changes {
@@ -115,27 +115,6 @@ impl ZoneState {
             }
         }
         Ok(touched)
-    }
-
-    fn check_limits(&self, changes: &[Change]) -> Result<(), ProviderError> {
-        let cost: usize = changes.iter().map(|c| c.cost(self.limits.replace_cost)).sum();
-        if cost > self.limits.max_records_per_batch {
-            return Err(ProviderError::TooLarge(format!(
-                "{cost} records in one batch, the limit is {}",
-                self.limits.max_records_per_batch
-            )));
-        }
-        let chars: usize = changes
-            .iter()
-            .map(|c| c.value_chars(self.limits.replace_cost))
-            .sum();
-        if chars > self.limits.max_value_chars_per_batch {
-            return Err(ProviderError::TooLarge(format!(
-                "{chars} characters of values in one batch, the limit is {}",
-                self.limits.max_value_chars_per_batch
-            )));
-        }
-        Ok(())
     }
 
     fn check_shape(&self, change: &Change) -> Result<(), ProviderError> {
