@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use feddns_clouddns::CloudDnsProvider;
 use feddns_embedded::{EmbeddedConfig, EmbeddedProvider};
 use feddns_provider::{MemoryProvider, Provider};
+use feddns_rfc2136::Rfc2136Provider;
 use feddns_route53::Route53Provider;
 use tracing::{info, warn};
 
@@ -356,6 +357,18 @@ async fn provider(cfg: &Config, zone: &str, planning: bool) -> anyhow::Result<Ar
                 project = p.project(),
                 managed_zone = p.managed_zone(),
                 "using Cloud DNS managed zone"
+            );
+            Arc::new(p)
+        }
+        ProviderConfig::Rfc2136(r) => {
+            let p = Rfc2136Provider::connect(r, zone)
+                .await
+                .context("cannot use the RFC 2136 server (provider.rfc2136)")?;
+            info!(
+                zone = p.zone(),
+                server = p.server(),
+                key = p.key_name(),
+                "using the zone on an RFC 2136 server"
             );
             Arc::new(p)
         }

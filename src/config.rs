@@ -12,6 +12,7 @@
 //!   embedded: { listen: 127.0.0.1:5353 }
 //!   # route53: { zone_name: example.com }
 //!   # clouddns: { project: my-project, managed_zone: example-com }
+//!   # rfc2136: { server: 10.0.0.53:53, tsig: { name: feddns-key, secret_file: tsig.key } }
 //! resolver:                      # for ingress hostnames that must be resolved
 //!   nameservers: [10.0.0.2:53]   # default: the system's resolv.conf
 //!   hosts: { lb.example.net: [192.0.2.10] }
@@ -217,6 +218,9 @@ pub enum ProviderConfig {
     /// credentials: `GOOGLE_APPLICATION_CREDENTIALS`, gcloud, the metadata server / Workload
     /// Identity).
     Clouddns(feddns_clouddns::CloudDnsConfig),
+    /// A primary server (BIND 9, Knot, ...) written with TSIG-signed RFC 2136 dynamic updates and
+    /// listed by zone transfer.
+    Rfc2136(feddns_rfc2136::Rfc2136Config),
 }
 
 /// How ingress hostnames are resolved where they must be.
@@ -587,6 +591,11 @@ impl Config {
         {
             *path = resolve_path(base, path);
         }
+        if let ProviderConfig::Rfc2136(r) = &mut cfg.provider
+            && let Some(path) = &mut r.tsig.secret_file
+        {
+            *path = resolve_path(base, path);
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -709,6 +718,7 @@ impl Config {
         match &self.provider {
             ProviderConfig::Route53(r) => r.validate().map_err(|e| self.invalid("provider.route53", e))?,
             ProviderConfig::Clouddns(c) => c.validate().map_err(|e| self.invalid("provider.clouddns", e))?,
+            ProviderConfig::Rfc2136(r) => self.check_rfc2136(r)?,
             ProviderConfig::Embedded(_) => {}
         }
         for (field, map) in [
@@ -727,6 +737,26 @@ impl Config {
         for host in self.resolver.hosts.keys() {
             crate::names::check_name("resolver host", &feddns_provider::normalize_name(host))
                 .map_err(|e| self.invalid(format!("resolver.hosts.{host}"), e))?;
+        }
+        Ok(())
+    }
+
+    /// The RFC 2136 settings, the key they name (read now, so that a missing or malformed key
+    /// file is a configuration error), and a zone that holds the domain.
+    fn check_rfc2136(&self, r: &feddns_rfc2136::Rfc2136Config) -> Result<(), ConfigError> {
+        r.load_key().map_err(|e| match e {
+            feddns_rfc2136::Rfc2136Error::Config { field, problem } => {
+                self.invalid(format!("provider.rfc2136.{field}"), problem)
+            }
+            other => self.invalid("provider.rfc2136", other),
+        })?;
+        let domain = feddns_provider::normalize_name(&self.domain);
+        let zone = r.zone_or(&domain);
+        if !feddns_provider::in_zone(&domain, &zone) {
+            return Err(self.invalid(
+                "provider.rfc2136.zone",
+                format!("zone {zone} does not hold the domain {domain}"),
+            ));
         }
         Ok(())
     }
@@ -1003,6 +1033,83 @@ members:
                 "config file /etc/feddns/config.yaml: line {line}, column 20: unknown variant, expected one of `plain`, `latency`"
             )
         );
+    }
+
+    #[test]
+    fn rfc2136_provider_fields_and_key_file_relative_to_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        let with = |rfc2136: &str| {
+            GOOD.replace(
+                "embedded: { listen: 127.0.0.1:5353 }",
+                &format!("rfc2136: {rfc2136}"),
+            )
+        };
+        let load = |text: String| Config::parse(&text, &path);
+        std::fs::create_dir(dir.path().join("keys")).unwrap();
+        std::fs::write(dir.path().join("keys/tsig.key"), "c2VjcmV0LXRzaWcta2V5LTk0MzE=\n").unwrap();
+        let c = load(with(
+            "{ server: 127.0.0.1:5353, tsig: { name: feddns-key, secret_file: keys/tsig.key } }",
+        ))
+        .unwrap();
+        match &c.provider {
+            ProviderConfig::Rfc2136(r) => {
+                assert_eq!(
+                    r.tsig.secret_file.as_deref(),
+                    Some(dir.path().join("keys/tsig.key").as_path())
+                );
+                assert_eq!(r.zone_or(&c.domain), "example.com");
+                assert_eq!(r.max_changes_per_update, 500);
+            }
+            other => panic!("{other:?}"),
+        }
+        let field = |text: String| match load(text).unwrap_err() {
+            ConfigError::Invalid { field, problem, .. } => (field, problem),
+            other => panic!("{other}"),
+        };
+        let (f, p) = field(with(
+            "{ server: 127.0.0.1:5353, tsig: { name: k, secret_file: keys/missing.key } }",
+        ));
+        assert_eq!(f, "provider.rfc2136.tsig.secret_file");
+        assert!(p.contains("keys/missing.key"), "{p}");
+        std::fs::write(dir.path().join("keys/bad.key"), "not base64!\n").unwrap();
+        let (f, p) = field(with(
+            "{ server: 127.0.0.1:5353, tsig: { name: k, secret_file: keys/bad.key } }",
+        ));
+        assert_eq!(f, "provider.rfc2136.tsig.secret_file");
+        assert!(p.contains("bad.key") && p.contains("not base64"), "{p}");
+        let (f, _) = field(with(
+            "{ server: 127.0.0.1:5353, tsig: { name: k, secret: c2VjcmV0LXRzaWcta2V5LTk0MzE=, secret_env: X } }",
+        ));
+        assert_eq!(f, "provider.rfc2136.tsig");
+        let (f, _) = field(with(
+            "{ server: 127.0.0.1:5353, tsig: { name: k, secret_env: FEDDNS_TEST_UNSET_TSIG } }",
+        ));
+        assert_eq!(f, "provider.rfc2136.tsig.secret_env");
+        let (f, _) = field(with(
+            "{ server: 'a b', tsig: { name: k, secret_file: keys/tsig.key } }",
+        ));
+        assert_eq!(f, "provider.rfc2136.server");
+        let (f, p) = field(with(
+            "{ server: ns1, zone: example.org, tsig: { name: k, secret_file: keys/tsig.key } }",
+        ));
+        assert_eq!(f, "provider.rfc2136.zone");
+        assert!(p.contains("example.org") && p.contains("example.com"), "{p}");
+        // A parent zone holds the domain.
+        load(with(
+            "{ server: ns1, zone: com, tsig: { name: k, secret_file: keys/tsig.key } }",
+        ))
+        .unwrap();
+        let (f, _) = field(with(
+            "{ server: ns1, max_changes_per_update: 0, tsig: { name: k, secret_file: keys/tsig.key } }",
+        ));
+        assert_eq!(f, "provider.rfc2136.max_changes_per_update");
+        // The secret never shows, not even in the restart check's rendering.
+        let inline = load(with(
+            "{ server: ns1, tsig: { name: k, secret: c2VjcmV0LXRzaWcta2V5LTk0MzE= } }",
+        ))
+        .unwrap();
+        assert!(!format!("{:?}", inline.provider).contains("c2VjcmV0"));
     }
 
     #[test]

@@ -11,9 +11,9 @@ use hickory_net::proto::rr::RecordType;
 use crate::common::*;
 
 /// A running `feddns run`, killed when dropped.
-struct Running {
+pub(crate) struct Running {
     child: Child,
-    log: Arc<Mutex<Vec<String>>>,
+    pub(crate) log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Drop for Running {
@@ -24,7 +24,7 @@ impl Drop for Running {
 }
 
 impl Running {
-    fn start(config: &Path) -> Self {
+    pub(crate) fn start(config: &Path) -> Self {
         Self::start_with(config, &[])
     }
 

@@ -9,6 +9,7 @@ mod discovery;
 mod host;
 mod kube;
 mod restart;
+mod rfc2136;
 mod route53;
 mod stub;
 mod writer;
