@@ -17,9 +17,23 @@ apt_install() {
   [ -n "$apt_updated" ] || { $sudo_cmd apt-get update -qq; apt_updated=1; }
   $sudo_cmd apt-get install -y -qq "$@" >/dev/null
 }
-# dig, for the demo.
+# dig, for the demo and the RFC 2136 test.
 command -v dig >/dev/null || apt_install dnsutils
 dig -v 2>&1 | head -1
+# BIND 9 and Knot, the RFC 2136 peers (the tests start named and knotd themselves, as the user
+# running them, with their files in a temporary directory).
+[ -x /usr/sbin/named ] || command -v named >/dev/null || apt_install bind9
+[ -x /usr/sbin/knotd ] || command -v knotd >/dev/null || apt_install knot
+# Where AppArmor confines /usr/sbin/named to its Debian paths, the tests run a copy (a profile
+# attaches to the path), which may read its configuration from the temporary directory.
+if [ -z "${FEDDNS_NAMED:-}" ] && [ -e /etc/apparmor.d/usr.sbin.named ] \
+   && grep -qs Y /sys/module/apparmor/parameters/enabled; then
+  mkdir -p "$HOME/.cache/feddns-peers"
+  cp /usr/sbin/named "$HOME/.cache/feddns-peers/named"
+  export FEDDNS_NAMED="$HOME/.cache/feddns-peers/named"
+fi
+"${FEDDNS_NAMED:-named}" -v 2>/dev/null || /usr/sbin/named -v
+"${FEDDNS_KNOTD:-knotd}" -V 2>/dev/null || /usr/sbin/knotd -V
 # moto's server, the Route53 stand-in (pinned: the moto skip list in providers/route53 follows
 # 5.2.5's known deviations from Route53, see shared/reference/standins.md).
 moto_venv="$HOME/.cache/feddns-moto"

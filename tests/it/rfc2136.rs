@@ -3,7 +3,9 @@
 
 use std::process::Command;
 
-use feddns_rfc2136::testing::{DnsServer, KEY_NAME, Kind, Options};
+use std::net::SocketAddr;
+
+use feddns_rfc2136::testing::{DnsServer, Fault, Front, KEY_NAME, Kind, Options};
 
 use crate::common::{GLOBAL, demo_copy, eventually, replace_file};
 use crate::demo::Running;
@@ -48,25 +50,34 @@ async fn expect_dig(server: &DnsServer, feddns: &Running, name: &str, rtype: &st
     .await;
 }
 
-#[tokio::test]
-#[ignore = "needs named (Debian bind9) and dig; tests/run-all.sh installs them"]
-async fn feddns_run_writes_every_level_of_the_demo_into_bind() {
-    let bind = DnsServer::start(Kind::Bind, Options::default())
+async fn bind() -> DnsServer {
+    DnsServer::start(Kind::Bind, Options::default())
         .await
-        .unwrap_or_else(|e| panic!("{e}; {IGNORE}"));
+        .unwrap_or_else(|e| panic!("{e}; {IGNORE}"))
+}
+
+/// The demo with BIND's key in a file next to the configuration (named by a relative path),
+/// writing to `server`; `feddns run` on it.
+fn run_demo(bind: &DnsServer, server: SocketAddr) -> (tempfile::TempDir, Running) {
     let dir = demo_copy("127.0.0.1:0");
-    // The key file next to the configuration, named by a relative path.
     std::fs::write(dir.path().join("tsig.key"), bind.secret_base64()).unwrap();
     let config = dir.path().join("config.yaml");
     let text = std::fs::read_to_string(&config).unwrap();
     let provider = format!(
-        "  rfc2136:\n    server: {}\n    tsig: {{ name: {KEY_NAME}, secret_file: tsig.key }}\n",
-        bind.addr()
+        "  rfc2136:\n    server: {server}\n    tsig: {{ name: {KEY_NAME}, secret_file: tsig.key }}\n"
     );
     let text = text.replace("  embedded:\n    listen: 127.0.0.1:0\n", &provider);
     assert!(text.contains("rfc2136:"), "{text}");
     std::fs::write(&config, text).unwrap();
     let feddns = Running::start(&config);
+    (dir, feddns)
+}
+
+#[tokio::test]
+#[ignore = "needs named (Debian bind9) and dig; tests/run-all.sh installs them"]
+async fn feddns_run_writes_every_level_of_the_demo_into_bind() {
+    let bind = bind().await;
+    let (dir, feddns) = run_demo(&bind, bind.addr());
 
     // Global: the EU IP and the US ELB's (re-resolved) address.
     expect_dig(&bind, &feddns, GLOBAL, "A", &["198.51.100.17", "203.0.113.10"]).await;
@@ -120,4 +131,22 @@ async fn feddns_run_writes_every_level_of_the_demo_into_bind() {
     let log = feddns.log.lock().unwrap().join("\n");
     assert!(!log.contains(&bind.secret_base64()), "the key is never logged");
     assert!(log.contains("using the zone on an RFC 2136 server"), "{log}");
+}
+
+/// SERVFAIL is transient: the controller retries the UPDATE with its backoff until BIND takes it.
+#[tokio::test]
+#[ignore = "needs named (Debian bind9) and dig; tests/run-all.sh installs them"]
+async fn servfail_is_retried_until_bind_takes_the_update() {
+    let bind = bind().await;
+    let front = Front::start(Some(bind.addr()), Fault::ServFailUpdates(2))
+        .await
+        .unwrap();
+    let (_dir, feddns) = run_demo(&bind, front.addr());
+    expect_dig(&bind, &feddns, GLOBAL, "A", &["198.51.100.17", "203.0.113.10"]).await;
+    assert_eq!(
+        front.faults(),
+        2,
+        "both SERVFAILs were met, and the UPDATE sent again"
+    );
+    assert!(front.updates() >= 3, "{} UPDATEs", front.updates());
 }

@@ -455,3 +455,188 @@ impl ServerZone {
         Self { provider, server }
     }
 }
+
+/// What a [`Front`] does to the traffic it relays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Answers the first `n` UPDATE requests itself with an unsigned SERVFAIL; relays the rest.
+    ServFailUpdates(usize),
+    /// Answers every request itself with an unsigned SERVFAIL.
+    ServFailAll,
+    /// Relays, but changes one record's TTL in the `n`-th answer message of each connection
+    /// (1-based), keeping the message's signature.
+    Tamper(usize),
+    /// Accepts connections and never answers.
+    Silent,
+}
+
+/// A TCP relay on a free port of 127.0.0.1 in front of a server (or of nothing), injecting a
+/// [`Fault`]; stopped with every connection when dropped.
+pub struct Front {
+    addr: SocketAddr,
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    faults: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    updates: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Front {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Front {
+    /// Starts relaying to `upstream` (none: only faults that answer themselves work).
+    pub async fn start(upstream: Option<SocketAddr>, fault: Fault) -> std::io::Result<Self> {
+        use std::sync::atomic::AtomicUsize;
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let addr = listener.local_addr()?;
+        let requests = std::sync::Arc::new(AtomicUsize::new(0));
+        let faults = std::sync::Arc::new(AtomicUsize::new(0));
+        let updates = std::sync::Arc::new(AtomicUsize::new(0));
+        let counters = (requests.clone(), faults.clone(), updates.clone());
+        let task = tokio::spawn(async move {
+            // Connections live in the set, so that stopping the relay stops them.
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((client, _)) = listener.accept().await {
+                let counters = counters.clone();
+                connections.spawn(async move {
+                    let _ = relay(client, upstream, fault, counters).await;
+                });
+            }
+        });
+        Ok(Self {
+            addr,
+            requests,
+            faults,
+            updates,
+            task,
+        })
+    }
+
+    /// Where clients connect.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Requests received so far.
+    pub fn requests(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Faults injected so far (answers made up or changed).
+    pub fn faults(&self) -> usize {
+        self.faults.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// UPDATE requests received so far.
+    pub fn updates(&self) -> usize {
+        self.updates.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Requests, faults and UPDATEs, over all connections.
+type Counters = (
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+);
+
+async fn read_frame(r: &mut (impl tokio::io::AsyncReadExt + Unpin)) -> std::io::Result<Vec<u8>> {
+    let len = r.read_u16().await?;
+    let mut buf = vec![0; usize::from(len)];
+    r.read_exact(&mut buf).await?;
+    Ok(buf)
+}
+
+async fn write_frame(w: &mut (impl tokio::io::AsyncWriteExt + Unpin), m: &[u8]) -> std::io::Result<()> {
+    let len = u16::try_from(m.len()).map_err(std::io::Error::other)?;
+    w.write_all(&len.to_be_bytes()).await?;
+    w.write_all(m).await
+}
+
+/// An unsigned SERVFAIL answer to `request`.
+fn servfail(request: &[u8]) -> std::io::Result<Vec<u8>> {
+    let q = Message::from_vec(request).map_err(std::io::Error::other)?;
+    let mut answer = Message::error_msg(q.metadata.id, q.metadata.op_code, ResponseCode::ServFail);
+    answer.queries = q.queries;
+    answer.to_vec().map_err(std::io::Error::other)
+}
+
+async fn relay(
+    client: tokio::net::TcpStream,
+    upstream: Option<SocketAddr>,
+    fault: Fault,
+    (requests, faults, updates): Counters,
+) -> std::io::Result<()> {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (mut from_client, mut to_client) = client.into_split();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
+    let writer = async move {
+        while let Some(frame) = rx.recv().await {
+            write_frame(&mut to_client, &frame).await?;
+        }
+        Ok::<(), std::io::Error>(())
+    };
+    let server = match (upstream, fault) {
+        (Some(addr), Fault::ServFailUpdates(_) | Fault::Tamper(_)) => {
+            Some(tokio::net::TcpStream::connect(addr).await?.into_split())
+        }
+        _ => None,
+    };
+    let (mut from_server, mut to_server) = match server {
+        Some((r, w)) => (Some(r), Some(w)),
+        None => (None, None),
+    };
+    let answers = tx.clone();
+    let tampered = faults.clone();
+    let downstream = async move {
+        let Some(from_server) = from_server.as_mut() else {
+            return std::future::pending().await;
+        };
+        let mut n = 0;
+        loop {
+            let mut frame = read_frame(from_server).await?;
+            n += 1;
+            if fault == Fault::Tamper(n) {
+                let mut m = Message::from_vec(&frame).map_err(std::io::Error::other)?;
+                if let Some(r) = m.answers.iter_mut().find(|r| r.ttl > 0) {
+                    r.ttl += 1;
+                    tampered.fetch_add(1, SeqCst);
+                }
+                frame = m.to_vec().map_err(std::io::Error::other)?;
+            }
+            if answers.send(frame).await.is_err() {
+                return Ok::<(), std::io::Error>(());
+            }
+        }
+    };
+    let upstream_pump = async move {
+        loop {
+            let request = read_frame(&mut from_client).await?;
+            requests.fetch_add(1, SeqCst);
+            let is_update = request.get(2).is_some_and(|b| (b >> 3) & 0x0f == 5);
+            let update = if is_update {
+                updates.fetch_add(1, SeqCst) + 1
+            } else {
+                0
+            };
+            let answer_it = match fault {
+                Fault::ServFailAll => true,
+                Fault::ServFailUpdates(n) => is_update && update <= n,
+                Fault::Silent => continue,
+                _ => false,
+            };
+            if answer_it {
+                faults.fetch_add(1, SeqCst);
+                if tx.send(servfail(&request)?).await.is_err() {
+                    return Ok(());
+                }
+            } else if let Some(to_server) = to_server.as_mut() {
+                write_frame(to_server, &request).await?;
+            }
+        }
+    };
+    tokio::try_join!(writer, downstream, upstream_pump).map(|_| ())
+}

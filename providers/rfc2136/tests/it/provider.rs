@@ -1,20 +1,16 @@
 //! The provider's own behaviour against BIND 9 and Knot: foreign records, stale views refused by
 //! the prerequisites, refusals (a wrong key, no update policy, no transfer), a 10,000-record zone,
-//! and, through a proxy of the test's own in front of the server, tampered answers, SERVFAIL and
+//! and, through a `Front` relay that injects faults, tampered answers, SERVFAIL and
 //! silence.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use feddns_provider::{Change, Provider, ProviderError, RecordSet, RecordType};
-use feddns_rfc2136::testing::{DnsServer, KEY_NAME, Kind, Options, ServerZone, random_secret};
+use feddns_rfc2136::testing::{DnsServer, Fault, Front, KEY_NAME, Kind, Options, ServerZone, random_secret};
 use feddns_rfc2136::{Rfc2136Provider, TsigKey};
-use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 const ZONE: &str = "example.com";
 
@@ -398,92 +394,6 @@ both!(
     tampered_answers_are_refused,
 );
 
-// ---------------------------------------------------------------------------------------------
-// A proxy in front of the server, or a server of the test's own that misbehaves.
-
-/// What the proxy does.
-#[derive(Clone, Copy)]
-enum Mode {
-    /// Changes one record's TTL in the server's `n`-th answer message (its signature kept).
-    Tamper(usize),
-    /// Answers every request with an unsigned SERVFAIL, sending nothing on.
-    ServFail,
-    /// Accepts connections and never answers.
-    Silent,
-}
-
-/// Serves `mode` on a free port in front of `upstream`; counts the requests seen.
-async fn proxy(upstream: Option<SocketAddr>, mode: Mode) -> (SocketAddr, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen = Arc::new(AtomicUsize::new(0));
-    let count = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((client, _)) = listener.accept().await {
-            let count = count.clone();
-            tokio::spawn(async move {
-                let _ = serve(client, upstream, mode, count).await;
-            });
-        }
-    });
-    (addr, seen)
-}
-
-async fn read_frame(s: &mut (impl AsyncReadExt + Unpin)) -> std::io::Result<Vec<u8>> {
-    let len = s.read_u16().await?;
-    let mut buf = vec![0; usize::from(len)];
-    s.read_exact(&mut buf).await?;
-    Ok(buf)
-}
-
-async fn write_frame(s: &mut (impl AsyncWriteExt + Unpin), m: &[u8]) -> std::io::Result<()> {
-    s.write_all(&(m.len() as u16).to_be_bytes()).await?;
-    s.write_all(m).await
-}
-
-async fn serve(
-    mut client: TcpStream,
-    upstream: Option<SocketAddr>,
-    mode: Mode,
-    seen: Arc<AtomicUsize>,
-) -> std::io::Result<()> {
-    match mode {
-        Mode::Silent => {
-            let mut sink = Vec::new();
-            let _ = client.read_to_end(&mut sink).await;
-            Ok(())
-        }
-        Mode::ServFail => loop {
-            let request = read_frame(&mut client).await?;
-            seen.fetch_add(1, Ordering::SeqCst);
-            let q = Message::from_vec(&request).map_err(std::io::Error::other)?;
-            let mut answer = Message::error_msg(q.metadata.id, q.metadata.op_code, ResponseCode::ServFail);
-            answer.queries = q.queries;
-            write_frame(&mut client, &answer.to_vec().map_err(std::io::Error::other)?).await?;
-        },
-        Mode::Tamper(n) => {
-            let upstream = upstream.expect("an upstream");
-            let mut server = TcpStream::connect(upstream).await?;
-            let request = read_frame(&mut client).await?;
-            seen.fetch_add(1, Ordering::SeqCst);
-            write_frame(&mut server, &request).await?;
-            let mut i = 0;
-            loop {
-                let mut frame = read_frame(&mut server).await?;
-                i += 1;
-                if i == n {
-                    let mut m = Message::from_vec(&frame).map_err(std::io::Error::other)?;
-                    if let Some(r) = m.answers.iter_mut().find(|r| r.ttl > 0) {
-                        r.ttl += 1;
-                    }
-                    frame = m.to_vec().map_err(std::io::Error::other)?;
-                }
-                write_frame(&mut client, &frame).await?;
-            }
-        }
-    }
-}
-
 /// A provider for the zone of `server`, talking to `addr` instead.
 fn through(server: &DnsServer, addr: SocketAddr) -> Rfc2136Provider {
     let mut cfg = server.config();
@@ -508,8 +418,11 @@ async fn tampered_answers_are_refused(kind: Kind) {
     let messages = z.last_transfer().unwrap().messages;
     assert!(messages >= 3, "{}: {messages} messages", kind.name());
     for n in [1, 2, messages] {
-        let (addr, _) = proxy(Some(z.server.addr()), Mode::Tamper(n)).await;
-        let e = through(&z.server, addr).list().await.unwrap_err();
+        let front = Front::start(Some(z.server.addr()), Fault::Tamper(n))
+            .await
+            .unwrap();
+        let e = through(&z.server, front.addr()).list().await.unwrap_err();
+        assert_eq!(front.faults(), 1);
         assert!(
             matches!(&e, ProviderError::Other(m) if m.contains("signature") || m.contains("MAC")),
             "{}: message {n} of {messages} tampered: {e}",
@@ -537,20 +450,16 @@ async fn servfail_timeouts_and_refused_connections_are_transient() {
     };
     let change = [Change::create(set("x", RecordType::A, 60, &["192.0.2.1"]))];
 
-    let (addr, seen) = proxy(None, Mode::ServFail).await;
-    let p = Rfc2136Provider::with_key(&cfg(addr), ZONE, &key).unwrap();
+    let front = Front::start(None, Fault::ServFailAll).await.unwrap();
+    let p = Rfc2136Provider::with_key(&cfg(front.addr()), ZONE, &key).unwrap();
     for e in [p.list().await.unwrap_err(), p.apply(&change).await.unwrap_err()] {
         assert!(e.is_transient(), "{e}");
         assert!(e.to_string().contains("SERVFAIL"), "{e}");
     }
-    assert_eq!(
-        seen.load(Ordering::SeqCst),
-        2,
-        "one request each: retries are the caller's"
-    );
+    assert_eq!(front.requests(), 2, "one request each: retries are the caller's");
 
-    let (addr, _) = proxy(None, Mode::Silent).await;
-    let p = Rfc2136Provider::with_key(&cfg(addr), ZONE, &key)
+    let front = Front::start(None, Fault::Silent).await.unwrap();
+    let p = Rfc2136Provider::with_key(&cfg(front.addr()), ZONE, &key)
         .unwrap()
         .with_timeout(Duration::from_millis(200));
     for e in [p.list().await.unwrap_err(), p.apply(&change).await.unwrap_err()] {
