@@ -25,6 +25,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_VALUE_CHARS_PER_UPDATE: usize = 32_000;
 /// The largest DNS message over TCP.
 const MAX_MESSAGE: usize = 65_535;
+/// Room left in an UPDATE for its TSIG record (key and algorithm names, times, a MAC of up to
+/// 64 bytes).
+const TSIG_ROOM: usize = 512;
 
 /// A feddns [`Provider`] writing one zone on an RFC 2136 primary (BIND 9, Knot, PowerDNS, ...)
 /// with TSIG-signed dynamic updates, and listing it by TSIG-signed zone transfer.
@@ -502,12 +505,6 @@ impl Rfc2136Provider {
     ) -> Result<(), ProviderError> {
         let op = Operation::Update;
         let first = changes[0].key();
-        let size = msg.to_vec().map(|b| b.len()).unwrap_or(usize::MAX);
-        if size > MAX_MESSAGE - 512 {
-            return Err(ProviderError::TooLarge(format!(
-                "an UPDATE of {size} bytes; a DNS message over TCP holds 65,535"
-            )));
-        }
         let answer = self
             .gate
             .call(
@@ -615,6 +612,16 @@ impl Provider for Rfc2136Provider {
         }
         check_batch(changes, self.limits, |s| self.check_set(s))?;
         let msg = wire::update(&self.origin, changes).map_err(|(i, r)| invalid(changes[i].key(), r))?;
+        // hickory compresses the names of a message's first 120 records only, so long names
+        // fill an UPDATE sooner than its record count says: refused before anything is sent,
+        // the caller splits the batch.
+        let size = msg.to_vec().map_or(usize::MAX, |b| b.len()) + TSIG_ROOM;
+        if size > MAX_MESSAGE {
+            return Err(ProviderError::TooLarge(format!(
+                "an UPDATE of about {size} bytes for {} changes; a DNS message over TCP holds 65,535",
+                changes.len()
+            )));
+        }
         let swaps = wire::cname_swaps(changes);
         if !swaps.is_empty() {
             self.check_swaps(&swaps, changes).await?;

@@ -348,6 +348,30 @@ async fn ten_thousand_records_list_in_one_transfer_and_update_in_bounded_batches
     assert_eq!(listed(&*z).await.len(), 20_000 - limit);
 }
 
+/// Long names fill an UPDATE before `max_changes_per_update` changes do: such a batch is refused
+/// before anything is sent, and its halves go through.
+async fn an_update_over_64_kib_is_refused_before_anything_is_sent(kind: Kind) {
+    let z = start(kind, Options::default()).await;
+    let long = "a-long-label-of-the-kind-kubernetes-names-make-0123456789";
+    let changes: Vec<Change> = (0..500)
+        .map(|i| Change::create(set(&format!("{long}.{i}"), RecordType::A, 60, &["192.0.2.1"])))
+        .collect();
+    let e = z.apply(&changes).await.unwrap_err();
+    assert!(
+        matches!(&e, ProviderError::TooLarge(m) if m.contains("65,535")),
+        "{e}"
+    );
+    assert_eq!(
+        calls(&z, "UPDATE") + calls(&z, "QUERY"),
+        1,
+        "only connect()'s SOA query"
+    );
+    let (first, second) = changes.split_at(250);
+    z.apply(first).await.unwrap();
+    z.apply(second).await.unwrap();
+    assert_eq!(listed(&*z).await.len(), 500);
+}
+
 async fn the_serial_is_remembered(kind: Kind) {
     let z = start(kind, Options::default()).await;
     assert_eq!(z.serial(), None);
@@ -390,6 +414,7 @@ both!(
     wrong_keys_are_clear_permanent_errors,
     refusals_name_what_the_server_needs,
     ten_thousand_records_list_in_one_transfer_and_update_in_bounded_batches,
+    an_update_over_64_kib_is_refused_before_anything_is_sent,
     the_serial_is_remembered,
     tampered_answers_are_refused,
 );
