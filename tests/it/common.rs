@@ -134,6 +134,15 @@ pub(crate) fn demo_copy(listen: &str) -> tempfile::TempDir {
     dir
 }
 
+/// Marks the endpoints of a demo member (in the demo copy `dir`) ready, as an edit of its file.
+pub(crate) fn make_ready(dir: &Path, member: &str) {
+    let file = dir.join(format!("members/{member}.yaml"));
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("ready: false", "ready: true");
+    replace_file(&file, &text);
+}
+
 /// Replaces a file the way editors do: write a temporary file, then rename it over the original.
 pub(crate) fn replace_file(path: &Path, text: &str) {
     let tmp = path.with_extension("tmp");

@@ -126,11 +126,7 @@ async fn demo_serves_every_level_and_follows_member_file_edits() {
     }
 
     // JP's endpoints become ready: an edit of its file changes the answers.
-    let jp = dir.path().join("members/jp.yaml");
-    let text = std::fs::read_to_string(&jp)
-        .unwrap()
-        .replace("ready: false", "ready: true");
-    replace_file(&jp, &text);
+    make_ready(dir.path(), "jp");
     let mut dns = Dns::udp(addr).await;
     expect_answer(
         &mut dns,

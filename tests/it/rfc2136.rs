@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use feddns_rfc2136::testing::{DnsServer, Fault, Front, KEY_NAME, Kind, Options};
 
-use crate::common::{GLOBAL, demo_copy, eventually, replace_file};
+use crate::common::{GLOBAL, demo_copy, eventually, make_ready};
 use crate::demo::Running;
 
 const IGNORE: &str = "needs named (Debian bind9) and dig; tests/run-all.sh installs them";
@@ -113,11 +113,7 @@ async fn feddns_run_writes_every_level_of_the_demo_into_bind() {
     .await;
 
     // JP's endpoints become ready: the edit reaches BIND, the CNAMEs turn into A records.
-    let jp = dir.path().join("members/jp.yaml");
-    let text = std::fs::read_to_string(&jp)
-        .unwrap()
-        .replace("ready: false", "ready: true");
-    replace_file(&jp, &text);
+    make_ready(dir.path(), "jp");
     expect_dig(
         &bind,
         &feddns,

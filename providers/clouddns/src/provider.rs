@@ -96,20 +96,6 @@ impl std::fmt::Debug for CloudDnsProvider {
     }
 }
 
-fn invalid(key: RecordKey, reason: impl Into<String>) -> ProviderError {
-    ProviderError::Invalid {
-        key,
-        reason: reason.into(),
-    }
-}
-
-fn conflict(key: RecordKey, reason: impl Into<String>) -> ProviderError {
-    ProviderError::Conflict {
-        key,
-        reason: reason.into(),
-    }
-}
-
 /// A random fraction in [0, 1) for backoff jitter.
 fn jitter() -> f64 {
     let r = std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now());
@@ -123,8 +109,8 @@ fn expect_current(
     key: &RecordKey,
 ) -> Result<(), ProviderError> {
     match current {
-        None => Err(conflict(key.clone(), "does not exist")),
-        Some(cur) if cur != expected => Err(conflict(
+        None => Err(ProviderError::conflict(key.clone(), "does not exist")),
+        Some(cur) if cur != expected => Err(ProviderError::conflict(
             key.clone(),
             format!(
                 "current {} {} differs from expected {} {}",
@@ -445,57 +431,69 @@ impl CloudDnsProvider {
     fn check_set(&self, set: &RecordSet) -> Result<(), ProviderError> {
         let key = set.key();
         if set.name.is_empty() || set.name != normalize_name(&set.name) {
-            return Err(invalid(
+            return Err(ProviderError::invalid(
                 key,
                 "name is not normalized (lower-case, no trailing dot)",
             ));
         }
         if !in_zone(&set.name, &self.zone) {
-            return Err(invalid(key, format!("name is not in zone {}", self.zone)));
+            return Err(ProviderError::invalid(
+                key,
+                format!("name is not in zone {}", self.zone),
+            ));
         }
         if set.name.len() > 253 || set.name.split('.').any(|l| l.is_empty() || l.len() > 63) {
-            return Err(invalid(key, "name is not a valid DNS name"));
+            return Err(ProviderError::invalid(key, "name is not a valid DNS name"));
         }
         if set.ttl > i32::MAX as u32 {
-            return Err(invalid(key, format!("TTL {} is over 2147483647", set.ttl)));
+            return Err(ProviderError::invalid(
+                key,
+                format!("TTL {} is over 2147483647", set.ttl),
+            ));
         }
         match set.routing() {
             None => {}
             Some(Routing::Geo { set_id, location }) if location.is_empty() || set_id != location => {
-                return Err(invalid(
+                return Err(ProviderError::invalid(
                     key,
                     "a geo set needs a location, and its set identifier must be that location",
                 ));
             }
             Some(Routing::Geo { .. }) => {}
             Some(r) => {
-                return Err(invalid(
+                return Err(ProviderError::invalid(
                     key,
                     format!("{} routing is not supported by Cloud DNS (geo only)", r.policy()),
                 ));
             }
         }
         if set.alias.is_some() {
-            return Err(invalid(key, "alias record sets are not supported by Cloud DNS"));
+            return Err(ProviderError::invalid(
+                key,
+                "alias record sets are not supported by Cloud DNS",
+            ));
         }
         if let Some(u) = &set.unmodelled {
             if set.routing.is_some() || u.set_id.is_some() {
-                return Err(invalid(
+                return Err(ProviderError::invalid(
                     key,
                     "a routing policy feddns does not model cannot be combined with a set identifier",
                 ));
             }
             let policy = wire::unmodelled_policy(u)
-                .map_err(|e| invalid(key.clone(), format!("unmodelled fields: {e}")))?;
+                .map_err(|e| ProviderError::invalid(key.clone(), format!("unmodelled fields: {e}")))?;
             if policy.is_some() && set.values.is_empty() {
                 return Ok(());
             }
         }
         if set.values.is_empty() {
-            return Err(invalid(key, "a record set needs at least one value"));
+            return Err(ProviderError::invalid(
+                key,
+                "a record set needs at least one value",
+            ));
         }
         if set.values.len() > MAX_RRDATAS_PER_RRSET {
-            return Err(invalid(
+            return Err(ProviderError::invalid(
                 key,
                 format!(
                     "{} values, Cloud DNS allows {MAX_RRDATAS_PER_RRSET} per rrset",
@@ -517,11 +515,14 @@ impl CloudDnsProvider {
                 RecordType::Txt | RecordType::Other(_) => true,
             };
             if !ok {
-                return Err(invalid(key, format!("invalid {} value {v:?}", set.rtype)));
+                return Err(ProviderError::invalid(
+                    key,
+                    format!("invalid {} value {v:?}", set.rtype),
+                ));
             }
         }
         if set.rtype == RecordType::Cname && set.values.len() != 1 {
-            return Err(invalid(key, "a CNAME has exactly one value"));
+            return Err(ProviderError::invalid(key, "a CNAME has exactly one value"));
         }
         Ok(())
     }
@@ -574,14 +575,14 @@ impl CloudDnsProvider {
         let mut slots: BTreeMap<Option<String>, RecordSet> = BTreeMap::new();
         if let Some(cur) = current {
             let sets = from_wire(cur).map_err(|r| {
-                invalid(
+                ProviderError::invalid(
                     first_key.clone(),
                     format!("the current rrset cannot be changed by feddns: {r}"),
                 )
             })?;
             for s in sets {
                 if let Some(u) = &s.unmodelled {
-                    return Err(invalid(
+                    return Err(ProviderError::invalid(
                         first_key,
                         format!(
                             "the current rrset cannot be changed by feddns: it holds {}",
@@ -597,7 +598,7 @@ impl CloudDnsProvider {
             match change {
                 Change::Create { new } => {
                     if let Some(cur) = slots.get(&key.set_id) {
-                        return Err(conflict(
+                        return Err(ProviderError::conflict(
                             key,
                             format!("already exists ({})", cur.describe_values()),
                         ));
@@ -618,7 +619,7 @@ impl CloudDnsProvider {
         let addition = if remaining.is_empty() {
             None
         } else {
-            Some(group_to_wire(&remaining).map_err(|r| invalid(first_key.clone(), r))?)
+            Some(group_to_wire(&remaining).map_err(|r| ProviderError::invalid(first_key.clone(), r))?)
         };
         let deletion = current.cloned();
         if let (Some(d), Some(a)) = (&deletion, &addition)

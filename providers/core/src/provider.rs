@@ -192,6 +192,22 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
+    /// [`Self::Invalid`] for `key`.
+    pub fn invalid(key: RecordKey, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            key,
+            reason: reason.into(),
+        }
+    }
+
+    /// [`Self::Conflict`] for `key`.
+    pub fn conflict(key: RecordKey, reason: impl Into<String>) -> Self {
+        Self::Conflict {
+            key,
+            reason: reason.into(),
+        }
+    }
+
     /// True when retrying the same request later may succeed.
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Transient(_))

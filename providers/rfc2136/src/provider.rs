@@ -382,10 +382,7 @@ impl Rfc2136Provider {
 
     /// The checks of one set before it is sent.
     fn check_set(&self, set: &RecordSet) -> Result<(), ProviderError> {
-        let invalid = |reason: String| ProviderError::Invalid {
-            key: set.key(),
-            reason,
-        };
+        let invalid = |reason: String| ProviderError::invalid(set.key(), reason);
         check_set(set, &self.target.zone, self.capabilities())?;
         dns_type(&set.rtype).map_err(invalid)?;
         absolute(&set.name).map_err(invalid)?;
@@ -414,8 +411,8 @@ impl Rfc2136Provider {
         let mut asked = Vec::with_capacity(olds.len());
         let mut pending = HashMap::with_capacity(olds.len());
         for (i, old) in olds.iter().enumerate() {
-            let name = absolute(&old.name).map_err(|r| invalid(old.key(), r))?;
-            let t = dns_type(&old.rtype).map_err(|r| invalid(old.key(), r))?;
+            let name = absolute(&old.name).map_err(|r| ProviderError::invalid(old.key(), r))?;
+            let t = dns_type(&old.rtype).map_err(|r| ProviderError::invalid(old.key(), r))?;
             let id = base.wrapping_add(i as u16);
             let (bytes, p) = self.sign(op, &mut wire::query(name.clone(), t), id)?;
             requests.push(bytes);
@@ -450,9 +447,9 @@ impl Rfc2136Provider {
         }
         for (old, ttl) in olds.iter().zip(current) {
             match ttl {
-                None => return Err(conflict(old.key(), "does not exist")),
+                None => return Err(ProviderError::conflict(old.key(), "does not exist")),
                 Some(ttl) if ttl != old.ttl => {
-                    return Err(conflict(
+                    return Err(ProviderError::conflict(
                         old.key(),
                         format!("its TTL is {ttl}, not the expected {}", old.ttl),
                     ));
@@ -484,7 +481,7 @@ impl Rfc2136Provider {
                     .map(Change::key)
                     .find(|k| k.name == name.as_str() && k.rtype == feddns_provider::RecordType::Cname)
                     .unwrap_or_else(|| changes[0].key());
-                return Err(conflict(
+                return Err(ProviderError::conflict(
                     key,
                     format!(
                         "the name also holds {} which the batch does not delete (a CNAME stands alone)",
@@ -528,7 +525,7 @@ impl Rfc2136Provider {
                     ResponseCode::YXDomain => "a name the batch makes a CNAME holds other sets",
                     _ => "a name the batch expects is gone",
                 };
-                Err(conflict(
+                Err(ProviderError::conflict(
                     first,
                     format!(
                         "the server answered {} to the UPDATE's prerequisites: {what}; nothing was changed",
@@ -536,7 +533,7 @@ impl Rfc2136Provider {
                     ),
                 ))
             }
-            ResponseCode::FormErr | ResponseCode::NotZone => Err(invalid(
+            ResponseCode::FormErr | ResponseCode::NotZone => Err(ProviderError::invalid(
                 first,
                 format!(
                     "the server refused the UPDATE as {} ({})",
@@ -555,20 +552,6 @@ impl Rfc2136Provider {
                 )
                 .into()),
         }
-    }
-}
-
-fn invalid(key: RecordKey, reason: impl Into<String>) -> ProviderError {
-    ProviderError::Invalid {
-        key,
-        reason: reason.into(),
-    }
-}
-
-fn conflict(key: RecordKey, reason: impl Into<String>) -> ProviderError {
-    ProviderError::Conflict {
-        key,
-        reason: reason.into(),
     }
 }
 
@@ -611,7 +594,8 @@ impl Provider for Rfc2136Provider {
             return Ok(());
         }
         check_batch(changes, self.limits, |s| self.check_set(s))?;
-        let msg = wire::update(&self.origin, changes).map_err(|(i, r)| invalid(changes[i].key(), r))?;
+        let msg = wire::update(&self.origin, changes)
+            .map_err(|(i, r)| ProviderError::invalid(changes[i].key(), r))?;
         // hickory compresses the names of a message's first 120 records only, so long names
         // fill an UPDATE sooner than its record count says: refused before anything is sent,
         // the caller splits the batch.

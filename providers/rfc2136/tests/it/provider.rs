@@ -27,6 +27,18 @@ async fn start(kind: Kind, opts: Options) -> ServerZone {
     ServerZone::start(kind, opts).await
 }
 
+/// A server whose zone file holds `records` too.
+async fn start_with(kind: Kind, records: String) -> ServerZone {
+    start(
+        kind,
+        Options {
+            records,
+            ..Options::default()
+        },
+    )
+    .await
+}
+
 fn calls(p: &Rfc2136Provider, op: &str) -> u64 {
     p.api_stats().calls.get(op).copied().unwrap_or(0)
 }
@@ -71,14 +83,7 @@ fn foreign_sets() -> Vec<RecordSet> {
 }
 
 async fn foreign_records_are_never_touched(kind: Kind) {
-    let z = start(
-        kind,
-        Options {
-            records: FOREIGN.into(),
-            ..Options::default()
-        },
-    )
-    .await;
+    let z = start_with(kind, FOREIGN.into()).await;
     let p: &dyn Provider = &*z;
     let foreign = foreign_sets();
     assert_eq!(listed(p).await, foreign, "{} lists the zone file", kind.name());
@@ -298,14 +303,7 @@ async fn ten_thousand_records_list_in_one_transfer_and_update_in_bounded_batches
             i % 250 + 1
         ));
     }
-    let z = start(
-        kind,
-        Options {
-            records,
-            ..Options::default()
-        },
-    )
-    .await;
+    let z = start_with(kind, records).await;
     let sets = listed(&*z).await;
     assert_eq!(sets.len(), 10_000);
     assert_eq!(calls(&z, "AXFR"), 1, "one transfer");
@@ -431,14 +429,7 @@ async fn tampered_answers_are_refused(kind: Kind) {
     for i in 0..3000 {
         records.push_str(&format!("t{i:04} 300 IN TXT \"{}\"\n", "x".repeat(40)));
     }
-    let z = start(
-        kind,
-        Options {
-            records,
-            ..Options::default()
-        },
-    )
-    .await;
+    let z = start_with(kind, records).await;
     z.list().await.unwrap();
     let messages = z.last_transfer().unwrap().messages;
     assert!(messages >= 3, "{}: {messages} messages", kind.name());
