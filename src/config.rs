@@ -16,6 +16,7 @@
 //!   nameservers: [10.0.0.2:53]   # default: the system's resolv.conf
 //!   hosts: { lb.example.net: [192.0.2.10] }
 //! services: { namespaces: [], exclude_namespaces: [], selector: "" }
+//! sources: [service, ingress, gateway]  # default [service]
 //! members:
 //!   - { name: us, file: members/us.yaml }
 //!   - { name: eu, kubeconfig: kube/eu.yaml, context: eu-west }
@@ -43,7 +44,7 @@ use std::time::Duration;
 use feddns_provider::ParseError;
 use serde::{Deserialize, Deserializer};
 
-use crate::model::RoutingMode;
+use crate::model::{RoutingMode, SourceKind};
 use crate::names::{Naming, check_label};
 use crate::ownership::DEFAULT_PREFIX;
 use crate::parse_errors;
@@ -480,6 +481,7 @@ impl ServicesConfig {
             namespaces: self.namespaces.iter().cloned().collect(),
             exclude_namespaces: self.exclude_namespaces.iter().cloned().collect(),
             labels: LabelSelector::parse(&self.selector).map_err(|e| format!("selector {e}"))?,
+            ..Selection::default()
         })
     }
 }
@@ -518,6 +520,10 @@ pub struct Config {
     /// Which Services are federated.
     #[serde(default)]
     pub services: ServicesConfig,
+    /// What names are published for: `service` (LoadBalancer Services), `ingress` (hosts of
+    /// Ingresses), `gateway` (hosts of Gateways and their routes). Default `[service]`.
+    #[serde(default = "default_sources")]
+    pub sources: Vec<SourceKind>,
     /// Member clusters listed by hand.
     #[serde(default)]
     pub members: Vec<MemberConfig>,
@@ -551,6 +557,10 @@ fn resolve_path(base: &Path, path: &Path) -> PathBuf {
     } else {
         path.to_path_buf()
     }
+}
+
+fn default_sources() -> Vec<SourceKind> {
+    vec![SourceKind::Service]
 }
 
 fn default_ttl() -> u32 {
@@ -700,6 +710,18 @@ impl Config {
         self.services
             .selection()
             .map_err(|e| self.invalid("services", e))?;
+        if self.sources.is_empty() {
+            return Err(self.invalid(
+                "sources",
+                "must name at least one of service, ingress, gateway",
+            ));
+        }
+        let mut seen_sources = BTreeSet::new();
+        for (i, s) in self.sources.iter().enumerate() {
+            if !seen_sources.insert(s) {
+                return Err(self.invalid(format!("sources[{i}]"), format!("{s} is listed twice")));
+            }
+        }
         if self.controller.watch_backoff.0 > self.controller.watch_backoff_max.0 {
             return Err(self.invalid(
                 "controller.watch_backoff",
@@ -748,11 +770,12 @@ impl Config {
             .unwrap_or_else(|| format!("feddns-{}", self.federation))
     }
 
-    /// The validated Service selection.
+    /// The validated selection: Services (and Ingresses, Gateways) and the kinds read.
     pub fn selection(&self) -> Selection {
         self.services
             .selection()
             .unwrap_or_else(|e| unreachable!("validated config: {e}"))
+            .with_sources(self.sources.iter().copied())
     }
 
     /// Settings that differ from `other` and only take effect after a restart (everything but

@@ -912,7 +912,8 @@ fn latency_sets_named_by_member_region_migrate_to_aws_regions() {
     let owner = Ownership {
         owner: "test-owner".into(),
         federation: "ufp".into(),
-        service: crate::model::ServiceKey::new("test", "nginx"),
+        subject: crate::model::Subject::Service(crate::model::ServiceKey::new("test", "nginx")),
+        source: None,
     };
     let old = |id: &str, region: &str, ip: &str| {
         RecordSet::new(global, RecordType::A, DEFAULT_TTL, [ip.to_string()]).with_routing(
@@ -1241,7 +1242,7 @@ proptest! {
             let keys = all_services(&h.index, &h.cache);
             let mut want: BTreeSet<RecordSet> = BTreeSet::new();
             for k in &keys {
-                let d = crate::planner::desired(&h.index, k, &h.cfg, &h.hosts);
+                let d = crate::planner::desired_subject(&h.index, k, &h.cfg, &h.hosts);
                 for (name, sets) in d.names {
                     if name != foreign.name {
                         want.extend(sets);

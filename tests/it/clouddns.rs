@@ -157,7 +157,8 @@ async fn a_primary_backup_policy_at_an_owned_name_is_a_conflict_never_retried() 
     let owner = feddns::ownership::Ownership {
         owner: "o1".into(),
         federation: "myfed".into(),
-        service: feddns::model::ServiceKey::new("default", "nginx"),
+        subject: feddns::model::Subject::Service(feddns::model::ServiceKey::new("default", "nginx")),
+        source: None,
     };
     let txt = WireRrset {
         name: format!("_feddns.{GLOBAL}."),

@@ -469,7 +469,8 @@ async fn latency_sets_named_by_member_region_migrate_to_aws_regions() {
     let owner = feddns::ownership::Ownership {
         owner: "o1".into(),
         federation: "myfed".into(),
-        service: ServiceKey::new("ns-0", "svc-0"),
+        subject: feddns::model::Subject::Service(ServiceKey::new("ns-0", "svc-0")),
+        source: None,
     };
     let old = |id: &str, region: &str, ip: &str| {
         RecordSet::new(SVC0, RecordType::A, 180, [ip.to_string()]).with_routing(Routing::Latency {
@@ -517,7 +518,8 @@ fn ownership_txt(name: &str) -> RecordSet {
     let owner = feddns::ownership::Ownership {
         owner: "o1".into(),
         federation: "myfed".into(),
-        service: ServiceKey::new("ns-0", "svc-0"),
+        subject: feddns::model::Subject::Service(ServiceKey::new("ns-0", "svc-0")),
+        source: None,
     };
     RecordSet::new(&format!("_feddns.{name}"), RecordType::Txt, 180, [owner.encode()])
 }

@@ -813,6 +813,7 @@ impl Provider for CloudDnsProvider {
             latency: false,
             geo: true,
             alias: false,
+            wildcard: true,
         }
     }
 

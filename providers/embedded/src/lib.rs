@@ -232,7 +232,11 @@ impl Provider for EmbeddedProvider {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::default()
+        // The zone answers below a wildcard (RFC 4592), as the handler does.
+        Capabilities {
+            wildcard: true,
+            ..Capabilities::default()
+        }
     }
 
     fn limits(&self) -> Limits {
