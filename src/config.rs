@@ -711,10 +711,7 @@ impl Config {
             .selection()
             .map_err(|e| self.invalid("services", e))?;
         if self.sources.is_empty() {
-            return Err(self.invalid(
-                "sources",
-                "must name at least one of service, ingress, gateway",
-            ));
+            return Err(self.invalid("sources", "must name at least one of service, ingress, gateway"));
         }
         let mut seen_sources = BTreeSet::new();
         for (i, s) in self.sources.iter().enumerate() {

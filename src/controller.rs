@@ -359,9 +359,11 @@ impl Controller {
                     member.status == MemberStatus::Synced,
                     member.status == MemberStatus::Down,
                 );
+                m.set_member_unread(name, |kind| member.unread().contains_key(kind));
             }
             m.set_members(counts[0], counts[1], counts[2], counts[3]);
             m.set_federated_services(self.index.service_count() as u64);
+            m.set_hosts(self.index.host_count() as u64);
             m.set_leader(self.is_leader());
         }
     }

@@ -246,7 +246,11 @@ impl ZoneCache {
         let Some(covered) = covered_name(&self.prefix, &txt.name) else {
             return;
         };
-        let Some(own) = txt.values.iter().find_map(|v| Ownership::decode_at(v, Some(covered))) else {
+        let Some(own) = txt
+            .values
+            .iter()
+            .find_map(|v| Ownership::decode_at(v, Some(covered)))
+        else {
             return;
         };
         let covered = self
@@ -504,8 +508,7 @@ pub fn diff_service(
         let want = desired.names.get(name);
         match cache.owner(name) {
             NameOwner::Ours(service) if *service != desired.key => {
-                out.conflicts
-                    .push(conflict(format!("owned by {service}")));
+                out.conflicts.push(conflict(format!("owned by {service}")));
                 continue;
             }
             NameOwner::Ours(_) | NameOwner::Free => {}

@@ -270,7 +270,11 @@ pub fn member_hosts(
                 let names: Vec<&str> = if route.hostnames.is_empty() {
                     lh.into_iter().collect()
                 } else {
-                    route.hostnames.iter().filter_map(|rh| intersect(lh, rh)).collect()
+                    route
+                        .hostnames
+                        .iter()
+                        .filter_map(|rh| intersect(lh, rh))
+                        .collect()
                 };
                 for name in names {
                     let g = hosts.entry(DnsName::intern(name)).or_default();
@@ -295,7 +299,11 @@ mod tests {
         let cases = [
             (None, "foo.example.com", Some("foo.example.com")),
             (None, "*.example.com", Some("*.example.com")),
-            (Some("foo.example.com"), "foo.example.com", Some("foo.example.com")),
+            (
+                Some("foo.example.com"),
+                "foo.example.com",
+                Some("foo.example.com"),
+            ),
             (Some("foo.example.com"), "bar.example.com", None),
             (Some("foo.example.com"), "*.example.com", Some("foo.example.com")),
             (Some("*.example.com"), "foo.example.com", Some("foo.example.com")),
@@ -303,8 +311,16 @@ mod tests {
             (Some("*.example.com"), "example.com", None),
             (Some("*.example.com"), "foo.example.net", None),
             (Some("*.example.com"), "*.example.com", Some("*.example.com")),
-            (Some("*.example.com"), "*.foo.example.com", Some("*.foo.example.com")),
-            (Some("*.foo.example.com"), "*.example.com", Some("*.foo.example.com")),
+            (
+                Some("*.example.com"),
+                "*.foo.example.com",
+                Some("*.foo.example.com"),
+            ),
+            (
+                Some("*.foo.example.com"),
+                "*.example.com",
+                Some("*.foo.example.com"),
+            ),
             (Some("foo.example.com"), "*.foo.example.com", None),
             (Some("*.example.com"), "fooexample.com", None),
             (Some("*.example.com"), "*.xample.com", None),
@@ -452,7 +468,11 @@ mod tests {
             ),
             (
                 ServiceKey::new("shop", "b"),
-                ingress(&["www.example.com", "b.example.com"], &["192.0.2.2", "192.0.2.1"], &["api"]),
+                ingress(
+                    &["www.example.com", "b.example.com"],
+                    &["192.0.2.2", "192.0.2.1"],
+                    &["api"],
+                ),
             ),
             (
                 ServiceKey::new("shop", "c"),

@@ -17,8 +17,8 @@ use feddns_provider::DnsName;
 
 use crate::hosts::{HostShard, member_hosts};
 use crate::model::{
-    put, GatewayProj, IngressProj, MemberSnapshot, NodeProj, ObjectChange, RouteKey, RouteProj, ServiceKey,
-    ServiceProj, SliceProj, Subject,
+    GatewayProj, IngressProj, MemberSnapshot, NodeProj, ObjectChange, RouteKey, RouteProj, ServiceKey,
+    ServiceProj, SliceProj, Subject, put,
 };
 
 /// Where a member is in its life.
@@ -768,9 +768,109 @@ pub(crate) mod tests {
             self
         }
 
+        /// An Ingress serving `hosts` at `addresses` (IPs or hostnames), sending to `backend`
+        /// (a Service with `ready` endpoints).
+        pub(crate) fn ingress(
+            mut self,
+            ns: &str,
+            name: &str,
+            hosts: &[&str],
+            addresses: &[&str],
+            backend: &str,
+            ready: usize,
+        ) -> Self {
+            self.0.ingresses.insert(
+                ServiceKey::new(ns, name),
+                crate::model::IngressProj {
+                    federated: true,
+                    hosts: hosts.iter().map(|h| (*h).into()).collect(),
+                    addresses: targets(addresses),
+                    backends: Box::new([backend.into()]),
+                    options: ServiceOptions::default(),
+                    problems: Box::new([]),
+                },
+            );
+            let slice = format!("{backend}-ing");
+            self.0.slices.insert(
+                (ns.into(), slice.clone().into()),
+                SliceProj {
+                    namespace: ns.into(),
+                    name: slice.into(),
+                    service: backend.into(),
+                    ready,
+                },
+            );
+            self
+        }
+
+        /// A Gateway in `infra` at `addresses`, with listeners (name, port, hostname).
+        pub(crate) fn gateway(
+            mut self,
+            name: &str,
+            addresses: &[&str],
+            listeners: &[(&str, i32, Option<&str>)],
+        ) -> Self {
+            self.0.gateways.insert(
+                ServiceKey::new("infra", name),
+                crate::model::GatewayProj {
+                    federated: true,
+                    addresses: targets(addresses),
+                    listeners: listeners
+                        .iter()
+                        .map(|(n, port, h)| crate::model::ListenerProj {
+                            name: (*n).into(),
+                            port: *port,
+                            hostname: h.map(Into::into),
+                        })
+                        .collect(),
+                    options: ServiceOptions::default(),
+                    problems: Box::new([]),
+                },
+            );
+            self
+        }
+
+        /// An HTTPRoute `web/<name>` with `hostnames`, accepted by the Gateways `infra/<gateway>`
+        /// with an optional section name.
+        pub(crate) fn route(
+            mut self,
+            name: &str,
+            hostnames: &[&str],
+            parents: &[(&str, Option<&str>)],
+        ) -> Self {
+            self.0.routes.insert(
+                (crate::model::RouteKind::Http, ServiceKey::new("web", name)),
+                crate::model::RouteProj {
+                    federated: true,
+                    hostnames: hostnames.iter().map(|h| (*h).into()).collect(),
+                    parents: parents
+                        .iter()
+                        .map(|(g, section)| crate::model::ParentProj {
+                            gateway: ServiceKey::new("infra", *g),
+                            section: section.map(Into::into),
+                            port: None,
+                        })
+                        .collect(),
+                    problems: Box::new([]),
+                },
+            );
+            self
+        }
+
         pub(crate) fn build(self) -> MemberSnapshot {
             self.0
         }
+    }
+
+    fn targets(addresses: &[&str]) -> Box<[Target]> {
+        addresses
+            .iter()
+            .map(|s| {
+                s.parse()
+                    .map(Target::Ip)
+                    .unwrap_or_else(|_| Target::Hostname((*s).to_string()))
+            })
+            .collect()
     }
 
     #[test]

@@ -171,7 +171,10 @@ mod tests {
         let long = "n".repeat(200);
         let o = host("www.example.com", Some((HostKind::Ingress, "shop", &long)));
         let v = o.encode();
-        assert_eq!(v, "heritage=feddns,owner=prod-1,federation=myfed,host=www.example.com");
+        assert_eq!(
+            v,
+            "heritage=feddns,owner=prod-1,federation=myfed,host=www.example.com"
+        );
         assert_eq!(Ownership::decode(&v).unwrap().subject, o.subject);
         let long_host = format!(
             "{}.{}.{}.{}.example.com",

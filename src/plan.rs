@@ -7,7 +7,7 @@
 //!   of the same type at the same name (a set re-keyed, such as a latency set whose identifier
 //!   changes) does not count.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use feddns_provider::{Change, RecordType};
@@ -144,6 +144,7 @@ pub fn plan<'a>(
 ) -> Plan {
     let mut out = Plan::default();
     let settled = index.all_settled();
+    let mut claimed: BTreeMap<String, Subject> = BTreeMap::new();
     for key in services {
         if !out.services.insert(key.clone()) {
             continue;
@@ -172,6 +173,22 @@ pub fn plan<'a>(
         }
         out.conflicts.extend(diff.conflicts);
         for n in diff.names {
+            // Two subjects that want one free name (a host that is also a Service's name): the
+            // first planned takes it.
+            match claimed.get(n.name.as_str()) {
+                Some(first) if *first != n.service => {
+                    out.conflicts.push(Conflict {
+                        reason: format!("wanted by {first} too, which takes it"),
+                        name: n.name,
+                        service: n.service,
+                    });
+                    continue;
+                }
+                Some(_) => {}
+                None => {
+                    claimed.insert(n.name.clone(), n.service.clone());
+                }
+            }
             let only_creates = n.changes.iter().all(|c| matches!(c, Change::Create { .. }));
             if settled || only_creates {
                 out.names.push(n);
@@ -206,10 +223,7 @@ pub fn refusal(deletes: usize, cache: &ZoneCache, opts: &PlanOptions) -> Option<
 /// Every Service and host worth planning: all the index knows plus all we own names for (so
 /// that what vanished while feddns was down is cleaned up).
 pub fn all_services(index: &Index, cache: &ZoneCache) -> BTreeSet<Subject> {
-    index
-        .subjects()
-        .chain(cache.owned_subjects().cloned())
-        .collect()
+    index.subjects().chain(cache.owned_subjects().cloned()).collect()
 }
 
 /// A readable table of a plan.

@@ -141,7 +141,12 @@ pub fn desired_subject(
 
 /// How the global name (or a host) is routed: from the first participant that says, else the
 /// federation's policy; latency routing needs a provider that has latency or geo sets.
-fn routed_by(mode: RoutingMode, cfg: &PlannerConfig, what: &str, problems: &mut Vec<String>) -> Option<RoutedBy> {
+fn routed_by(
+    mode: RoutingMode,
+    cfg: &PlannerConfig,
+    what: &str,
+    problems: &mut Vec<String>,
+) -> Option<RoutedBy> {
     if mode != RoutingMode::Latency {
         None
     } else if cfg.capabilities.latency {
@@ -158,7 +163,12 @@ fn routed_by(mode: RoutingMode, cfg: &PlannerConfig, what: &str, problems: &mut 
 
 /// Plans one host of Ingresses and Gateways: one name, with the addresses of every member where
 /// it is healthy.
-pub fn desired_host(index: &Index, host: &str, cfg: &PlannerConfig, lookup: &dyn HostLookup) -> DesiredService {
+pub fn desired_host(
+    index: &Index,
+    host: &str,
+    cfg: &PlannerConfig,
+    lookup: &dyn HostLookup,
+) -> DesiredService {
     let mut out = DesiredService::new(Subject::Host(feddns_provider::DnsName::intern(host)));
     let participants: Vec<(&str, &Member, &HostShard)> = index
         .host_shards(host)
@@ -357,7 +367,16 @@ pub fn desired(
                     targets: &svc.ingress,
                 })
                 .collect();
-            render_routed(by, &name, ttl, &format!("service {key}"), &shards, cfg, hosts, &mut out)
+            render_routed(
+                by,
+                &name,
+                ttl,
+                &format!("service {key}"),
+                &shards,
+                cfg,
+                hosts,
+                &mut out,
+            )
         } else {
             render(&name, ttl, shards, plain, hosts, &mut out.hostnames)
         };

@@ -33,9 +33,9 @@ use futures_util::{FutureExt, Stream, StreamExt};
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::runtime::WatchStreamExt;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::PartialObjectMeta;
+use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 use tokio::sync::mpsc::Sender;
@@ -390,7 +390,9 @@ fn start_watchers(client: &Client, settings: &WatchSettings) -> (Vec<Kind>, Vec<
     };
     if selection.reads(SourceKind::Service) {
         let sel = selection.clone();
-        w.add(Kind::Services, labelled.clone(), move |s| service_delivered(s, &sel));
+        w.add(Kind::Services, labelled.clone(), move |s| {
+            service_delivered(s, &sel)
+        });
     }
     // Ingresses need the ready endpoints of their backends.
     if selection.reads(SourceKind::Service) || selection.reads(SourceKind::Ingress) {
@@ -401,23 +403,31 @@ fn start_watchers(client: &Client, settings: &WatchSettings) -> (Vec<Kind>, Vec<
     }
     if selection.reads(SourceKind::Ingress) {
         let sel = selection.clone();
-        w.add(Kind::Ingresses, labelled.clone(), move |i| ingress_delivered(i, &sel));
+        w.add(Kind::Ingresses, labelled.clone(), move |i| {
+            ingress_delivered(i, &sel)
+        });
     }
     if selection.reads(SourceKind::Gateway) {
         let sel = selection.clone();
         w.add(Kind::Gateways, labelled, move |g| gateway_delivered(g, &sel));
         let sel = selection.clone();
-        w.add(Kind::Routes(RouteKind::Http), watcher::Config::default(), move |r: HttpRoute| {
-            route_delivered(RouteKind::Http, &r, &sel)
-        });
+        w.add(
+            Kind::Routes(RouteKind::Http),
+            watcher::Config::default(),
+            move |r: HttpRoute| route_delivered(RouteKind::Http, &r, &sel),
+        );
         let sel = selection.clone();
-        w.add(Kind::Routes(RouteKind::Grpc), watcher::Config::default(), move |r: GrpcRoute| {
-            route_delivered(RouteKind::Grpc, &r, &sel)
-        });
+        w.add(
+            Kind::Routes(RouteKind::Grpc),
+            watcher::Config::default(),
+            move |r: GrpcRoute| route_delivered(RouteKind::Grpc, &r, &sel),
+        );
         let sel = selection.clone();
-        w.add(Kind::Routes(RouteKind::Tls), watcher::Config::default(), move |r: TlsRoute| {
-            route_delivered(RouteKind::Tls, &r, &sel)
-        });
+        w.add(
+            Kind::Routes(RouteKind::Tls),
+            watcher::Config::default(),
+            move |r: TlsRoute| route_delivered(RouteKind::Tls, &r, &sel),
+        );
     }
     // Metadata only: labels are all that is needed of a Node.
     let nodes: Api<PartialObjectMeta<Node>> = Api::all(client.clone());

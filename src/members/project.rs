@@ -114,7 +114,9 @@ fn lb_targets<'a>(
     let mut targets: Vec<Target> = Vec::new();
     for (i, (ip, hostname)) in entries.enumerate() {
         let ip = ip.filter(|s| !s.is_empty());
-        let hostname = hostname.map(|h| h.trim_end_matches('.')).filter(|h| !h.is_empty());
+        let hostname = hostname
+            .map(|h| h.trim_end_matches('.'))
+            .filter(|h| !h.is_empty());
         let target = match (ip, hostname) {
             (Some(ip), _) => match ip.parse::<IpAddr>() {
                 Ok(addr) => Target::Ip(addr),
@@ -288,12 +290,19 @@ pub fn project_route(kind: RouteKind, route: &impl Route) -> Option<RouteProj> {
             st.parents.iter().any(|p| {
                 is_gateway(&p.parent_ref)
                     && same(&p.parent_ref, r)
-                    && p.conditions.iter().any(|c| c.type_ == "Accepted" && c.status == "True")
+                    && p.conditions
+                        .iter()
+                        .any(|c| c.type_ == "Accepted" && c.status == "True")
             })
         })
     };
     let mut parents = Vec::new();
-    for r in spec.parent_refs.iter().flatten().filter(|r| is_gateway(r) && accepted(r)) {
+    for r in spec
+        .parent_refs
+        .iter()
+        .flatten()
+        .filter(|r| is_gateway(r) && accepted(r))
+    {
         let namespace = match r.namespace.as_deref().filter(|n| !n.is_empty()) {
             Some(ns) => DnsName::intern(ns),
             None => key.namespace.clone(),
@@ -506,6 +515,140 @@ mod tests {
         );
         let no_type = service(json!({"metadata": {"name": "x"}, "spec": {}}));
         assert!(!project_service(&no_type).unwrap().federated);
+    }
+
+    #[test]
+    fn ingress_hosts_addresses_backends_and_annotations() {
+        let ing: Ingress = serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "shop",
+                         "annotations": {ANNOTATION_TTL: "60", ANNOTATION_ROUTING: "latency"}},
+            "spec": {
+                "defaultBackend": {"service": {"name": "fallback", "port": {"number": 80}}},
+                "rules": [
+                    {"host": "WWW.Example.com.", "http": {"paths": [
+                        {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 80}}}},
+                        {"path": "/static", "pathType": "Prefix", "backend": {"resource": {"kind": "Bucket", "name": "b"}}},
+                    ]}},
+                    {"http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}},
+                    {"host": "*.example.com"},
+                ],
+                "tls": [{"hosts": ["www.example.com", "secure.example.com"]}],
+            },
+            "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.1"}, {"hostname": "LB.example.net"}, {"ip": "bad"}]}},
+        }))
+        .unwrap();
+        let p = project_ingress(&ing).unwrap();
+        assert!(p.federated);
+        let hosts: Vec<&str> = p.hosts.iter().map(DnsName::as_str).collect();
+        assert_eq!(hosts, ["www.example.com", "*.example.com", "secure.example.com"]);
+        let backends: Vec<&str> = p.backends.iter().map(DnsName::as_str).collect();
+        assert_eq!(backends, ["fallback", "web"]);
+        assert_eq!(
+            *p.addresses,
+            [
+                Target::Ip("192.0.2.1".parse().unwrap()),
+                Target::Hostname("lb.example.net".into())
+            ]
+        );
+        assert_eq!(
+            (p.options.ttl, p.options.routing),
+            (Some(60), Some(RoutingMode::Latency))
+        );
+        assert_eq!(p.problems.len(), 1, "{:?}", p.problems);
+        assert!(p.problems[0].starts_with("Ingress shop/web: status.loadBalancer.ingress[2].ip \"bad\""));
+    }
+
+    #[test]
+    fn gateway_addresses_and_listeners() {
+        let gw: Gateway = serde_json::from_value(json!({
+            "metadata": {"name": "gw", "namespace": "infra", "annotations": {ANNOTATION_EXCLUDE: "true"}},
+            "spec": {"gatewayClassName": "x", "listeners": [
+                {"name": "https", "port": 443, "protocol": "HTTPS", "hostname": "*.Example.com"},
+                {"name": "http", "port": 80, "protocol": "HTTP"},
+            ]},
+            "status": {"addresses": [
+                {"type": "IPAddress", "value": "192.0.2.1"},
+                {"value": "2001:db8::1"},
+                {"type": "Hostname", "value": "lb.example.net."},
+                {"type": "example.com/NamedAddress", "value": "pool-1"},
+            ]},
+        }))
+        .unwrap();
+        let p = project_gateway(&gw).unwrap();
+        assert!(!p.federated, "excluded");
+        assert_eq!(
+            *p.addresses,
+            [
+                Target::Ip("192.0.2.1".parse().unwrap()),
+                Target::Ip("2001:db8::1".parse().unwrap()),
+                Target::Hostname("lb.example.net".into())
+            ]
+        );
+        assert_eq!(
+            *p.listeners,
+            [
+                ListenerProj {
+                    name: "https".into(),
+                    port: 443,
+                    hostname: Some("*.example.com".into())
+                },
+                ListenerProj {
+                    name: "http".into(),
+                    port: 80,
+                    hostname: None
+                },
+            ]
+        );
+        assert!(p.problems[0].contains("NamedAddress") && p.problems[0].contains("Gateway infra/gw"));
+    }
+
+    #[test]
+    fn routes_keep_only_the_gateways_that_accepted_them() {
+        let accepted = |status: &str| json!([{"type": "Accepted", "status": status}, {"type": "ResolvedRefs", "status": "True"}]);
+        let route: gateway_api::HttpRoute = serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {
+                "hostnames": ["Shop.example.com", "shop.example.com"],
+                "parentRefs": [
+                    {"name": "gw", "namespace": "infra", "sectionName": "https"},
+                    {"name": "local"},
+                    {"name": "rejected", "namespace": "infra"},
+                    {"name": "pending", "namespace": "infra"},
+                    {"name": "svc", "kind": "Service", "group": ""},
+                ],
+            },
+            "status": {"parents": [
+                {"parentRef": {"name": "gw", "namespace": "infra", "sectionName": "https"}, "controllerName": "c", "conditions": accepted("True")},
+                {"parentRef": {"name": "local", "namespace": "shop"}, "controllerName": "c", "conditions": accepted("True")},
+                {"parentRef": {"name": "rejected", "namespace": "infra"}, "controllerName": "c", "conditions": accepted("False")},
+                {"parentRef": {"name": "svc", "kind": "Service", "group": ""}, "controllerName": "c", "conditions": accepted("True")},
+                {"parentRef": {"name": "detached", "namespace": "infra"}, "controllerName": "c", "conditions": accepted("True")},
+            ]},
+        }))
+        .unwrap();
+        let p = project_route(RouteKind::Http, &route).unwrap();
+        let hostnames: Vec<&str> = p.hostnames.iter().map(DnsName::as_str).collect();
+        assert_eq!(hostnames, ["shop.example.com"]);
+        assert_eq!(
+            *p.parents,
+            [
+                ParentProj {
+                    gateway: ServiceKey::new("infra", "gw"),
+                    section: Some("https".into()),
+                    port: None
+                },
+                ParentProj {
+                    gateway: ServiceKey::new("shop", "local"),
+                    section: None,
+                    port: None
+                },
+            ]
+        );
+        assert!(p.federated && p.problems.is_empty());
+        // No status yet: no parent.
+        let mut fresh = route.clone();
+        fresh.status = None;
+        assert!(project_route(RouteKind::Http, &fresh).unwrap().parents.is_empty());
     }
 
     #[test]

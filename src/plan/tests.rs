@@ -15,6 +15,8 @@ use crate::model::MemberSnapshot;
 use crate::names::Naming;
 use crate::planner::{DEFAULT_TTL, PlannerConfig};
 
+mod hosts;
+
 const ZONE: &str = "example.com";
 
 struct Harness {
