@@ -250,3 +250,54 @@ async fn a_primary_backup_policy_at_an_owned_name_is_a_conflict_never_retried() 
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();
 }
+
+/// A host of Ingresses with `routing: latency` on Cloud DNS: one geo item per GCP location.
+#[tokio::test]
+async fn a_host_gets_one_geo_item_per_location() {
+    const WWW: &str = "www.example.com";
+    let fake = FakeCloudDns::start().await.unwrap();
+    fake.add_zone(PROJECT, "example-com", "example.com");
+    fake.add_token(TOKEN);
+    let text = format!(
+        "federation: myfed\ndomain: example.com\n\
+         provider: {{ clouddns: {{ project: {PROJECT}, managed_zone: example-com, base_url: \"{}\" }} }}\n\
+         routing: {{ policy: latency }}\nsources: [ingress]\n\
+         members: [{{ name: gke, file: a.yaml }}, {{ name: eks, file: b.yaml }}]\n\
+         controller: {{ debounce: 20ms, max_debounce: 200ms }}\n",
+        fake.base_url()
+    );
+    let cfg = Config::parse(&text, Path::new("/nowhere/config.yaml")).unwrap();
+    let ProviderConfig::Clouddns(c) = &cfg.provider else {
+        panic!("a clouddns config")
+    };
+    let provider = CloudDnsProvider::with_token_provider(c, Arc::new(StaticTokenProvider::new(TOKEN, None)))
+        .await
+        .unwrap();
+    let controller = Controller::new(&cfg, Arc::new(provider), Arc::new(NoResolve), false);
+    let (tx, rx) = mpsc::channel(64);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(controller.run(rx, async {
+        let _ = stopped.await;
+    }));
+    for (member, region, ip) in [
+        ("gke", "us-east1", "192.0.2.1"),
+        ("eks", "eu-central-1", "192.0.2.2"),
+    ] {
+        tx.send(MemberEvent::Snapshot {
+            member: member.into(),
+            snapshot: ingress_snapshot(region, &[WWW], ip, 1),
+        })
+        .await
+        .unwrap();
+    }
+    expect_items(&fake, WWW, &["europe-west3=192.0.2.2", "us-east1=192.0.2.1"]).await;
+    tx.send(MemberEvent::Snapshot {
+        member: "gke".into(),
+        snapshot: ingress_snapshot("us-east1", &[WWW], "192.0.2.1", 0),
+    })
+    .await
+    .unwrap();
+    expect_items(&fake, WWW, &["europe-west3=192.0.2.2"]).await;
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+}

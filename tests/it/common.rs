@@ -317,3 +317,40 @@ pub(crate) fn member_snapshot(
     }
     s
 }
+
+/// A member's snapshot read from snapshot-file text (as `kubectl get -o yaml` prints it): a node
+/// in `region` and an Ingress `shop/web` serving `hosts` at `ip`, its backend Service `web` with
+/// `ready` endpoints.
+pub(crate) fn ingress_snapshot(
+    region: &str,
+    hosts: &[&str],
+    ip: &str,
+    ready: usize,
+) -> feddns::model::MemberSnapshot {
+    use feddns::model::SourceKind;
+    let rules: Vec<String> = hosts
+        .iter()
+        .map(|h| {
+            format!(
+                "    - host: {h}\n      http: {{paths: [{{path: /, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}]}}\n"
+            )
+        })
+        .collect();
+    let endpoints: Vec<&str> = (0..ready).map(|_| "{addresses: [10.0.0.1]}").collect();
+    let text = format!(
+        "kind: Node\nmetadata: {{name: n1, labels: {{topology.kubernetes.io/region: {region}, topology.kubernetes.io/zone: {region}-a}}}}\n\
+         ---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: web, namespace: shop}}\n\
+         spec:\n  rules:\n{}\
+         status: {{loadBalancer: {{ingress: [{{ip: {ip}}}]}}}}\n\
+         ---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n\
+         metadata: {{name: web-1, namespace: shop, labels: {{kubernetes.io/service-name: web}}}}\n\
+         addressType: IPv4\nendpoints: [{}]\n",
+        rules.concat(),
+        endpoints.join(", ")
+    );
+    let selection = feddns::selector::Selection::default().with_sources([SourceKind::Ingress]);
+    let parsed = feddns::members::snapshot::parse_snapshot(&text, "ingress.yaml", &selection).unwrap();
+    assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+    assert_eq!(parsed.snapshot.ingresses.len(), 1, "{text}");
+    parsed.snapshot
+}
