@@ -760,3 +760,68 @@ pub fn describe(member: &MemberConfig) -> String {
         MemberSource::Discovered(d) => format!("discovered: {}", d.origin),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api_error(code: u16) -> watcher::Error {
+        watcher::Error::InitialListFailed(kube::Error::Api(Box::new(
+            kube::core::Status::failure("the server could not find the requested resource", "NotFound")
+                .with_code(code),
+        )))
+    }
+
+    fn run(state: &mut StreamState, delivered: Delivered) -> Result<Vec<ObjectChange>, watcher::Error> {
+        let mut out = Vec::new();
+        handle("m1", state, delivered, &mut |c| out.push(c))?;
+        Ok(out)
+    }
+
+    fn gw_key() -> Key {
+        Key::Gateway(ServiceKey::new("infra", "gw"))
+    }
+
+    #[test]
+    fn an_optional_kind_not_served_is_reported_once_and_counts_as_listed() {
+        let mut state = StreamState::new(Kind::Gateways);
+        state.known.insert(gw_key(), 1);
+        let first = run(&mut state, Delivered::Error(api_error(404))).unwrap();
+        assert!(state.listed, "the member is not held up");
+        let [gone, ObjectChange::Unread(kind, Some(why))] = first.as_slice() else {
+            panic!("{first:?}")
+        };
+        assert_eq!(*gone, ObjectChange::Gateway(ServiceKey::new("infra", "gw"), None));
+        assert_eq!(kind, "gateways");
+        assert!(why.contains("gateway.networking.k8s.io/v1"), "{why}");
+        // Retried and still missing: nothing more.
+        for _ in 0..3 {
+            assert!(
+                run(&mut state, Delivered::Error(api_error(404)))
+                    .unwrap()
+                    .is_empty()
+            );
+        }
+        // Installed: listed, and readable again.
+        run(&mut state, Delivered::Init).unwrap();
+        let done = run(&mut state, Delivered::InitDone).unwrap();
+        assert_eq!(done, [ObjectChange::Unread("gateways".into(), None)]);
+        assert!(run(&mut state, Delivered::InitDone).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_refused_optional_kind_keeps_what_was_read_and_other_errors_fail_the_member() {
+        let mut state = StreamState::new(Kind::Routes(RouteKind::Http));
+        state.known.insert(gw_key(), 1);
+        let changes = run(&mut state, Delivered::Error(api_error(403))).unwrap();
+        assert!(
+            matches!(changes.as_slice(), [ObjectChange::Unread(k, Some(why))] if k == "httproutes" && why.contains("RBAC")),
+            "{changes:?}"
+        );
+        assert_eq!(state.known.len(), 1, "kept");
+        assert!(run(&mut state, Delivered::Error(api_error(500))).is_err());
+        // A required kind fails the member on 404 as before.
+        let mut services = StreamState::new(Kind::Services);
+        assert!(run(&mut services, Delivered::Error(api_error(404))).is_err());
+    }
+}

@@ -386,7 +386,9 @@ impl FakeApiServer {
     }
 
     /// Requests served for (verb, plural), where verb is one of `list`, `watch`, `get`, `create`,
-    /// `update`, `patch`, `delete`, `deletecollection` (subresource requests count for the parent).
+    /// `update`, `patch`, `delete`, `deletecollection` (subresource requests count for the parent),
+    /// or `unserved`: requests for a group resource the server does not serve (answered 404, as
+    /// for a CRD that is not installed).
     pub fn request_count(&self, verb: &str, plural: &str) -> usize {
         lock(&self.inner.shared.counts)
             .get(verb)
