@@ -305,7 +305,11 @@ async fn provider(cfg: &Config, zone: &str, planning: bool) -> anyhow::Result<Ar
             eprintln!(
                 "note: the embedded provider's zone starts empty on every run; planning against an empty zone"
             );
-            Arc::new(MemoryProvider::plain(zone))
+            Arc::new(MemoryProvider::new(
+                zone,
+                feddns_embedded::CAPABILITIES,
+                feddns_provider::Limits::default(),
+            ))
         }
         ProviderConfig::Embedded(e) => {
             let p = EmbeddedProvider::start(EmbeddedConfig {

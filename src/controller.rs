@@ -589,7 +589,7 @@ impl Controller {
                 self.index.set_snapshot(&member, snapshot);
                 if let Some(m) = self.index.member(&member) {
                     let t = &m.topology;
-                    info!(%member, region = ?t.region, zones = ?t.zones, services = m.services().count(), "member synced");
+                    info!(%member, region = ?t.region, zones = ?t.zones, services = m.services().count(), hosts = m.hosts().count(), "member synced");
                     if let Some(d) = &t.region_disagreement {
                         warn!(%member, chosen = ?t.region, "nodes disagree on region ({d}); using the majority");
                     }

@@ -34,7 +34,7 @@ pub use crate::records::{APEX_TTL, SOA_EXPIRE, SOA_MINIMUM, SOA_REFRESH, SOA_RET
 use crate::zone::Served;
 
 /// Plain record sets, and wildcard names: the handler answers below a wildcard (RFC 4592).
-const CAPABILITIES: Capabilities = Capabilities {
+pub const CAPABILITIES: Capabilities = Capabilities {
     weighted: false,
     latency: false,
     geo: false,
