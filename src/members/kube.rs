@@ -272,14 +272,36 @@ fn namespace_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMet
         .unwrap_or(DEFAULT_NAMESPACE)
 }
 
+/// An object the selection chooses by namespace and labels (a Service, an Ingress, a Gateway):
+/// its key, and its projection when it is chosen.
+fn selected_delivered<T, P>(
+    obj: &T,
+    selection: &Selection,
+    project: impl FnOnce(&T) -> Option<P>,
+    change: impl FnOnce(ServiceKey, Option<P>) -> ObjectChange,
+    key: impl FnOnce(ServiceKey) -> Key,
+) -> Option<(Key, Option<ObjectChange>)>
+where
+    T: k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
+{
+    let meta = obj.metadata();
+    let k = service_key(meta)?;
+    let proj = selection
+        .selects(&k.namespace, meta.labels.as_ref())
+        .then(|| project(obj))
+        .flatten();
+    let change = proj.map(|p| change(k.clone(), Some(p)));
+    Some((key(k), change))
+}
+
 fn service_delivered(svc: Service, selection: &Selection) -> Option<(Key, Option<ObjectChange>)> {
-    let key = service_key(&svc.metadata)?;
-    let selected = selection.selects(&key.namespace, svc.metadata.labels.as_ref());
-    let change = selected
-        .then(|| project_service(&svc))
-        .flatten()
-        .map(|p| ObjectChange::Service(key.clone(), Some(p)));
-    Some((Key::Service(key), change))
+    selected_delivered(
+        &svc,
+        selection,
+        project_service,
+        ObjectChange::Service,
+        Key::Service,
+    )
 }
 
 fn slice_delivered(slice: EndpointSlice, selection: &Selection) -> Option<(Key, Option<ObjectChange>)> {
@@ -298,23 +320,23 @@ fn slice_delivered(slice: EndpointSlice, selection: &Selection) -> Option<(Key, 
 }
 
 fn ingress_delivered(ingress: Ingress, selection: &Selection) -> Option<(Key, Option<ObjectChange>)> {
-    let key = service_key(&ingress.metadata)?;
-    let selected = selection.selects(&key.namespace, ingress.metadata.labels.as_ref());
-    let change = selected
-        .then(|| project_ingress(&ingress))
-        .flatten()
-        .map(|p| ObjectChange::Ingress(key.clone(), Some(p)));
-    Some((Key::Ingress(key), change))
+    selected_delivered(
+        &ingress,
+        selection,
+        project_ingress,
+        ObjectChange::Ingress,
+        Key::Ingress,
+    )
 }
 
 fn gateway_delivered(gw: Gateway, selection: &Selection) -> Option<(Key, Option<ObjectChange>)> {
-    let key = service_key(&gw.metadata)?;
-    let selected = selection.selects(&key.namespace, gw.metadata.labels.as_ref());
-    let change = selected
-        .then(|| project_gateway(&gw))
-        .flatten()
-        .map(|p| ObjectChange::Gateway(key.clone(), Some(p)));
-    Some((Key::Gateway(key), change))
+    selected_delivered(
+        &gw,
+        selection,
+        project_gateway,
+        ObjectChange::Gateway,
+        Key::Gateway,
+    )
 }
 
 /// Routes are taken from the selected namespaces; the label selector chooses their Gateways.
@@ -602,7 +624,7 @@ impl Pending {
 }
 
 /// The HTTP status of a failed list or watch, if the API server answered one.
-fn status_code(e: &watcher::Error) -> Option<u16> {
+pub(crate) fn status_code(e: &watcher::Error) -> Option<u16> {
     match e {
         watcher::Error::InitialListFailed(kube::Error::Api(s))
         | watcher::Error::WatchStartFailed(kube::Error::Api(s))

@@ -380,31 +380,25 @@ impl Builder<'_> {
             "Node" => project_node(&decode_as::<Node>(object, &decode)?)
                 .map(|n| snapshot.nodes.insert(n.name.clone(), n).is_some()),
             "Service" => {
-                let svc = decode_as::<Service>(object, &decode)?;
-                let ns = svc.metadata.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
-                if !self.selection.selects(ns, svc.metadata.labels.as_ref()) {
+                let Some(svc) = decode_selected::<Service>(self.selection, object, &decode)? else {
                     return Ok(());
-                }
+                };
                 service_key(&svc.metadata)
                     .zip(project_service(&svc))
                     .map(|(k, s)| snapshot.services.insert(k, s).is_some())
             }
             "Ingress" => {
-                let ing = decode_as::<Ingress>(object, &decode)?;
-                let ns = ing.metadata.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
-                if !self.selection.selects(ns, ing.metadata.labels.as_ref()) {
+                let Some(ing) = decode_selected::<Ingress>(self.selection, object, &decode)? else {
                     return Ok(());
-                }
+                };
                 service_key(&ing.metadata)
                     .zip(project_ingress(&ing))
                     .map(|(k, p)| snapshot.ingresses.insert(k, p).is_some())
             }
             "Gateway" => {
-                let gw = decode_as::<Gateway>(object, &decode)?;
-                let ns = gw.metadata.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
-                if !self.selection.selects(ns, gw.metadata.labels.as_ref()) {
+                let Some(gw) = decode_selected::<Gateway>(self.selection, object, &decode)? else {
                     return Ok(());
-                }
+                };
                 service_key(&gw.metadata)
                     .zip(project_gateway(&gw))
                     .map(|(k, p)| snapshot.gateways.insert(k, p).is_some())
@@ -480,6 +474,23 @@ fn decode_as<T: DeserializeOwned>(
     context: impl FnOnce(String) -> SnapshotError,
 ) -> Result<T, SnapshotError> {
     serde_json::from_value(object).map_err(|e| context(e.to_string()))
+}
+
+/// Deserializes a kind that the selection chooses by namespace and labels (Services, Ingresses,
+/// Gateways); `None` when it does not choose this object.
+fn decode_selected<T>(
+    selection: &Selection,
+    object: Value,
+    context: impl FnOnce(String) -> SnapshotError,
+) -> Result<Option<T>, SnapshotError>
+where
+    T: DeserializeOwned
+        + k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
+{
+    let obj: T = decode_as(object, context)?;
+    let meta = obj.metadata();
+    let ns = meta.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
+    Ok(selection.selects(ns, meta.labels.as_ref()).then_some(obj))
 }
 
 /// `namespace/name` (namespace defaulted), `name` for Nodes, or `(no name)`.
