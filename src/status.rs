@@ -325,14 +325,7 @@ pub fn render(r: &StatusReport) -> String {
                 format!("  not healthy: {}", unhealthy.join(", "))
             }
         );
-        let mut rows = Vec::new();
-        for n in &s.names {
-            for (i, rec) in n.records.iter().enumerate() {
-                let name = if i == 0 { n.name.as_str() } else { "" };
-                rows.push(vec![format!("  {name}"), rec.clone()]);
-            }
-        }
-        table(&mut out, &rows);
+        names_table(&mut out, &s.names);
     }
     if !r.hosts.is_empty() {
         let _ = writeln!(out, "\nHOSTS");
@@ -356,14 +349,7 @@ pub fn render(r: &StatusReport) -> String {
                 members.join(", ")
             }
         );
-        let mut rows = Vec::new();
-        for n in &h.names {
-            for (i, rec) in n.records.iter().enumerate() {
-                let name = if i == 0 { n.name.as_str() } else { "" };
-                rows.push(vec![format!("  {name}"), rec.clone()]);
-            }
-        }
-        table(&mut out, &rows);
+        names_table(&mut out, &h.names);
     }
     if r.conflicts > 0 || !r.quarantined.is_empty() {
         let _ = writeln!(
@@ -378,6 +364,18 @@ pub fn render(r: &StatusReport) -> String {
         );
     }
     out
+}
+
+/// The names feddns holds, indented, one row per record set.
+fn names_table(out: &mut String, names: &[NameRow]) {
+    let mut rows = Vec::new();
+    for n in names {
+        for (i, rec) in n.records.iter().enumerate() {
+            let name = if i == 0 { n.name.as_str() } else { "" };
+            rows.push(vec![format!("  {name}"), rec.clone()]);
+        }
+    }
+    table(out, &rows);
 }
 
 fn table(out: &mut String, rows: &[Vec<String>]) {
@@ -492,6 +490,62 @@ mod tests {
             "web/shop",
             "healthy: us",
             name,
+        ] {
+            assert!(text.contains(want), "{want:?} missing from\n{text}");
+        }
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(serde_json::from_str::<StatusReport>(&json).unwrap(), r);
+    }
+
+    #[test]
+    fn report_lists_hosts_with_their_members_and_objects_and_unreadable_kinds() {
+        let mut index = Index::new();
+        index.add_member("us");
+        let mut snap = Snap::default()
+            .node("n1", "us-east-1a", "us-east-1")
+            .ingress("shop", "web", &["www.example.com"], &["192.0.2.1"], "web", 1)
+            .build();
+        snap.unread.insert("gateways".into(), "not served".into());
+        index.set_snapshot("us", snap);
+        let mut cache = ZoneCache::new("_feddns", "me", "fed");
+        // A host of ours no member serves any more: still listed, for its records.
+        let gone = "old.example.com";
+        let owner = Ownership {
+            owner: "me".into(),
+            federation: "fed".into(),
+            subject: Subject::Host(gone.into()),
+            source: None,
+        };
+        cache.apply(&[
+            Change::create(RecordSet::new(
+                gone,
+                RecordType::A,
+                180,
+                ["192.0.2.9".to_string()],
+            )),
+            Change::create(RecordSet::new(
+                &companion_name("_feddns", gone),
+                RecordType::Txt,
+                180,
+                [owner.encode()],
+            )),
+        ]);
+        let r = build(&index, &cache, StatusContext::default());
+        assert_eq!(r.members[0].hosts, 1);
+        assert_eq!(r.members[0].unread, ["gateways: not served"]);
+        let hosts: Vec<(&str, usize, usize)> = r
+            .hosts
+            .iter()
+            .map(|h| (h.host.as_str(), h.members.len(), h.names.len()))
+            .collect();
+        assert_eq!(hosts, [("old.example.com", 0, 1), ("www.example.com", 1, 0)]);
+        let text = render(&r);
+        for want in [
+            "HOSTS",
+            "www.example.com  us (ingress shop/web)",
+            "old.example.com  served by no member",
+            "A 192.0.2.9",
+            "member us cannot read (retried): gateways: not served",
         ] {
             assert!(text.contains(want), "{want:?} missing from\n{text}");
         }
