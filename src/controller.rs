@@ -37,7 +37,7 @@ use crate::leader::LeaseClock;
 use crate::members::MemberEvent;
 use crate::metrics::{ChangeOp, Metrics};
 use crate::model::Subject;
-use crate::plan::{HostDeps, Plan, PlanOptions, all_services, plan, refusal};
+use crate::plan::{HostDeps, Plan, PlanOptions, all_services, host_reports, plan, refusal};
 use crate::planner::PlannerConfig;
 use crate::regions::RegionMap;
 use crate::resolver::{HostCache, Resolution, Resolve};
@@ -932,16 +932,20 @@ impl Controller {
             .iter()
             .flat_map(|d| d.hosts.iter().cloned())
             .collect();
-        if hosts.is_empty() {
-            return Ok(first);
-        }
-        let now = Instant::now();
-        self.hosts.start(&hosts, now);
-        for h in &hosts {
-            let answer = self.resolver.resolve(h).await;
-            self.hosts.record(h, answer, now, self.settings.max_refresh);
-        }
-        Ok(self.plan_keys(&keys))
+        let mut plan = if hosts.is_empty() {
+            first
+        } else {
+            let now = Instant::now();
+            self.hosts.start(&hosts, now);
+            for h in &hosts {
+                let answer = self.resolver.resolve(h).await;
+                self.hosts.record(h, answer, now, self.settings.max_refresh);
+            }
+            self.plan_keys(&keys)
+        };
+        // What a person reads of the plan (not built for the plans `run` applies).
+        plan.hosts = host_reports(&self.index, &plan.services);
+        Ok(plan)
     }
 
     /// Feeds a member event directly (for `feddns plan`, which loads files once).

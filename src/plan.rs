@@ -75,7 +75,8 @@ pub struct Plan {
     pub refused: Option<String>,
     /// The Services and hosts this plan covers.
     pub services: BTreeSet<Subject>,
-    /// The hosts among them: the members and objects behind each.
+    /// The hosts among them: the members and objects behind each (filled by
+    /// [`host_reports`] where a person reads the plan; empty in the plans `run` applies).
     pub hosts: Vec<HostReport>,
     /// Hostnames the planned records depend on, per Service.
     #[serde(skip)]
@@ -150,11 +151,6 @@ pub fn plan<'a>(
             continue;
         }
         let want = desired_subject(index, key, cfg, hosts);
-        if let Subject::Host(host) = key
-            && let Some(report) = host_report(index, host)
-        {
-            out.hosts.push(report);
-        }
         let owner = Ownership {
             owner: opts.owner_id.clone(),
             federation: cfg.naming.federation().to_string(),
@@ -218,6 +214,17 @@ pub fn refusal(deletes: usize, cache: &ZoneCache, opts: &PlanOptions) -> Option<
             opts.max_delete_share * 100.0
         )
     })
+}
+
+/// The reports of the hosts among `subjects` that some member serves.
+pub fn host_reports(index: &Index, subjects: &BTreeSet<Subject>) -> Vec<HostReport> {
+    subjects
+        .iter()
+        .filter_map(|s| match s {
+            Subject::Host(host) => host_report(index, host),
+            Subject::Service(_) => None,
+        })
+        .collect()
 }
 
 /// Every Service and host worth planning: all the index knows plus all we own names for (so

@@ -91,7 +91,8 @@ impl Harness {
     }
 
     fn reconcile(&mut self) -> Plan {
-        let p = self.plan_all();
+        let mut p = self.plan_all();
+        p.hosts = host_reports(&self.index, &p.services);
         assert!(p.refused.is_none(), "{:?}", p.refused);
         let batch: Vec<Change> = p.names.iter().flat_map(|n| n.changes.clone()).collect();
         if let Err(e) = self.zone.apply(&batch) {
