@@ -18,6 +18,7 @@ use crate::index::Topology;
 use crate::members::kube::list_once;
 use crate::members::snapshot::load_snapshot;
 use crate::members::{MemberEvent, Supervisor};
+use crate::model::SourceKind;
 use crate::plan::render_table;
 use crate::resolver::DnsResolver;
 use crate::runner::Instance;
@@ -494,6 +495,17 @@ async fn validate(path: &Path) -> anyhow::Result<()> {
                 snapshot.services.len(),
                 snapshot.slices.len()
             );
+            if cfg.sources.iter().any(|s| *s != SourceKind::Service) {
+                println!(
+                    "  {} ingresses, {} gateways, {} routes",
+                    snapshot.ingresses.len(),
+                    snapshot.gateways.len(),
+                    snapshot.routes.len()
+                );
+            }
+            for (kind, why) in &snapshot.unread {
+                println!("  cannot read {kind}: {why}");
+            }
             if let Some(d) = &t.region_disagreement {
                 println!("  note: nodes disagree on region ({d}); the majority wins");
             }
@@ -501,6 +513,13 @@ async fn validate(path: &Path) -> anyhow::Result<()> {
                 for p in &s.problems {
                     println!("  problem: service {key}: {p}");
                 }
+            }
+            let objects = snapshot.ingresses.values().map(|i| &i.problems);
+            let objects = objects
+                .chain(snapshot.gateways.values().map(|g| &g.problems))
+                .chain(snapshot.routes.values().map(|r| &r.problems));
+            for p in objects.flatten() {
+                println!("  problem: {p}");
             }
         }
     }

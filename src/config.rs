@@ -990,6 +990,44 @@ members:
     }
 
     #[test]
+    fn sources_default_to_services_and_are_checked() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.sources, [SourceKind::Service]);
+        assert_eq!(c.selection(), Selection::default());
+        let c = parse(&format!("{GOOD}sources: [service, ingress, gateway]\n")).unwrap();
+        let sel = c.selection();
+        assert!(
+            sel.reads(SourceKind::Service)
+                && sel.reads(SourceKind::Ingress)
+                && sel.reads(SourceKind::Gateway)
+        );
+        // Applied live, like `services`: no restart.
+        assert!(parse(GOOD).unwrap().restart_needed(&c).is_empty());
+        let c = parse(&format!("{GOOD}sources: [ingress]\n")).unwrap();
+        assert!(!c.selection().reads(SourceKind::Service));
+        for (bad, want) in [
+            (
+                "sources: []\n",
+                "field `sources`: must name at least one of service, ingress, gateway",
+            ),
+            (
+                "sources: [ingress, ingress]\n",
+                "field `sources[1]`: ingress is listed twice",
+            ),
+        ] {
+            let e = parse(&format!("{GOOD}{bad}")).unwrap_err().to_string();
+            assert!(e.contains(want) && e.contains("/etc/feddns/config.yaml"), "{e}");
+        }
+        let e = parse(&format!("{GOOD}sources: [service, routes]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 9, column 20") && e.contains("expected one of `service`, `ingress`, `gateway`"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn route53_provider_and_latency_routing() {
         let text = GOOD.replace(
             "embedded: { listen: 127.0.0.1:5353 }",
