@@ -4,9 +4,14 @@
 //! [ member ] --nodes--> topology (zones, majority region)
 //!     |
 //!     +--services + endpoint slices--> shard per Service (ingress targets, ready endpoints)
+//!     |
+//!     +--ingresses, gateways, routes (+ ready endpoints)--> hosts (see `crate::hosts`)
 //! ```
 //!
-//! Every change marks the Services it affects dirty; the planner re-plans only those. No I/O, no
+//! Every change marks the Services and hosts it affects dirty ([`Subject`]); the planner
+//! re-plans only those. A member's hosts are derived again from its Ingresses, Gateways and
+//! routes whenever one of them (or, with Ingresses, an EndpointSlice) changes, and compared with
+//! what they were. No I/O, no
 //! async, no clocks: the controller tells the index when a member becomes unavailable or down.
 
 use std::collections::{BTreeMap, BTreeSet};
