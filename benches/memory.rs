@@ -20,7 +20,7 @@ use std::alloc::System;
 use feddns::applier::batches;
 use feddns::diff::ZoneCache;
 use feddns::index::Index;
-use feddns::model::{IngressProj, MemberSnapshot, ServiceKey, ServiceOptions, SliceProj, Target};
+use feddns::model::{IngressProj, MemberSnapshot, ServiceKey, ServiceOptions, Target};
 use feddns::names::Naming;
 use feddns::plan::{PlanOptions, all_services, plan};
 use feddns::planner::{DEFAULT_TTL, NoLookup, PlannerConfig};
@@ -223,16 +223,7 @@ fn ingress_snapshot_of(m: u32, hosts: u32) -> MemberSnapshot {
                 problems: Box::new([]),
             },
         );
-        let slice = format!("{}-x", key.name);
-        s.slices.insert(
-            (key.namespace.clone(), slice.clone().into()),
-            SliceProj {
-                namespace: key.namespace.clone(),
-                name: slice.into(),
-                service: key.name.clone(),
-                ready: 2,
-            },
-        );
+        support::add_ready_slice(&mut s, &key);
     }
     s
 }
