@@ -1,12 +1,21 @@
 //! The stub's DNS server: hickory-server on UDP and TCP with a request handler of ours that
-//! answers from the current [`Zone`].
+//! answers from the current [`Zone`] and, for federated names, the [`Resolver`].
 //!
-//! * Standard queries of class IN with exactly one question are answered from the zone: an
-//!   authoritative CNAME, the apex SOA, NODATA or NXDOMAIN (both with the SOA in authority),
-//!   REFUSED outside `svc.<cluster-domain>`, SERVFAIL while a federated answer is not known.
+//! * Standard queries of class IN with exactly one question are answered from the zone, with
+//!   the answer section a client's resolver can use as it is:
+//!   - a local Service with a ready endpoint: the CNAME to its name, then its addresses of the
+//!     asked type (A or AAAA; none for other types), every record with `--ttl`;
+//!   - otherwise, for A and AAAA: the CNAME to the federated name, then the chain the upstream
+//!     gave for it (its CNAMEs and addresses, or NODATA with the upstream's SOA), every record
+//!     with the smallest TTL of the chain still left (at most `--ttl`); SERVFAIL when the chain
+//!     cannot be completed, never a dangling CNAME. For other types, the CNAME alone;
+//!   - the apex SOA, NODATA or NXDOMAIN (both with the SOA in authority), REFUSED outside
+//!     `svc.<cluster-domain>`, SERVFAIL while the cluster is not listed or this node's zone
+//!     and region are unknown.
 //! * AXFR and IXFR are REFUSED (no zone transfer), other opcodes NOTIMP, other classes REFUSED,
 //!   several or no questions FORMERR; EDNS is answered at version 0 (BADVERS above).
-//! * Recursion is never offered (RA=0); RD is echoed as RFC 1035 asks.
+//! * Answers are authoritative; recursion is never offered (RA=0); RD is echoed as RFC 1035
+//!   asks.
 
 use std::io;
 use std::iter;
@@ -16,7 +25,7 @@ use std::time::Duration;
 
 use hickory_proto::op::{Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::CNAME;
-use hickory_proto::rr::{DNSClass, RData, Record, RecordType};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_server::Server;
 use hickory_server::net::runtime::Time;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
@@ -25,6 +34,8 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
+use super::chain::Resolver;
+use super::metrics::{AnswerKind, StubMetrics};
 use super::zone::{Answer, Zone};
 
 /// How long a TCP connection may stay idle before the server closes it.
@@ -58,18 +69,41 @@ impl Shared {
     }
 }
 
-/// The request handler: one lookup in the current zone per query.
-struct Handler {
-    zone: Shared,
+/// What a query is answered from: the current zone, the federated chains, and the counters.
+/// Cloning gives more handles to the same ones.
+#[derive(Debug, Clone)]
+pub struct Answering {
+    /// The zone answered from.
+    pub zone: Shared,
+    /// Completes federated answers.
+    pub resolver: Resolver,
+    /// Counts the answers.
+    pub metrics: Arc<StubMetrics>,
 }
+
+/// The request handler: one lookup in the current zone per query, and for a federated name the
+/// chain from the resolver.
+struct Handler(Answering);
 
 #[async_trait::async_trait]
 impl RequestHandler for Handler {
     async fn handle_request<R: ResponseHandler, T: Time>(
         &self,
         request: &Request,
-        mut response_handle: R,
+        response_handle: R,
     ) -> ResponseInfo {
+        let (kind, info) = self.answer(request, response_handle).await;
+        self.0.metrics.answered(kind);
+        info
+    }
+}
+
+impl Handler {
+    async fn answer<R: ResponseHandler>(
+        &self,
+        request: &Request,
+        mut response_handle: R,
+    ) -> (AnswerKind, ResponseInfo) {
         let mut response_edns = None;
         if let Some(req) = &request.edns {
             let mut edns = Edns::new();
@@ -77,39 +111,61 @@ impl RequestHandler for Handler {
             edns.set_version(EDNS_VERSION);
             if req.version() > EDNS_VERSION {
                 edns.set_rcode_high(ResponseCode::BADVERS.high());
-                let response_edns = Some(&edns);
-                return send_error(request, ResponseCode::BADVERS, response_edns, response_handle).await;
+                let info = send_error(request, ResponseCode::BADVERS, Some(&edns), response_handle).await;
+                return (AnswerKind::Error, info);
             }
             response_edns = Some(edns);
         }
         let response_edns = response_edns.as_ref();
+        let fail = |code: ResponseCode, response_handle: R| async move {
+            let kind = match code {
+                ResponseCode::Refused => AnswerKind::Refused,
+                ResponseCode::ServFail => AnswerKind::ServFail,
+                _ => AnswerKind::Error,
+            };
+            (
+                kind,
+                send_error(request, code, response_edns, response_handle).await,
+            )
+        };
         if request.metadata.message_type != MessageType::Query {
-            return send_error(request, ResponseCode::FormErr, response_edns, response_handle).await;
+            return fail(ResponseCode::FormErr, response_handle).await;
         }
         if request.metadata.op_code != OpCode::Query {
-            return send_error(request, ResponseCode::NotImp, response_edns, response_handle).await;
+            return fail(ResponseCode::NotImp, response_handle).await;
         }
         let Ok(info) = request.request_info() else {
-            return send_error(request, ResponseCode::FormErr, response_edns, response_handle).await;
+            return fail(ResponseCode::FormErr, response_handle).await;
         };
         let query = info.query;
         let qtype = query.query_type();
         if query.query_class() != DNSClass::IN || matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
-            return send_error(request, ResponseCode::Refused, response_edns, response_handle).await;
+            return fail(ResponseCode::Refused, response_handle).await;
         }
-        let zone = self.zone.current();
+        let zone = self.0.zone.current();
         let answer = zone.answer(query.name(), qtype == RecordType::SOA);
         let mut metadata = Metadata::response_from_request(&request.metadata);
         metadata.authoritative = true;
         let builder = MessageResponseBuilder::new(&request.queries, response_edns);
-        let soa = iter::once(zone.soa());
-        let result = match answer {
-            Answer::Cname(target) => {
-                let record = Record::from_rdata(
-                    query.original().name().clone(),
-                    zone.settings().ttl,
-                    RData::CNAME(CNAME(target)),
-                );
+        let ttl = zone.settings().ttl;
+        let qname = query.original().name();
+        let cname =
+            |target: &Name, ttl| Record::from_rdata(qname.clone(), ttl, RData::CNAME(CNAME(target.clone())));
+        let address_query = matches!(qtype, RecordType::A | RecordType::AAAA);
+        let (kind, result) = match answer {
+            Answer::Local(local) => {
+                let record = cname(&local.target, ttl);
+                let answers = iter::once(&record).chain(local.addresses(qtype));
+                let response = builder.build(metadata, answers, iter::empty(), iter::empty(), iter::empty());
+                let kind = if address_query {
+                    AnswerKind::Local
+                } else {
+                    AnswerKind::Cname
+                };
+                (kind, response_handle.send_response(response).await)
+            }
+            Answer::Federated(target) if !address_query => {
+                let record = cname(&target, ttl);
                 let response = builder.build(
                     metadata,
                     iter::once(&record),
@@ -117,31 +173,80 @@ impl RequestHandler for Handler {
                     iter::empty(),
                     iter::empty(),
                 );
-                response_handle.send_response(response).await
+                (AnswerKind::Cname, response_handle.send_response(response).await)
+            }
+            Answer::Federated(target) => {
+                let Ok((chain, left)) = self.0.resolver.resolve(&target, qtype).await else {
+                    // The lookup logged and counted why.
+                    return fail(ResponseCode::ServFail, response_handle).await;
+                };
+                // Every record holds as long as the shortest of the chain still does.
+                let ttl = ttl.min(u32::try_from(left.as_secs()).unwrap_or(u32::MAX));
+                let with_ttl = |r: &Record| {
+                    let mut r = r.clone();
+                    r.ttl = r.ttl.min(ttl);
+                    r
+                };
+                let records: Vec<Record> = iter::once(cname(&target, ttl))
+                    .chain(chain.records.iter().map(|r| {
+                        let mut r = r.clone();
+                        r.ttl = ttl;
+                        r
+                    }))
+                    .collect();
+                let soa = chain.soa.as_ref().map(with_ttl);
+                let response =
+                    builder.build(metadata, records.iter(), iter::empty(), soa.iter(), iter::empty());
+                (
+                    AnswerKind::Federated,
+                    response_handle.send_response(response).await,
+                )
             }
             Answer::Soa => {
-                let response = builder.build(metadata, soa, iter::empty(), iter::empty(), iter::empty());
-                response_handle.send_response(response).await
+                let response = builder.build(
+                    metadata,
+                    iter::once(zone.soa()),
+                    iter::empty(),
+                    iter::empty(),
+                    iter::empty(),
+                );
+                (AnswerKind::Apex, response_handle.send_response(response).await)
             }
-            negative @ (Answer::NoData | Answer::NxDomain) => {
-                if negative == Answer::NxDomain {
-                    metadata.response_code = ResponseCode::NXDomain;
-                }
-                let response = builder.build(metadata, iter::empty(), iter::empty(), soa, iter::empty());
-                response_handle.send_response(response).await
+            Answer::NoData => {
+                let response = builder.build(
+                    metadata,
+                    iter::empty(),
+                    iter::empty(),
+                    iter::once(zone.soa()),
+                    iter::empty(),
+                );
+                (AnswerKind::Apex, response_handle.send_response(response).await)
             }
-            Answer::Refused => {
-                return send_error(request, ResponseCode::Refused, response_edns, response_handle).await;
+            Answer::NxDomain => {
+                metadata.response_code = ResponseCode::NXDomain;
+                let response = builder.build(
+                    metadata,
+                    iter::empty(),
+                    iter::empty(),
+                    iter::once(zone.soa()),
+                    iter::empty(),
+                );
+                (
+                    AnswerKind::NxDomain,
+                    response_handle.send_response(response).await,
+                )
             }
+            Answer::Refused => return fail(ResponseCode::Refused, response_handle).await,
             Answer::ServFail => {
                 debug!(name = %query.name(), "federation query not answerable yet: SERVFAIL");
-                return send_error(request, ResponseCode::ServFail, response_edns, response_handle).await;
+                return fail(ResponseCode::ServFail, response_handle).await;
             }
         };
-        result.unwrap_or_else(|error| {
+        let info = result.unwrap_or_else(|error| {
             warn!(%error, "cannot send a DNS response");
             serve_failed(request)
-        })
+        });
+        (kind, info)
     }
 }
 
@@ -206,7 +311,7 @@ impl StubServer {
     /// hickory-server on its own thread with a single-threaded runtime: a query is received,
     /// answered and sent on one thread, with no hand-over between threads. TCP is served on the
     /// calling runtime.
-    pub async fn start(listen: SocketAddr, zone: Shared) -> Result<Self, String> {
+    pub async fn start(listen: SocketAddr, answering: Answering) -> Result<Self, String> {
         let count = if cfg!(unix) {
             std::thread::available_parallelism().map_or(1, usize::from)
         } else {
@@ -215,9 +320,9 @@ impl StubServer {
         let (sockets, tcp, addr) = bind(listen, count).await?;
         let mut udp = Vec::new();
         for (i, socket) in sockets.into_iter().enumerate() {
-            udp.push(UdpThread::start(i, socket, zone.clone()).await?);
+            udp.push(UdpThread::start(i, socket, answering.clone()).await?);
         }
-        let mut server = Server::new(Handler { zone });
+        let mut server = Server::new(Handler(answering));
         server.register_listener(tcp, TCP_IDLE_TIMEOUT, TCP_RESPONSE_BUFFER);
         Ok(Self { addr, server, udp })
     }
@@ -248,12 +353,12 @@ impl StubServer {
 
 impl UdpThread {
     /// Starts serving `socket` on a new thread; returns once it is served.
-    async fn start(index: usize, socket: std::net::UdpSocket, zone: Shared) -> Result<Self, String> {
+    async fn start(index: usize, socket: std::net::UdpSocket, answering: Answering) -> Result<Self, String> {
         let (stop, stopped) = oneshot::channel::<()>();
         let (ready, started) = oneshot::channel::<Result<(), String>>();
         let thread = std::thread::Builder::new()
             .name(format!("stub-udp-{index}"))
-            .spawn(move || serve_udp(socket, zone, ready, stopped))
+            .spawn(move || serve_udp(socket, answering, ready, stopped))
             .map_err(|e| format!("cannot start a DNS server thread: {e}"))?;
         match started.await {
             Ok(Ok(())) => Ok(Self { stop, thread }),
@@ -266,7 +371,7 @@ impl UdpThread {
 /// The body of a UDP thread: serves until `stopped` fires or its sender is dropped.
 fn serve_udp(
     socket: std::net::UdpSocket,
-    zone: Shared,
+    answering: Answering,
     ready: oneshot::Sender<Result<(), String>>,
     stopped: oneshot::Receiver<()>,
 ) {
@@ -285,7 +390,7 @@ fn serve_udp(
                 return;
             }
         };
-        let mut server = Server::new(Handler { zone });
+        let mut server = Server::new(Handler(answering));
         server.register_socket(socket);
         let _ = ready.send(Ok(()));
         let _ = stopped.await;
