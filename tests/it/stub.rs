@@ -1197,6 +1197,26 @@ fn the_manifests_grant_what_the_stub_reads_and_pass_node_name() {
     let args = container.args.clone().unwrap();
     assert_eq!(args[0], "stub");
     assert!(args.iter().any(|a| a == "--listen=0.0.0.0:5353"), "{args:?}");
+    assert!(args.iter().any(|a| a == "--admin=0.0.0.0:9153"), "{args:?}");
+    // Every argument is one the binary takes (with NODE_NAME, from the downward API).
+    let argv = std::iter::once("feddns".to_string())
+        .chain(args.clone())
+        .chain(["--node-name=n1".to_string()]);
+    let parsed = <feddns::cli::Cli as clap::Parser>::try_parse_from(argv);
+    assert!(parsed.is_ok(), "{args:?}: {}", parsed.err().unwrap());
+    // The node's resolvers are the upstream, not CoreDNS (which forwards to the stub).
+    assert_eq!(pod.dns_policy.as_deref(), Some("Default"));
+    // Ready when listed, alive while the follow loop turns: the admin port.
+    let probe = |p: &Option<k8s_openapi::api::core::v1::Probe>| {
+        let get = p.as_ref().unwrap().http_get.as_ref().unwrap();
+        (get.path.clone().unwrap(), get.port.clone())
+    };
+    let admin = k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String("admin".into());
+    assert_eq!(
+        probe(&container.readiness_probe),
+        ("/readyz".into(), admin.clone())
+    );
+    assert_eq!(probe(&container.liveness_probe), ("/healthz".into(), admin));
     let ports: BTreeSet<(String, i32, String)> = container
         .ports
         .iter()
@@ -1213,7 +1233,8 @@ fn the_manifests_grant_what_the_stub_reads_and_pass_node_name() {
         ports,
         BTreeSet::from([
             ("dns".into(), 5353, "UDP".into()),
-            ("dns-tcp".into(), 5353, "TCP".into())
+            ("dns-tcp".into(), 5353, "TCP".into()),
+            ("admin".into(), 9153, "TCP".into())
         ])
     );
 
