@@ -80,6 +80,13 @@ fn address(i: usize) -> Ipv4Addr {
 
 fn main() -> Result<(), String> {
     let args = args()?;
+    // Failed lookups are logged as warnings (FEDDNS_LOG=debug for more).
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FEDDNS_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let settings = StubSettings::new("cluster.local", 30)?;
     let names: Vec<(String, String)> = (0..args.services)
         .map(|i| (format!("web-{i}"), format!("ns-{}", i % 100)))

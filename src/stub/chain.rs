@@ -37,7 +37,7 @@ use super::upstream::{Exchange, UpstreamError};
 pub const MAX_CNAMES: usize = 8;
 
 /// A complete chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Chain {
     /// The CNAMEs from the asked name on, then the records of the asked type at the last name
     /// (none for NODATA), with the TTLs received.
@@ -48,14 +48,67 @@ pub struct Chain {
     /// How long the whole chain holds, in seconds: the smallest TTL of its records (and of the
     /// negative answer at its end).
     pub ttl: u32,
+    /// The records as last served, all with one TTL: a query that asks for the same TTL (every
+    /// query within the same second) copies nothing.
+    served: RwLock<Arc<Served>>,
+}
+
+/// A chain's records with the TTL they are answered with.
+#[derive(Debug)]
+pub struct Served {
+    /// The TTL of every record.
+    pub ttl: u32,
+    /// [`Chain::records`] with that TTL.
+    pub records: Box<[Record]>,
+    /// [`Chain::soa`] with at most that TTL.
+    pub soa: Option<Record>,
 }
 
 impl Chain {
+    /// A chain of `records` (and, for NODATA, the `soa`) holding `ttl` seconds.
+    pub fn new(records: Box<[Record]>, soa: Option<Record>, ttl: u32) -> Self {
+        let served = Served::stamp(&records, soa.as_ref(), ttl);
+        Self {
+            records,
+            soa,
+            ttl,
+            served: RwLock::new(Arc::new(served)),
+        }
+    }
+
     /// Whether the chain ends without records of the asked type.
     pub fn is_nodata(&self) -> bool {
         self.records
             .last()
             .is_none_or(|r| r.record_type() == RecordType::CNAME)
+    }
+
+    /// The records with every TTL set to `ttl` (the SOA's at most `ttl`).
+    pub fn served(&self, ttl: u32) -> Arc<Served> {
+        {
+            let served = self.served.read().unwrap_or_else(PoisonError::into_inner);
+            if served.ttl == ttl {
+                return served.clone();
+            }
+        }
+        let fresh = Arc::new(Served::stamp(&self.records, self.soa.as_ref(), ttl));
+        *self.served.write().unwrap_or_else(PoisonError::into_inner) = fresh.clone();
+        fresh
+    }
+}
+
+impl Served {
+    fn stamp(records: &[Record], soa: Option<&Record>, ttl: u32) -> Self {
+        let with_ttl = |r: &Record, ttl| {
+            let mut r = r.clone();
+            r.ttl = ttl;
+            r
+        };
+        Self {
+            ttl,
+            records: records.iter().map(|r| with_ttl(r, ttl)).collect(),
+            soa: soa.map(|r| with_ttl(r, r.ttl.min(ttl))),
+        }
     }
 }
 
@@ -230,20 +283,12 @@ pub async fn complete(
         match walk(&response, current.clone(), qtype, &mut chain, &mut seen)? {
             Walked::Answered => {
                 let ttl = chain.iter().map(|r| r.ttl).min().unwrap_or(0);
-                return Ok(Chain {
-                    records: chain.into(),
-                    soa: None,
-                    ttl,
-                });
+                return Ok(Chain::new(chain.into(), None, ttl));
             }
             Walked::Ends => {
                 let (negative, soa) = negative_soa(&response).map_or((0, None), |(t, r)| (t, Some(r)));
                 let ttl = chain.iter().map(|r| r.ttl).fold(negative, u32::min);
-                return Ok(Chain {
-                    records: chain.into(),
-                    soa,
-                    ttl,
-                });
+                return Ok(Chain::new(chain.into(), soa, ttl));
             }
             Walked::AskFor(next) => current = next,
         }
@@ -839,11 +884,25 @@ mod tests {
     }
 
     fn chain(ttl: u32) -> Arc<Chain> {
-        Arc::new(Chain {
-            records: vec![a(GLOBAL, [192, 0, 2, 1], ttl)].into(),
-            soa: None,
-            ttl,
-        })
+        Arc::new(Chain::new(vec![a(GLOBAL, [192, 0, 2, 1], ttl)].into(), None, ttl))
+    }
+
+    #[test]
+    fn a_chain_is_served_with_one_ttl_copied_once_per_ttl() {
+        let chain = Chain::new(
+            vec![cname(ZONE, GLOBAL, 300), a(GLOBAL, [192, 0, 2, 1], 60)].into(),
+            Some(soa("example.com.", 30, 30)),
+            60,
+        );
+        let first = chain.served(20);
+        assert!(first.records.iter().all(|r| r.ttl == 20));
+        assert_eq!(first.soa.as_ref().unwrap().ttl, 20);
+        assert!(Arc::ptr_eq(&first, &chain.served(20)));
+        let later = chain.served(45);
+        assert!(later.records.iter().all(|r| r.ttl == 45));
+        // The SOA never holds longer than its negative TTL.
+        assert_eq!(later.soa.as_ref().unwrap().ttl, 30);
+        assert_eq!(chain.records[0].ttl, 300);
     }
 
     #[test]

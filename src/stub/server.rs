@@ -182,21 +182,11 @@ impl Handler {
                 };
                 // Every record holds as long as the shortest of the chain still does.
                 let ttl = ttl.min(u32::try_from(left.as_secs()).unwrap_or(u32::MAX));
-                let with_ttl = |r: &Record| {
-                    let mut r = r.clone();
-                    r.ttl = r.ttl.min(ttl);
-                    r
-                };
-                let records: Vec<Record> = iter::once(cname(&target, ttl))
-                    .chain(chain.records.iter().map(|r| {
-                        let mut r = r.clone();
-                        r.ttl = ttl;
-                        r
-                    }))
-                    .collect();
-                let soa = chain.soa.as_ref().map(with_ttl);
+                let served = chain.served(ttl);
+                let record = cname(&target, ttl);
+                let answers = iter::once(&record).chain(served.records.iter());
                 let response =
-                    builder.build(metadata, records.iter(), iter::empty(), soa.iter(), iter::empty());
+                    builder.build(metadata, answers, iter::empty(), served.soa.iter(), iter::empty());
                 (
                     AnswerKind::Federated,
                     response_handle.send_response(response).await,
