@@ -771,6 +771,19 @@ mod tests {
         assert_eq!((chain.ttl, chain.soa.is_none()), (0, true));
     }
 
+    /// The zone name's answer: a CNAME to the global name, and nothing about it.
+    fn zone_to_global() -> (&'static str, RecordType, Result<Message, UpstreamError>) {
+        (
+            ZONE,
+            RecordType::A,
+            Ok(response(
+                ResponseCode::NoError,
+                vec![cname(ZONE, GLOBAL, 30)],
+                vec![],
+            )),
+        )
+    }
+
     #[tokio::test]
     async fn broken_chains_fail_with_their_reason() {
         let upstream_err = |rcode| {
@@ -806,15 +819,7 @@ mod tests {
             ),
             (
                 vec![
-                    (
-                        ZONE,
-                        RecordType::A,
-                        Ok(response(
-                            ResponseCode::NoError,
-                            vec![cname(ZONE, GLOBAL, 30)],
-                            vec![],
-                        )),
-                    ),
+                    zone_to_global(),
                     (
                         GLOBAL,
                         RecordType::A,
@@ -824,18 +829,7 @@ mod tests {
                 "nxdomain",
             ),
             // The target times out.
-            (
-                vec![(
-                    ZONE,
-                    RecordType::A,
-                    Ok(response(
-                        ResponseCode::NoError,
-                        vec![cname(ZONE, GLOBAL, 30)],
-                        vec![],
-                    )),
-                )],
-                "timeout",
-            ),
+            (vec![zone_to_global()], "timeout"),
             // A loop.
             (
                 vec![(
@@ -996,26 +990,41 @@ mod tests {
         )])
     }
 
-    #[tokio::test]
-    async fn concurrent_queries_share_one_lookup_and_later_ones_hit_the_cache() {
+    /// `n` queries for the zone name through a resolver whose upstream holds every answer until
+    /// the returned semaphore lets it go; returns once all of them wait on the one lookup.
+    async fn waiting_queries(
+        table: Table,
+        n: usize,
+    ) -> (
+        Arc<Table>,
+        Arc<StubMetrics>,
+        Resolver,
+        Arc<Semaphore>,
+        Vec<tokio::task::JoinHandle<Result<(Arc<Chain>, Duration), ChainError>>>,
+    ) {
         let gate = Arc::new(Semaphore::new(0));
-        let mut table = full_chain_table();
+        let mut table = table;
         table.gate = Some(gate.clone());
         let table = Arc::new(table);
         let metrics = Arc::new(StubMetrics::new());
         let resolver = Resolver::new(table.clone(), Duration::from_secs(5), 100, metrics.clone());
-        let queries: Vec<_> = (0..20)
+        let queries = (0..n)
             .map(|_| {
                 let r = resolver.clone();
                 tokio::spawn(async move { r.resolve(&name(ZONE), RecordType::A).await })
             })
             .collect();
-        // Every query is waiting on the one lookup before it is let through.
         let end = tokio::time::Instant::now() + Duration::from_secs(10);
-        while metrics.coalesced_count() < 19 {
+        while metrics.coalesced_count() < n as u64 - 1 {
             assert!(tokio::time::Instant::now() < end, "queries did not coalesce");
             tokio::task::yield_now().await;
         }
+        (table, metrics, resolver, gate, queries)
+    }
+
+    #[tokio::test]
+    async fn concurrent_queries_share_one_lookup_and_later_ones_hit_the_cache() {
+        let (table, metrics, resolver, gate, queries) = waiting_queries(full_chain_table(), 20).await;
         gate.add_permits(100);
         for q in queries {
             let (chain, _) = q.await.unwrap().unwrap();
@@ -1036,23 +1045,7 @@ mod tests {
 
     #[tokio::test]
     async fn failures_are_shared_by_the_waiting_queries_and_not_cached() {
-        let gate = Arc::new(Semaphore::new(0));
-        let mut table = Table::new(vec![]);
-        table.gate = Some(gate.clone());
-        let table = Arc::new(table);
-        let metrics = Arc::new(StubMetrics::new());
-        let resolver = Resolver::new(table.clone(), Duration::from_secs(5), 100, metrics.clone());
-        let queries: Vec<_> = (0..5)
-            .map(|_| {
-                let r = resolver.clone();
-                tokio::spawn(async move { r.resolve(&name(ZONE), RecordType::A).await })
-            })
-            .collect();
-        let end = tokio::time::Instant::now() + Duration::from_secs(10);
-        while metrics.coalesced_count() < 4 {
-            assert!(tokio::time::Instant::now() < end, "queries did not coalesce");
-            tokio::task::yield_now().await;
-        }
+        let (table, metrics, resolver, gate, queries) = waiting_queries(Table::new(vec![]), 5).await;
         gate.add_permits(100);
         for q in queries {
             assert_eq!(q.await.unwrap().unwrap_err().reason(), "timeout");

@@ -190,13 +190,7 @@ impl Cluster {
 
     /// A complete list of the Services: those not in it are gone.
     pub fn replace_services(&mut self, listed: HashMap<ObjectKey, Option<ServiceAddrs>>) {
-        let gone: Vec<ObjectKey> = self
-            .services
-            .keys()
-            .filter(|k| !matches!(listed.get(*k), Some(Some(_))))
-            .cloned()
-            .collect();
-        for key in gone {
+        for key in missing(&self.services, &listed) {
             self.set_service(key, None);
         }
         for (key, svc) in listed {
@@ -206,13 +200,7 @@ impl Cluster {
 
     /// A complete list of the EndpointSlices: those not in it are gone.
     pub fn replace_slices(&mut self, listed: HashMap<ObjectKey, Option<SliceAddrs>>) {
-        let gone: Vec<ObjectKey> = self
-            .slices
-            .keys()
-            .filter(|k| !matches!(listed.get(*k), Some(Some(_))))
-            .cloned()
-            .collect();
-        for key in gone {
+        for key in missing(&self.slices, &listed) {
             self.set_slice(key, None);
         }
         for (key, slice) in listed {
@@ -270,6 +258,15 @@ impl Cluster {
     }
 }
 
+/// The keys of `known` that a complete list no longer has (or has as not kept).
+fn missing<T, U>(known: &HashMap<ObjectKey, T>, listed: &HashMap<ObjectKey, Option<U>>) -> Vec<ObjectKey> {
+    known
+        .keys()
+        .filter(|k| !matches!(listed.get(*k), Some(Some(_))))
+        .cloned()
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,6 +312,17 @@ mod tests {
                 .map(|r| r.data.to_string())
                 .collect(),
         )
+    }
+
+    /// Slice `<svc>-1` of `svc` with one ready IPv4 endpoint.
+    fn one_ready_endpoint(c: &mut Cluster, svc: &str) {
+        let (k, s) = slice(slice_json(
+            &format!("{svc}-1"),
+            svc,
+            "IPv4",
+            &[("10.0.0.1", Some(true))],
+        ));
+        c.set_slice(k, s);
     }
 
     fn cluster() -> Cluster {
@@ -467,13 +475,7 @@ mod tests {
         ] {
             let (k, s) = service(svc_json(name, spec));
             c.set_service(k, s);
-            let (k, s) = slice(slice_json(
-                &format!("{name}-1"),
-                name,
-                "IPv4",
-                &[("10.0.0.1", Some(true))],
-            ));
-            c.set_slice(k, s);
+            one_ready_endpoint(&mut c, name);
             assert_eq!(addrs(&c, name), None, "{name}");
         }
         // A headless Service whose ready endpoints have no address (FQDN slices).
@@ -495,13 +497,7 @@ mod tests {
         for name in ["a", "b"] {
             let (k, s) = service(svc_json(name, json!({"clusterIP": "10.96.0.1"})));
             c.set_service(k, s);
-            let (k, s) = slice(slice_json(
-                &format!("{name}-1"),
-                name,
-                "IPv4",
-                &[("10.0.0.1", Some(true))],
-            ));
-            c.set_slice(k, s);
+            one_ready_endpoint(&mut c, name);
         }
         assert_eq!(c.local().len(), 2);
         let (k, s) = service(svc_json("b", json!({"clusterIP": "10.96.0.2"})));

@@ -202,7 +202,13 @@ impl Handler {
                 );
                 (AnswerKind::Apex, response_handle.send_response(response).await)
             }
-            Answer::NoData => {
+            negative @ (Answer::NoData | Answer::NxDomain) => {
+                let kind = if negative == Answer::NxDomain {
+                    metadata.response_code = ResponseCode::NXDomain;
+                    AnswerKind::NxDomain
+                } else {
+                    AnswerKind::Apex
+                };
                 let response = builder.build(
                     metadata,
                     iter::empty(),
@@ -210,21 +216,7 @@ impl Handler {
                     iter::once(zone.soa()),
                     iter::empty(),
                 );
-                (AnswerKind::Apex, response_handle.send_response(response).await)
-            }
-            Answer::NxDomain => {
-                metadata.response_code = ResponseCode::NXDomain;
-                let response = builder.build(
-                    metadata,
-                    iter::empty(),
-                    iter::empty(),
-                    iter::once(zone.soa()),
-                    iter::empty(),
-                );
-                (
-                    AnswerKind::NxDomain,
-                    response_handle.send_response(response).await,
-                )
+                (kind, response_handle.send_response(response).await)
             }
             Answer::Refused => return fail(ResponseCode::Refused, response_handle).await,
             Answer::ServFail => {
