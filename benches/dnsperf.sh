@@ -101,7 +101,7 @@ done
 settings=(-c "$CLIENTS" -T "$THREADS" -q "$OUTSTANDING" -d "$work/queries.txt" -s 127.0.0.1)
 # Warm-up: every name once, so that the stub's chain cache holds every federated chain.
 dnsperf "${settings[@]}" -n 1 -p "$STUB_PORT" >"$work/warmup.txt" 2>&1
-grep -E 'Queries (completed|lost)' "$work/warmup.txt" | sed 's/^ */warm-up: /'
+grep -E 'Queries (completed|lost)|Response codes' "$work/warmup.txt" | sed 's/^ */warm-up: /'
 
 echo "dnsperf -l $DURATION ${settings[*]} -p <port>   ($SERVICES names, $(nproc) CPUs)"
 declare -A qps
@@ -117,7 +117,7 @@ run() { # label port
 run feddns-stub "$STUB_PORT"
 run bind9 "$BIND_PORT"
 echo
-printf '%-12s %14s\n' server 'queries/s'
-printf '%-12s %14s\n' feddns-stub "${qps[feddns-stub]}" bind9 "${qps[bind9]}"
-awk -v s="${qps[feddns-stub]}" -v b="${qps[bind9]}" 'BEGIN { printf "%-12s %13.2fx\n", "stub/bind9", s / b }'
+printf '%-12s %12s\n' server 'queries/s'
+printf '%-12s %12.0f\n' feddns-stub "${qps[feddns-stub]}" bind9 "${qps[bind9]}"
+awk -v s="${qps[feddns-stub]}" -v b="${qps[bind9]}" 'BEGIN { printf "%-12s %11.2fx\n", "stub/bind9", s / b }'
 "$NAMED" -v

@@ -514,6 +514,12 @@ impl Resolver {
         }
     }
 
+    /// The cached chain for `name`/`qtype` and how long it still holds, without a lookup (and
+    /// without counting a hit).
+    pub fn cached(&self, name: &Name, qtype: RecordType) -> Option<(Arc<Chain>, Duration)> {
+        self.inner.cached(name, qtype)
+    }
+
     /// How many chains are cached now (expired ones included until purged).
     pub fn cached_chains(&self) -> usize {
         self.inner

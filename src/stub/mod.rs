@@ -18,12 +18,14 @@
 //! * [`chain`]: federated chains completed through the upstream, cached and coalesced.
 //! * [`upstream`]: the upstream resolvers (`--upstream`, `/etc/resolv.conf`).
 //! * [`server`]: the hickory server on UDP and TCP that answers from the current zone.
+//! * [`fast`]: the common UDP query answered straight from the wire.
 //! * [`watch`]: the Kubernetes side that builds new zones as the cluster and the kube-dns
 //!   ConfigMap change.
 //! * [`metrics`]: `feddns_stub_*`, served with `/healthz`, `/readyz` and `/status` on `--admin`.
 
 pub mod chain;
 pub mod cluster;
+pub mod fast;
 pub mod metrics;
 pub mod query;
 pub mod server;

@@ -26,15 +26,19 @@ use std::time::Duration;
 use hickory_proto::op::{Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::CNAME;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::BinEncoder;
 use hickory_server::Server;
-use hickory_server::net::runtime::Time;
+use hickory_server::net::NetError;
+use hickory_server::net::runtime::{Time, TokioTime};
+use hickory_server::net::xfer::Protocol;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponseBuilder;
+use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
 use super::chain::Resolver;
+use super::fast;
 use super::metrics::{AnswerKind, StubMetrics};
 use super::zone::{Answer, Zone};
 
@@ -372,14 +376,132 @@ fn serve_udp(
                 return;
             }
         };
-        let mut server = Server::new(Handler(answering));
-        server.register_socket(socket);
         let _ = ready.send(Ok(()));
-        let _ = stopped.await;
-        if let Err(e) = server.shutdown_gracefully().await {
-            warn!(error = %e, "DNS server over UDP failed while shutting down");
-        }
+        udp_loop(Arc::new(socket), Arc::new(Handler(answering)), stopped).await;
     });
+}
+
+/// Serves one UDP socket until `stopped`: the fast path answers what it takes at once, the
+/// handler (in a task of its own) everything else.
+async fn udp_loop(socket: Arc<UdpSocket>, handler: Arc<Handler>, stopped: oneshot::Receiver<()>) {
+    let mut stopped = std::pin::pin!(stopped);
+    let mut query = vec![0u8; UDP_QUERY_MAX];
+    let mut out = Vec::with_capacity(512);
+    loop {
+        let (len, src) = tokio::select! {
+            _ = &mut stopped => return,
+            received = socket.recv_from(&mut query) => match received {
+                Ok(r) => r,
+                Err(e) => {
+                    // ICMP errors of earlier sends surface here; the socket stays usable.
+                    debug!(error = %e, "receiving a DNS query over UDP failed");
+                    continue;
+                }
+            },
+        };
+        // Nothing can be sent back there.
+        if src.port() == 0 || src.ip().is_unspecified() {
+            continue;
+        }
+        let query = &query[..len];
+        if let Some(kind) = fast::answer(&handler.0, query, &mut out) {
+            handler.0.metrics.answered(kind);
+            if let Err(e) = socket.send_to(&out, src).await {
+                debug!(%src, error = %e, "cannot send a DNS response");
+            }
+            continue;
+        }
+        let (raw, socket, handler) = (query.to_vec(), socket.clone(), handler.clone());
+        tokio::spawn(async move {
+            let responder = UdpResponder { socket, dst: src };
+            match Request::from_bytes(raw.clone(), src, Protocol::Udp) {
+                Ok(request) => {
+                    // Responses are not answered (no reflection).
+                    if request.metadata.message_type == MessageType::Query {
+                        handler.handle_request::<_, TokioTime>(&request, responder).await;
+                    }
+                }
+                Err(e) => {
+                    debug!(%src, error = %e, "malformed DNS query over UDP");
+                    if let Some(formerr) = header_only(&raw, ResponseCode::FormErr) {
+                        responder.send(&formerr).await;
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Largest UDP query read.
+const UDP_QUERY_MAX: usize = 4096;
+
+/// A response with only the header of `query` (a query, not a response), answering `code`.
+fn header_only(query: &[u8], code: ResponseCode) -> Option<[u8; 12]> {
+    let header = query.get(..12)?;
+    if header[2] & 0x80 != 0 {
+        return None;
+    }
+    let mut out = [0u8; 12];
+    out[..2].copy_from_slice(&header[..2]);
+    // QR, the opcode and RD echoed; the response code.
+    out[2] = 0x80 | (header[2] & 0x79);
+    out[3] = code.low();
+    Some(out)
+}
+
+/// Sends one response over UDP to the client of the query, encoded as hickory's own UDP
+/// handler does: within the client's EDNS payload size (512 without EDNS), truncated (TC) when
+/// it does not fit.
+#[derive(Clone)]
+struct UdpResponder {
+    socket: Arc<UdpSocket>,
+    dst: SocketAddr,
+}
+
+impl UdpResponder {
+    async fn send(&self, bytes: &[u8]) {
+        if let Err(e) = self.socket.send_to(bytes, self.dst).await {
+            debug!(dst = %self.dst, error = %e, "cannot send a DNS response");
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ResponseHandler for UdpResponder {
+    async fn send_response<'a>(
+        &mut self,
+        response: MessageResponse<
+            '_,
+            'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+        >,
+    ) -> Result<ResponseInfo, NetError> {
+        let (info, bytes) = encode_udp(response)?;
+        self.send(&bytes).await;
+        Ok(info)
+    }
+}
+
+/// `response` in wire form for UDP: within the client's EDNS payload size (512 without EDNS),
+/// truncated (TC) when it does not fit.
+fn encode_udp<'a>(
+    response: MessageResponse<
+        '_,
+        'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+    >,
+) -> Result<(ResponseInfo, Vec<u8>), NetError> {
+    let mut bytes = Vec::with_capacity(512);
+    let mut encoder = BinEncoder::new(&mut bytes);
+    encoder.set_max_size(response.edns().map_or(512, Edns::max_payload));
+    let info = response.destructive_emit(&mut encoder)?;
+    Ok((info, bytes))
 }
 
 /// Binds `count` UDP sockets on `listen` (`SO_REUSEPORT` when more than one), then TCP on the
@@ -429,4 +551,209 @@ fn udp_socket(addr: SocketAddr, reuse_port: bool) -> io::Result<std::net::UdpSoc
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     Ok(socket.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+    use std::sync::Mutex;
+
+    use hickory_proto::op::{Message, Query};
+    use hickory_proto::rr::rdata::{A, AAAA};
+
+    use super::*;
+    use crate::stub::query::parse_federations;
+    use crate::stub::upstream::{Exchange, UpstreamError};
+    use crate::stub::zone::{LocalAnswer, LocalServices, Location, StubSettings, StubState};
+
+    /// Keeps the response the handler sends.
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+
+    #[async_trait::async_trait]
+    impl ResponseHandler for Capture {
+        async fn send_response<'a>(
+            &mut self,
+            response: MessageResponse<
+                '_,
+                'a,
+                impl Iterator<Item = &'a Record> + Send + 'a,
+                impl Iterator<Item = &'a Record> + Send + 'a,
+                impl Iterator<Item = &'a Record> + Send + 'a,
+                impl Iterator<Item = &'a Record> + Send + 'a,
+            >,
+        ) -> Result<ResponseInfo, NetError> {
+            let (info, bytes) = encode_udp(response)?;
+            *self.0.lock().unwrap() = bytes;
+            Ok(info)
+        }
+    }
+
+    /// Every federated name resolves to the same chain: a CNAME to a global name and two
+    /// addresses of each family.
+    struct Upstream;
+
+    #[async_trait::async_trait]
+    impl Exchange for Upstream {
+        async fn exchange(
+            &self,
+            name: &Name,
+            qtype: RecordType,
+            _deadline: tokio::time::Instant,
+        ) -> Result<Message, UpstreamError> {
+            let global = Name::from_ascii("web.shop.myfed.svc.example.com.").unwrap();
+            let mut m = Message::new(1, MessageType::Response, OpCode::Query);
+            m.answers.push(Record::from_rdata(
+                name.clone(),
+                300,
+                RData::CNAME(CNAME(global.clone())),
+            ));
+            for i in 1..=2 {
+                let data = match qtype {
+                    RecordType::A => RData::A(A::new(203, 0, 113, i)),
+                    _ => RData::AAAA(AAAA::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, u16::from(i))),
+                };
+                m.answers.push(Record::from_rdata(global.clone(), 60, data));
+            }
+            Ok(m)
+        }
+    }
+
+    fn answering() -> Answering {
+        let settings = StubSettings::new("cluster.local", 30).unwrap();
+        let mut local = LocalServices::new();
+        for (name, addrs) in [("web", &["10.96.0.1"][..]), ("dual", &["10.96.0.2", "fd00::2"])] {
+            let addrs: Vec<IpAddr> = addrs.iter().map(|a| a.parse().unwrap()).collect();
+            let answer = LocalAnswer::new(&settings, "shop", name, &addrs).unwrap();
+            local.insert("shop", name, Arc::new(answer));
+        }
+        let state = StubState {
+            federations: parse_federations("myfed=example.com").unwrap(),
+            location: Some(Location {
+                zone: "z1".into(),
+                region: "r1".into(),
+            }),
+            local: Some(Arc::new(local)),
+        };
+        let metrics = Arc::new(StubMetrics::new());
+        Answering {
+            zone: Shared::new(Zone::new(&settings, state)),
+            resolver: Resolver::new(Arc::new(Upstream), Duration::from_secs(1), 100, metrics.clone()),
+            metrics,
+        }
+    }
+
+    fn query(name: &str, qtype: RecordType, edns: Option<u16>) -> Vec<u8> {
+        let mut m = Message::new(4242, MessageType::Query, OpCode::Query);
+        m.metadata.recursion_desired = true;
+        m.queries
+            .push(Query::query(Name::from_ascii(name).unwrap(), qtype));
+        if let Some(size) = edns {
+            let mut e = Edns::new();
+            e.set_max_payload(size);
+            m.edns = Some(e);
+        }
+        m.to_vec().unwrap()
+    }
+
+    async fn slow(answering: &Answering, bytes: &[u8]) -> Message {
+        let request =
+            Request::from_bytes(bytes.to_vec(), "127.0.0.1:5353".parse().unwrap(), Protocol::Udp).unwrap();
+        let capture = Capture::default();
+        Handler(answering.clone())
+            .handle_request::<_, TokioTime>(&request, capture.clone())
+            .await;
+        let bytes = capture.0.lock().unwrap().clone();
+        Message::from_vec(&bytes).unwrap()
+    }
+
+    /// Header, question, answers and EDNS, in order.
+    fn shown(m: &Message) -> String {
+        format!(
+            "{:?} {:?} {:?} edns={:?}",
+            m.metadata,
+            m.queries,
+            m.answers,
+            m.edns
+                .as_ref()
+                .map(|e| (e.max_payload(), e.version(), e.flags().dnssec_ok))
+        )
+    }
+
+    #[tokio::test]
+    async fn the_fast_path_answers_what_the_handler_answers() {
+        let answering = answering();
+        let fed = "Web.Shop.MyFed.svc.cluster.local.";
+        // The federated chain is cached by a first query through the handler.
+        for qtype in [RecordType::A, RecordType::AAAA] {
+            slow(&answering, &query(fed, qtype, None)).await;
+        }
+        let mut out = Vec::new();
+        for name in [
+            "web.shop.myfed.svc.cluster.local.",
+            "DUAL.shop.myfed.svc.Cluster.Local.",
+            fed,
+        ] {
+            for qtype in [RecordType::A, RecordType::AAAA] {
+                for edns in [None, Some(1232), Some(100)] {
+                    let bytes = query(name, qtype, edns);
+                    let kind = fast::answer(&answering, &bytes, &mut out);
+                    assert!(kind.is_some(), "{name} {qtype} {edns:?} not taken");
+                    let fast = Message::from_vec(&out).unwrap();
+                    let slow = slow(&answering, &bytes).await;
+                    assert_eq!(shown(&fast), shown(&slow), "{name} {qtype} {edns:?}");
+                    assert!(!fast.answers.is_empty());
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn other_queries_are_left_to_the_handler() {
+        let answering = answering();
+        let mut out = Vec::new();
+        let fed = "web.shop.myfed.svc.cluster.local.";
+        for bytes in [
+            // Other types, names and states.
+            query(fed, RecordType::TXT, None),
+            query(fed, RecordType::CNAME, None),
+            query("svc.cluster.local.", RecordType::SOA, None),
+            query("x.shop.nofed.svc.cluster.local.", RecordType::A, None),
+            query("www.example.com.", RecordType::A, None),
+            // Federated, not cached yet.
+            query("api.shop.myfed.svc.cluster.local.", RecordType::A, None),
+            // Truncated, or with trailing bytes.
+            query(fed, RecordType::A, None)[..20].to_vec(),
+            [query(fed, RecordType::A, None), vec![0]].concat(),
+        ] {
+            assert_eq!(fast::answer(&answering, &bytes, &mut out), None, "{bytes:?}");
+        }
+        // A response, another opcode, EDNS version 1.
+        let mut response = query(fed, RecordType::A, None);
+        response[2] |= 0x80;
+        let mut notify = query(fed, RecordType::A, None);
+        notify[2] |= 4 << 3;
+        let mut edns1 = query(fed, RecordType::A, Some(1232));
+        let at = edns1.len() - 5;
+        edns1[at] = 1;
+        for bytes in [response, notify, edns1] {
+            assert_eq!(fast::answer(&answering, &bytes, &mut out), None);
+        }
+    }
+
+    #[test]
+    fn malformed_queries_get_formerr_and_responses_nothing() {
+        let q = query("web.shop.myfed.svc.cluster.local.", RecordType::A, None);
+        let formerr = header_only(&q, ResponseCode::FormErr).unwrap();
+        let m = Message::from_vec(&formerr).unwrap();
+        assert_eq!(
+            (m.metadata.id, m.metadata.response_code),
+            (4242, ResponseCode::FormErr)
+        );
+        assert!(m.metadata.recursion_desired && m.metadata.message_type == MessageType::Response);
+        let mut response = q.clone();
+        response[2] |= 0x80;
+        assert!(header_only(&response, ResponseCode::FormErr).is_none());
+        assert!(header_only(&q[..5], ResponseCode::FormErr).is_none());
+    }
 }

@@ -284,6 +284,17 @@ impl Zone {
         self.answer_outcome(outcome, soa_query)
     }
 
+    /// [`Self::answer`] for a name given as its labels (lower-case) from the last one to the
+    /// first, as the UDP fast path reads them off the wire.
+    pub fn answer_labels<'a>(
+        &'a self,
+        labels: impl Iterator<Item = &'a [u8]>,
+        soa_query: bool,
+    ) -> Answer<'a> {
+        let outcome = classify_labels(labels, &self.settings.cluster_domain, &self.state.federations);
+        self.answer_outcome(outcome, soa_query)
+    }
+
     /// [`Self::answer`] for a name in presentation form (lower-case).
     pub fn answer_text(&self, qname: &str, soa_query: bool) -> Answer<'_> {
         let outcome = classify(qname, &self.settings.cluster_domain, &self.state.federations);
