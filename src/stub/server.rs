@@ -16,6 +16,9 @@
 //!   several or no questions FORMERR; EDNS is answered at version 0 (BADVERS above).
 //! * Answers are authoritative; recursion is never offered (RA=0); RD is echoed as RFC 1035
 //!   asks.
+//! * UDP is served by a loop of ours per socket: [`super::fast`] answers the common A/AAAA query
+//!   from the wire; any other query is decoded and handed to the handler in a task, its response
+//!   encoded as hickory's UDP server does. TCP is hickory-server's.
 
 use std::io;
 use std::iter;
@@ -294,9 +297,9 @@ impl StubServer {
     ///
     /// UDP is served by one socket per available CPU (on Unix; one elsewhere), all bound to the
     /// address with `SO_REUSEPORT` so that the kernel spreads clients over them, each served by
-    /// hickory-server on its own thread with a single-threaded runtime: a query is received,
-    /// answered and sent on one thread, with no hand-over between threads. TCP is served on the
-    /// calling runtime.
+    /// our UDP loop on its own thread with a single-threaded runtime: a query is received,
+    /// answered and sent on one thread, with no hand-over between threads. TCP is served by
+    /// hickory-server on the calling runtime.
     pub async fn start(listen: SocketAddr, answering: Answering) -> Result<Self, String> {
         let count = if cfg!(unix) {
             std::thread::available_parallelism().map_or(1, usize::from)
