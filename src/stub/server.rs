@@ -482,29 +482,13 @@ impl ResponseHandler for UdpResponder {
             impl Iterator<Item = &'a Record> + Send + 'a,
         >,
     ) -> Result<ResponseInfo, NetError> {
-        let (info, bytes) = encode_udp(response)?;
+        let mut bytes = Vec::with_capacity(512);
+        let mut encoder = BinEncoder::new(&mut bytes);
+        encoder.set_max_size(response.edns().map_or(512, Edns::max_payload));
+        let info = response.destructive_emit(&mut encoder)?;
         self.send(&bytes).await;
         Ok(info)
     }
-}
-
-/// `response` in wire form for UDP: within the client's EDNS payload size (512 without EDNS),
-/// truncated (TC) when it does not fit.
-fn encode_udp<'a>(
-    response: MessageResponse<
-        '_,
-        'a,
-        impl Iterator<Item = &'a Record> + Send + 'a,
-        impl Iterator<Item = &'a Record> + Send + 'a,
-        impl Iterator<Item = &'a Record> + Send + 'a,
-        impl Iterator<Item = &'a Record> + Send + 'a,
-    >,
-) -> Result<(ResponseInfo, Vec<u8>), NetError> {
-    let mut bytes = Vec::with_capacity(512);
-    let mut encoder = BinEncoder::new(&mut bytes);
-    encoder.set_max_size(response.edns().map_or(512, Edns::max_payload));
-    let info = response.destructive_emit(&mut encoder)?;
-    Ok((info, bytes))
 }
 
 /// Binds `count` UDP sockets on `listen` (`SO_REUSEPORT` when more than one), then TCP on the
@@ -559,7 +543,6 @@ fn udp_socket(addr: SocketAddr, reuse_port: bool) -> io::Result<std::net::UdpSoc
 #[cfg(test)]
 mod tests {
     use std::net::IpAddr;
-    use std::sync::Mutex;
 
     use hickory_proto::op::{Message, Query};
     use hickory_proto::rr::rdata::{A, AAAA};
@@ -568,29 +551,6 @@ mod tests {
     use crate::stub::query::parse_federations;
     use crate::stub::upstream::{Exchange, UpstreamError};
     use crate::stub::zone::{LocalAnswer, LocalServices, Location, StubSettings, StubState};
-
-    /// Keeps the response the handler sends.
-    #[derive(Clone, Default)]
-    struct Capture(Arc<Mutex<Vec<u8>>>);
-
-    #[async_trait::async_trait]
-    impl ResponseHandler for Capture {
-        async fn send_response<'a>(
-            &mut self,
-            response: MessageResponse<
-                '_,
-                'a,
-                impl Iterator<Item = &'a Record> + Send + 'a,
-                impl Iterator<Item = &'a Record> + Send + 'a,
-                impl Iterator<Item = &'a Record> + Send + 'a,
-                impl Iterator<Item = &'a Record> + Send + 'a,
-            >,
-        ) -> Result<ResponseInfo, NetError> {
-            let (info, bytes) = encode_udp(response)?;
-            *self.0.lock().unwrap() = bytes;
-            Ok(info)
-        }
-    }
 
     /// Every federated name resolves to the same chain: a CNAME to a global name and two
     /// addresses of each family.
@@ -659,15 +619,18 @@ mod tests {
         m.to_vec().unwrap()
     }
 
+    /// The handler's response to `bytes`, as the UDP loop sends it.
     async fn slow(answering: &Answering, bytes: &[u8]) -> Message {
-        let request =
-            Request::from_bytes(bytes.to_vec(), "127.0.0.1:5353".parse().unwrap(), Protocol::Udp).unwrap();
-        let capture = Capture::default();
+        let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let dst = client.local_addr().unwrap();
+        let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let request = Request::from_bytes(bytes.to_vec(), dst, Protocol::Udp).unwrap();
         Handler(answering.clone())
-            .handle_request::<_, TokioTime>(&request, capture.clone())
+            .handle_request::<_, TokioTime>(&request, UdpResponder { socket, dst })
             .await;
-        let bytes = capture.0.lock().unwrap().clone();
-        Message::from_vec(&bytes).unwrap()
+        let mut buf = vec![0u8; 4096];
+        let len = client.recv(&mut buf).await.unwrap();
+        Message::from_vec(&buf[..len]).unwrap()
     }
 
     /// Header, question, answers and EDNS, in order.
