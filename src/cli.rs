@@ -84,7 +84,7 @@ pub enum Command {
     },
     /// Answer kube-dns `--federations` queries (`<svc>.<ns>.<federation>.svc.<cluster-domain>`)
     /// inside a member cluster, for CoreDNS or kube-dns to forward those suffixes to.
-    Stub(StubArgs),
+    Stub(Box<StubArgs>),
 }
 
 /// Options of `feddns stub`.
@@ -112,7 +112,23 @@ pub struct StubArgs {
     /// empty value follows none.
     #[arg(long, default_value = "kube-system/kube-dns")]
     pub configmap: String,
-    /// Kubeconfig of the cluster; without it and `--context`, the pod's service account.
+    /// Resolvers for the federated names, `ADDR[:PORT],...` (port 53 by default), asked in
+    /// order; default: the nameservers of /etc/resolv.conf.
+    #[arg(long)]
+    pub upstream: Option<String>,
+    /// The most a federated answer waits for the upstream resolvers (its whole CNAME chain),
+    /// e.g. `500ms`, `2s`; then SERVFAIL.
+    #[arg(long, default_value = "1s", value_parser = crate::config::parse_duration)]
+    pub upstream_timeout: Duration,
+    /// Most federated chains kept in the cache (each for its TTL).
+    #[arg(long, default_value_t = 10_000)]
+    pub cache_size: usize,
+    /// Admin HTTP address (`/metrics`, `/healthz`, `/readyz`, `/status`), e.g. `0.0.0.0:9153`;
+    /// none by default.
+    #[arg(long)]
+    pub admin: Option<std::net::SocketAddr>,
+    /// Kubeconfig of the cluster. Without it and `--context`: `$KUBECONFIG`, else
+    /// `~/.kube/config`, else the pod's service account (as kubectl finds it).
     #[arg(long)]
     pub kubeconfig: Option<PathBuf>,
     /// Kubeconfig context (default: its current context).
@@ -165,7 +181,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             config,
             output,
         } => status(admin, config, output).await,
-        Command::Stub(args) => stub(args).await,
+        Command::Stub(args) => stub(*args).await,
     }
 }
 
@@ -173,7 +189,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// until SIGTERM or Ctrl-C.
 async fn stub(args: StubArgs) -> anyhow::Result<()> {
     use crate::stub::query::{format_federations, parse_federations};
-    use crate::stub::{Sources, Stub, StubSettings};
+    use crate::stub::upstream::{parse_upstreams, resolv_conf_nameservers};
+    use crate::stub::{ClientSource, Sources, Stub, StubOptions, StubSettings, UpstreamSettings};
 
     let federations =
         parse_federations(&args.federations).map_err(|e| anyhow::anyhow!("--federations: {e}"))?;
@@ -193,27 +210,38 @@ async fn stub(args: StubArgs) -> anyhow::Result<()> {
             Some((ns.to_string(), name.to_string()))
         }
     };
-    let member = crate::config::MemberConfig {
-        name: "stub".into(),
-        file: None,
-        in_cluster: args.kubeconfig.is_none() && args.context.is_none(),
-        kubeconfig: args.kubeconfig,
-        context: args.context,
-        discovered: None,
+    let servers = match &args.upstream {
+        Some(text) => parse_upstreams(text).map_err(|e| anyhow::anyhow!("--upstream: {e}"))?,
+        None => resolv_conf_nameservers(Path::new(RESOLV_CONF)).map_err(anyhow::Error::msg)?,
     };
-    let client = crate::members::kube::connect(&member)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot reach the cluster: {e}"))?;
-    let sources = Sources {
-        node_name: node_name.to_string(),
-        configmap: configmap.clone(),
-        federations: federations.clone(),
-        backoff: Duration::from_secs(1),
-        backoff_max: Duration::from_secs(60),
+    if args.upstream_timeout.is_zero() {
+        bail!("--upstream-timeout must be more than 0");
+    }
+    let source = ClientSource::infer(
+        args.kubeconfig,
+        args.context,
+        std::env::var("KUBECONFIG").ok(),
+        std::env::var_os("HOME").as_deref().map(Path::new),
+    );
+    let client = source.connect().await.map_err(anyhow::Error::msg)?;
+    let options = StubOptions {
+        listen: args.listen,
+        settings: settings.clone(),
+        sources: Sources {
+            node_name: node_name.to_string(),
+            configmap: configmap.clone(),
+            federations: federations.clone(),
+            backoff: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+        },
+        upstream: UpstreamSettings {
+            servers: servers.clone(),
+            timeout: args.upstream_timeout,
+            cache_size: args.cache_size,
+        },
+        admin: args.admin,
     };
-    let stub = Stub::start(client, args.listen, settings.clone(), sources)
-        .await
-        .map_err(|e| anyhow::anyhow!("--listen {}: {e}", args.listen))?;
+    let stub = Stub::start(client, options).await.map_err(anyhow::Error::msg)?;
     let addr = stub.local_addr();
     info!(
         %addr,
@@ -221,6 +249,8 @@ async fn stub(args: StubArgs) -> anyhow::Result<()> {
         federations = %format_federations(&federations),
         configmap = %configmap.map(|(ns, n)| format!("{ns}/{n}")).unwrap_or_else(|| "-".into()),
         node = %node_name,
+        cluster = %source.describe(),
+        upstream = %servers.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
         "stub DNS server listening (UDP and TCP)"
     );
     shutdown_signal().await;
@@ -228,6 +258,9 @@ async fn stub(args: StubArgs) -> anyhow::Result<()> {
     info!("stopped");
     Ok(())
 }
+
+/// Where `feddns stub` finds its default upstream resolvers.
+const RESOLV_CONF: &str = "/etc/resolv.conf";
 
 fn resolver(cfg: &Config) -> anyhow::Result<Arc<DnsResolver>> {
     let r = DnsResolver::new(&cfg.resolver, Duration::from_secs(u64::from(cfg.ttl)))

@@ -411,12 +411,29 @@ impl Metrics {
 
     /// Every metric in the OpenMetrics text format (ends with `# EOF`).
     pub fn encode(&self) -> String {
-        let mut out = String::with_capacity(8 * 1024);
-        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
-            tracing::warn!(error = %e, "encoding metrics failed");
-        }
-        out
+        encode_registry(&self.registry)
     }
+}
+
+/// Metrics served as `/metrics` by the admin server: `feddns run`'s [`Metrics`], or the stub's.
+pub trait MetricsText: Send + Sync {
+    /// Every metric in the OpenMetrics text format (ends with `# EOF`).
+    fn encode(&self) -> String;
+}
+
+impl MetricsText for Metrics {
+    fn encode(&self) -> String {
+        Self::encode(self)
+    }
+}
+
+/// Every metric of `registry` in the OpenMetrics text format (ends with `# EOF`).
+pub fn encode_registry(registry: &Registry) -> String {
+    let mut out = String::with_capacity(8 * 1024);
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, registry) {
+        tracing::warn!(error = %e, "encoding metrics failed");
+    }
+    out
 }
 
 /// A gauge value from a count, saturating at `i64::MAX`.

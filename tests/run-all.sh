@@ -20,6 +20,9 @@ apt_install() {
 # dig, for the demo.
 command -v dig >/dev/null || apt_install dnsutils
 dig -v 2>&1 | head -1
+# dnsdist, the pass-through forwarder in front of `feddns stub` (tests/it/stub.rs).
+command -v dnsdist >/dev/null || apt_install dnsdist
+dnsdist --version 2>&1 | head -1
 # moto's server, the Route53 stand-in (pinned: the moto skip list in providers/route53 follows
 # 5.2.5's known deviations from Route53, see shared/reference/standins.md).
 moto_venv="$HOME/.cache/feddns-moto"
