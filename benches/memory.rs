@@ -7,15 +7,20 @@
 //! controller plans 1,000 Services at a time); and the zone after the initial sync as the process
 //! keeps it: the controller's cache alone (a remote provider: Route53, Cloud DNS), and the cache
 //! beside the in-memory reference zone or the embedded provider, which share its record sets.
+//! A second table does the same for hosts of Ingresses: every member has `FEDDNS_BENCH_HOSTS`
+//! Ingresses (default 5,000), one host each, the same hosts in every member, each sending to a
+//! Service with a ready endpoint: the snapshots, the index (projections, the derived hosts, the
+//! host → members map) and a full plan, per host.
 //! Run with `cargo bench --bench memory`.
-//! Environment: `FEDDNS_BENCH_MEMBERS` / `FEDDNS_BENCH_SERVICES` (default 20 / 5000).
+//! Environment: `FEDDNS_BENCH_MEMBERS` / `FEDDNS_BENCH_SERVICES` / `FEDDNS_BENCH_HOSTS` (default
+//! 20 / 5000 / 5000).
 
 use std::alloc::System;
 
 use feddns::applier::batches;
 use feddns::diff::ZoneCache;
 use feddns::index::Index;
-use feddns::model::MemberSnapshot;
+use feddns::model::{IngressProj, MemberSnapshot, ServiceKey, ServiceOptions, Target};
 use feddns::names::Naming;
 use feddns::plan::{PlanOptions, all_services, plan};
 use feddns::planner::{DEFAULT_TTL, NoLookup, PlannerConfig};
@@ -169,4 +174,56 @@ fn main() {
     t.print();
     drop((embedded, cache, index));
     drop(rt);
+
+    let hosts = env_u32("FEDDNS_BENCH_HOSTS", 5_000);
+    let base = live();
+    let snapshots: Vec<MemberSnapshot> = (0..members).map(|m| ingress_snapshot_of(m, hosts)).collect();
+    let snapshot_bytes = live() - base;
+    let mut index = Index::new();
+    for (m, s) in snapshots.into_iter().enumerate() {
+        index.set_snapshot(&format!("member-{m}"), s);
+    }
+    index.take_dirty();
+    let index_bytes = live() - base;
+    let keys = all_services(&index, &empty);
+    let before = live();
+    let p = plan(&index, &empty, &keys, &cfg, &NoLookup, &opts);
+    let plan_bytes = live() - before;
+    println!(
+        "\n{members} members × {hosts} Ingresses (one host each, the same hosts everywhere): {} hosts, {} record sets",
+        index.host_count(),
+        p.change_count()
+    );
+    drop(p);
+    let mut t = Table {
+        names: index.host_count(),
+        rows: Vec::new(),
+    };
+    t.row("member snapshots as handed over", snapshot_bytes);
+    t.row("index (projections and hosts of every member)", index_bytes);
+    t.row("full plan of the initial sync", plan_bytes);
+    t.print();
+}
+
+/// Member `m`'s snapshot with `hosts` Ingresses, `host-<i>.example.com` each, at one address,
+/// sending to a Service with two ready endpoints.
+fn ingress_snapshot_of(m: u32, hosts: u32) -> MemberSnapshot {
+    let mut s = member_snapshot_of(m, 0, 0);
+    for i in 0..hosts {
+        let key = ServiceKey::new(format!("ns-{}", i % 50), format!("web-{i}"));
+        let ip = std::net::Ipv4Addr::from(0x0A00_0000 + m * hosts + i);
+        s.ingresses.insert(
+            key.clone(),
+            IngressProj {
+                federated: true,
+                hosts: Box::new([format!("host-{i}.example.com").into()]),
+                addresses: Box::new([Target::Ip(ip.into())]),
+                backends: Box::new([key.name.clone()]),
+                options: ServiceOptions::default(),
+                problems: Box::new([]),
+            },
+        );
+        support::add_ready_slice(&mut s, &key);
+    }
+    s
 }

@@ -24,7 +24,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
-use crate::metrics::Metrics;
+use crate::metrics::MetricsText;
 
 /// Content type of `/metrics`.
 pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -85,7 +85,7 @@ pub type StatusFuture = Pin<Box<dyn Future<Output = serde_json::Value> + Send>>;
 #[derive(Clone)]
 pub struct AdminState {
     /// Served by `/metrics`.
-    pub metrics: Arc<Metrics>,
+    pub metrics: Arc<dyn MetricsText>,
     /// Whether /readyz answers 200; the String says why not (served as the 503 body).
     pub ready: watch::Receiver<Result<(), String>>,
     /// Liveness heartbeat: the controller loop calls [`Heartbeat::beat`] every loop turn;
@@ -361,6 +361,7 @@ fn parse_response(raw: &[u8]) -> Option<(u16, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::Metrics;
 
     /// A parsed HTTP/1.1 response.
     #[derive(Debug)]
@@ -434,7 +435,7 @@ mod tests {
         let (ready, ready_rx) = watch::channel(Err("waiting for member caches to sync".to_owned()));
         let heartbeat = Arc::new(Heartbeat::new());
         let state = AdminState {
-            metrics: Arc::clone(&metrics),
+            metrics: metrics.clone(),
             ready: ready_rx,
             heartbeat: Arc::clone(&heartbeat),
             stale_after: Duration::from_secs(30),

@@ -22,7 +22,7 @@ use tracing::{debug, info, warn};
 
 use crate::backoff::Backoff;
 use crate::diff::NameChanges;
-use crate::model::ServiceKey;
+use crate::model::Subject;
 use crate::writer::{Fence, Fenced};
 
 /// Retry settings for transient errors.
@@ -65,7 +65,7 @@ pub struct ApplyOutcome {
     pub stale: Vec<NameChanges>,
     /// Services whose changes could not be applied now (transient errors outlasted the retries,
     /// or another error): plan them again later.
-    pub retry: BTreeSet<ServiceKey>,
+    pub retry: BTreeSet<Subject>,
     /// The last error that made `retry` non-empty.
     pub error: Option<String>,
     /// Why the rest of the plan was not sent, when the fence closed during it (its Services are
@@ -256,7 +256,7 @@ mod tests {
         );
         NameChanges {
             name: set.name.to_string(),
-            service: ServiceKey::new("ns", name),
+            service: Subject::Service(crate::model::ServiceKey::new("ns", name)),
             changes: vec![Change::create(set)],
         }
     }

@@ -47,6 +47,21 @@ impl Backoff {
     }
 }
 
+/// The same delays for kube's stream backoff (retries of a kind that cannot be read).
+impl Iterator for Backoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        Some(self.next_delay())
+    }
+}
+
+impl kube::runtime::utils::Backoff for Backoff {
+    fn reset(&mut self) {
+        Self::reset(self);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,7 @@ use crate::index::Topology;
 use crate::members::kube::list_once;
 use crate::members::snapshot::load_snapshot;
 use crate::members::{MemberEvent, Supervisor};
+use crate::model::SourceKind;
 use crate::plan::render_table;
 use crate::resolver::DnsResolver;
 use crate::runner::Instance;
@@ -84,7 +85,7 @@ pub enum Command {
     },
     /// Answer kube-dns `--federations` queries (`<svc>.<ns>.<federation>.svc.<cluster-domain>`)
     /// inside a member cluster, for CoreDNS or kube-dns to forward those suffixes to.
-    Stub(StubArgs),
+    Stub(Box<StubArgs>),
 }
 
 /// Options of `feddns stub`.
@@ -112,7 +113,23 @@ pub struct StubArgs {
     /// empty value follows none.
     #[arg(long, default_value = "kube-system/kube-dns")]
     pub configmap: String,
-    /// Kubeconfig of the cluster; without it and `--context`, the pod's service account.
+    /// Resolvers for the federated names, `ADDR[:PORT],...` (port 53 by default), asked in
+    /// order; default: the nameservers of /etc/resolv.conf.
+    #[arg(long)]
+    pub upstream: Option<String>,
+    /// The most a federated answer waits for the upstream resolvers (its whole CNAME chain),
+    /// e.g. `500ms`, `2s`; then SERVFAIL.
+    #[arg(long, default_value = "1s", value_parser = crate::config::parse_duration)]
+    pub upstream_timeout: Duration,
+    /// Most federated chains kept in the cache (each for its TTL).
+    #[arg(long, default_value_t = 10_000)]
+    pub cache_size: usize,
+    /// Admin HTTP address (`/metrics`, `/healthz`, `/readyz`, `/status`), e.g. `0.0.0.0:9153`;
+    /// none by default.
+    #[arg(long)]
+    pub admin: Option<std::net::SocketAddr>,
+    /// Kubeconfig of the cluster. Without it and `--context`: `$KUBECONFIG`, else
+    /// `~/.kube/config`, else the pod's service account (as kubectl finds it).
     #[arg(long)]
     pub kubeconfig: Option<PathBuf>,
     /// Kubeconfig context (default: its current context).
@@ -165,7 +182,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             config,
             output,
         } => status(admin, config, output).await,
-        Command::Stub(args) => stub(args).await,
+        Command::Stub(args) => stub(*args).await,
     }
 }
 
@@ -173,7 +190,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// until SIGTERM or Ctrl-C.
 async fn stub(args: StubArgs) -> anyhow::Result<()> {
     use crate::stub::query::{format_federations, parse_federations};
-    use crate::stub::{Sources, Stub, StubSettings};
+    use crate::stub::upstream::{parse_upstreams, resolv_conf_nameservers};
+    use crate::stub::{ClientSource, Sources, Stub, StubOptions, StubSettings, UpstreamSettings};
 
     let federations =
         parse_federations(&args.federations).map_err(|e| anyhow::anyhow!("--federations: {e}"))?;
@@ -193,27 +211,38 @@ async fn stub(args: StubArgs) -> anyhow::Result<()> {
             Some((ns.to_string(), name.to_string()))
         }
     };
-    let member = crate::config::MemberConfig {
-        name: "stub".into(),
-        file: None,
-        in_cluster: args.kubeconfig.is_none() && args.context.is_none(),
-        kubeconfig: args.kubeconfig,
-        context: args.context,
-        discovered: None,
+    let servers = match &args.upstream {
+        Some(text) => parse_upstreams(text).map_err(|e| anyhow::anyhow!("--upstream: {e}"))?,
+        None => resolv_conf_nameservers(Path::new(RESOLV_CONF)).map_err(anyhow::Error::msg)?,
     };
-    let client = crate::members::kube::connect(&member)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot reach the cluster: {e}"))?;
-    let sources = Sources {
-        node_name: node_name.to_string(),
-        configmap: configmap.clone(),
-        federations: federations.clone(),
-        backoff: Duration::from_secs(1),
-        backoff_max: Duration::from_secs(60),
+    if args.upstream_timeout.is_zero() {
+        bail!("--upstream-timeout must be more than 0");
+    }
+    let source = ClientSource::infer(
+        args.kubeconfig,
+        args.context,
+        std::env::var("KUBECONFIG").ok(),
+        std::env::var_os("HOME").as_deref().map(Path::new),
+    );
+    let client = source.connect().await.map_err(anyhow::Error::msg)?;
+    let options = StubOptions {
+        listen: args.listen,
+        settings: settings.clone(),
+        sources: Sources {
+            node_name: node_name.to_string(),
+            configmap: configmap.clone(),
+            federations: federations.clone(),
+            backoff: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+        },
+        upstream: UpstreamSettings {
+            servers: servers.clone(),
+            timeout: args.upstream_timeout,
+            cache_size: args.cache_size,
+        },
+        admin: args.admin,
     };
-    let stub = Stub::start(client, args.listen, settings.clone(), sources)
-        .await
-        .map_err(|e| anyhow::anyhow!("--listen {}: {e}", args.listen))?;
+    let stub = Stub::start(client, options).await.map_err(anyhow::Error::msg)?;
     let addr = stub.local_addr();
     info!(
         %addr,
@@ -221,6 +250,8 @@ async fn stub(args: StubArgs) -> anyhow::Result<()> {
         federations = %format_federations(&federations),
         configmap = %configmap.map(|(ns, n)| format!("{ns}/{n}")).unwrap_or_else(|| "-".into()),
         node = %node_name,
+        cluster = %source.describe(),
+        upstream = %servers.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
         "stub DNS server listening (UDP and TCP)"
     );
     shutdown_signal().await;
@@ -228,6 +259,9 @@ async fn stub(args: StubArgs) -> anyhow::Result<()> {
     info!("stopped");
     Ok(())
 }
+
+/// Where `feddns stub` finds its default upstream resolvers.
+const RESOLV_CONF: &str = "/etc/resolv.conf";
 
 fn resolver(cfg: &Config) -> anyhow::Result<Arc<DnsResolver>> {
     let r = DnsResolver::new(&cfg.resolver, Duration::from_secs(u64::from(cfg.ttl)))
@@ -306,7 +340,11 @@ async fn provider(cfg: &Config, zone: &str, planning: bool) -> anyhow::Result<Ar
             eprintln!(
                 "note: the embedded provider's zone starts empty on every run; planning against an empty zone"
             );
-            Arc::new(MemoryProvider::plain(zone))
+            Arc::new(MemoryProvider::new(
+                zone,
+                feddns_embedded::CAPABILITIES,
+                feddns_provider::Limits::default(),
+            ))
         }
         ProviderConfig::Embedded(e) => {
             let p = EmbeddedProvider::start(EmbeddedConfig {
@@ -503,6 +541,17 @@ async fn validate(path: &Path) -> anyhow::Result<()> {
                 snapshot.services.len(),
                 snapshot.slices.len()
             );
+            if cfg.sources.iter().any(|s| *s != SourceKind::Service) {
+                println!(
+                    "  {} ingresses, {} gateways, {} routes",
+                    snapshot.ingresses.len(),
+                    snapshot.gateways.len(),
+                    snapshot.routes.len()
+                );
+            }
+            for (kind, why) in &snapshot.unread {
+                println!("  cannot read {kind}: {why}");
+            }
             if let Some(d) = &t.region_disagreement {
                 println!("  note: nodes disagree on region ({d}); the majority wins");
             }
@@ -510,6 +559,13 @@ async fn validate(path: &Path) -> anyhow::Result<()> {
                 for p in &s.problems {
                     println!("  problem: service {key}: {p}");
                 }
+            }
+            let objects = snapshot.ingresses.values().map(|i| &i.problems);
+            let objects = objects
+                .chain(snapshot.gateways.values().map(|g| &g.problems))
+                .chain(snapshot.routes.values().map(|r| &r.problems));
+            for p in objects.flatten() {
+                println!("  problem: {p}");
             }
         }
     }

@@ -17,6 +17,7 @@
 //!   nameservers: [10.0.0.2:53]   # default: the system's resolv.conf
 //!   hosts: { lb.example.net: [192.0.2.10] }
 //! services: { namespaces: [], exclude_namespaces: [], selector: "" }
+//! sources: [service, ingress, gateway]  # default [service]
 //! members:
 //!   - { name: us, file: members/us.yaml }
 //!   - { name: eu, kubeconfig: kube/eu.yaml, context: eu-west }
@@ -44,7 +45,7 @@ use std::time::Duration;
 use feddns_provider::ParseError;
 use serde::{Deserialize, Deserializer};
 
-use crate::model::RoutingMode;
+use crate::model::{RoutingMode, SourceKind};
 use crate::names::{Naming, check_label};
 use crate::ownership::DEFAULT_PREFIX;
 use crate::parse_errors;
@@ -484,6 +485,7 @@ impl ServicesConfig {
             namespaces: self.namespaces.iter().cloned().collect(),
             exclude_namespaces: self.exclude_namespaces.iter().cloned().collect(),
             labels: LabelSelector::parse(&self.selector).map_err(|e| format!("selector {e}"))?,
+            ..Selection::default()
         })
     }
 }
@@ -522,6 +524,10 @@ pub struct Config {
     /// Which Services are federated.
     #[serde(default)]
     pub services: ServicesConfig,
+    /// What names are published for: `service` (LoadBalancer Services), `ingress` (hosts of
+    /// Ingresses), `gateway` (hosts of Gateways and their routes). Default `[service]`.
+    #[serde(default = "default_sources")]
+    pub sources: Vec<SourceKind>,
     /// Member clusters listed by hand.
     #[serde(default)]
     pub members: Vec<MemberConfig>,
@@ -555,6 +561,10 @@ fn resolve_path(base: &Path, path: &Path) -> PathBuf {
     } else {
         path.to_path_buf()
     }
+}
+
+fn default_sources() -> Vec<SourceKind> {
+    vec![SourceKind::Service]
 }
 
 fn default_ttl() -> u32 {
@@ -709,6 +719,15 @@ impl Config {
         self.services
             .selection()
             .map_err(|e| self.invalid("services", e))?;
+        if self.sources.is_empty() {
+            return Err(self.invalid("sources", "must name at least one of service, ingress, gateway"));
+        }
+        let mut seen_sources = BTreeSet::new();
+        for (i, s) in self.sources.iter().enumerate() {
+            if !seen_sources.insert(s) {
+                return Err(self.invalid(format!("sources[{i}]"), format!("{s} is listed twice")));
+            }
+        }
         if self.controller.watch_backoff.0 > self.controller.watch_backoff_max.0 {
             return Err(self.invalid(
                 "controller.watch_backoff",
@@ -778,11 +797,12 @@ impl Config {
             .unwrap_or_else(|| format!("feddns-{}", self.federation))
     }
 
-    /// The validated Service selection.
+    /// The validated selection: Services (and Ingresses, Gateways) and the kinds read.
     pub fn selection(&self) -> Selection {
         self.services
             .selection()
             .unwrap_or_else(|e| unreachable!("validated config: {e}"))
+            .with_sources(self.sources.iter().copied())
     }
 
     /// Settings that differ from `other` and only take effect after a restart (everything but
@@ -997,6 +1017,44 @@ members:
         assert!(c.restart_needed(&c).is_empty());
         let other = parse(&text.replace("ttl: 180", "").replace("myfed", "otherfed")).unwrap();
         assert_eq!(c.restart_needed(&other), ["federation", "owner_id"]);
+    }
+
+    #[test]
+    fn sources_default_to_services_and_are_checked() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.sources, [SourceKind::Service]);
+        assert_eq!(c.selection(), Selection::default());
+        let c = parse(&format!("{GOOD}sources: [service, ingress, gateway]\n")).unwrap();
+        let sel = c.selection();
+        assert!(
+            sel.reads(SourceKind::Service)
+                && sel.reads(SourceKind::Ingress)
+                && sel.reads(SourceKind::Gateway)
+        );
+        // Applied live, like `services`: no restart.
+        assert!(parse(GOOD).unwrap().restart_needed(&c).is_empty());
+        let c = parse(&format!("{GOOD}sources: [ingress]\n")).unwrap();
+        assert!(!c.selection().reads(SourceKind::Service));
+        for (bad, want) in [
+            (
+                "sources: []\n",
+                "field `sources`: must name at least one of service, ingress, gateway",
+            ),
+            (
+                "sources: [ingress, ingress]\n",
+                "field `sources[1]`: ingress is listed twice",
+            ),
+        ] {
+            let e = parse(&format!("{GOOD}{bad}")).unwrap_err().to_string();
+            assert!(e.contains(want) && e.contains("/etc/feddns/config.yaml"), "{e}");
+        }
+        let e = parse(&format!("{GOOD}sources: [service, routes]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 9, column 20") && e.contains("expected one of `service`, `ingress`, `gateway`"),
+            "{e}"
+        );
     }
 
     #[test]

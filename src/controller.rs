@@ -36,8 +36,8 @@ use crate::index::{Index, MemberStatus};
 use crate::leader::LeaseClock;
 use crate::members::MemberEvent;
 use crate::metrics::{ChangeOp, Metrics};
-use crate::model::ServiceKey;
-use crate::plan::{HostDeps, Plan, PlanOptions, all_services, plan, refusal};
+use crate::model::Subject;
+use crate::plan::{HostDeps, Plan, PlanOptions, all_services, host_reports, plan, refusal};
 use crate::planner::PlannerConfig;
 use crate::regions::RegionMap;
 use crate::resolver::{HostCache, Resolution, Resolve};
@@ -171,13 +171,13 @@ pub struct Controller {
     index: Index,
     cache: ZoneCache,
     hosts: HostCache,
-    service_hosts: BTreeMap<ServiceKey, HostDeps>,
+    service_hosts: BTreeMap<Subject, HostDeps>,
     quarantine: BTreeMap<String, (Vec<Change>, String)>,
     failing_since: BTreeMap<String, Instant>,
     /// Members added after the start, and when (their grace to sync counts from then).
     added_at: BTreeMap<String, Instant>,
     started: Instant,
-    retry_keys: BTreeSet<ServiceKey>,
+    retry_keys: BTreeSet<Subject>,
     retry_at: Option<Instant>,
     stats: Arc<Stats>,
     /// The last error of each member that is not current.
@@ -359,9 +359,11 @@ impl Controller {
                     member.status == MemberStatus::Synced,
                     member.status == MemberStatus::Down,
                 );
+                m.set_member_unread(name, |kind| member.unread().contains_key(kind));
             }
             m.set_members(counts[0], counts[1], counts[2], counts[3]);
             m.set_federated_services(self.index.service_count() as u64);
+            m.set_hosts(self.index.host_count() as u64);
             m.set_leader(self.is_leader());
         }
     }
@@ -532,7 +534,7 @@ impl Controller {
                             zone = self.provider.zone(),
                             provider = self.provider.kind(),
                             names = self.cache.name_count(),
-                            owned_services = self.cache.owned_services().count(),
+                            owned_services = self.cache.owned_subjects().count(),
                             "zone listed"
                         );
                         self.listed = true;
@@ -587,7 +589,7 @@ impl Controller {
                 self.index.set_snapshot(&member, snapshot);
                 if let Some(m) = self.index.member(&member) {
                     let t = &m.topology;
-                    info!(%member, region = ?t.region, zones = ?t.zones, services = m.services().count(), "member synced");
+                    info!(%member, region = ?t.region, zones = ?t.zones, services = m.services().count(), hosts = m.hosts().count(), "member synced");
                     if let Some(d) = &t.region_disagreement {
                         warn!(%member, chosen = ?t.region, "nodes disagree on region ({d}); using the majority");
                     }
@@ -844,7 +846,7 @@ impl Controller {
 
     fn track_hostnames(
         &mut self,
-        keys: &BTreeSet<ServiceKey>,
+        keys: &BTreeSet<Subject>,
         p: &Plan,
         res_tx: &mpsc::Sender<(String, Result<Resolution, String>)>,
     ) {
@@ -876,12 +878,12 @@ impl Controller {
             .fold(self.settings.max_refresh, Duration::min)
     }
 
-    fn plan_keys(&self, keys: &BTreeSet<ServiceKey>) -> Plan {
+    fn plan_keys(&self, keys: &BTreeSet<Subject>) -> Plan {
         self.plan_chunk(keys, false)
     }
 
     /// Plans `keys`; with `guarded`, the delete guard has judged their round already.
-    fn plan_chunk(&self, keys: &BTreeSet<ServiceKey>, guarded: bool) -> Plan {
+    fn plan_chunk(&self, keys: &BTreeSet<Subject>, guarded: bool) -> Plan {
         let forced;
         let opts = if guarded {
             forced = PlanOptions {
@@ -897,12 +899,12 @@ impl Controller {
 
     /// Why the delete guard refuses a round of `keys`, counting its deletions chunk by chunk
     /// (nothing of it is kept).
-    fn round_refusal(&self, keys: &BTreeSet<ServiceKey>) -> Option<String> {
-        let keys: Vec<&ServiceKey> = keys.iter().collect();
+    fn round_refusal(&self, keys: &BTreeSet<Subject>) -> Option<String> {
+        let keys: Vec<&Subject> = keys.iter().collect();
         let deletes: usize = keys
             .chunks(CHUNK)
             .map(|chunk| {
-                let chunk: BTreeSet<ServiceKey> = chunk.iter().map(|k| (*k).clone()).collect();
+                let chunk: BTreeSet<Subject> = chunk.iter().map(|k| (*k).clone()).collect();
                 self.plan_chunk(&chunk, true).guarded_deletes()
             })
             .sum();
@@ -930,16 +932,20 @@ impl Controller {
             .iter()
             .flat_map(|d| d.hosts.iter().cloned())
             .collect();
-        if hosts.is_empty() {
-            return Ok(first);
-        }
-        let now = Instant::now();
-        self.hosts.start(&hosts, now);
-        for h in &hosts {
-            let answer = self.resolver.resolve(h).await;
-            self.hosts.record(h, answer, now, self.settings.max_refresh);
-        }
-        Ok(self.plan_keys(&keys))
+        let mut plan = if hosts.is_empty() {
+            first
+        } else {
+            let now = Instant::now();
+            self.hosts.start(&hosts, now);
+            for h in &hosts {
+                let answer = self.resolver.resolve(h).await;
+                self.hosts.record(h, answer, now, self.settings.max_refresh);
+            }
+            self.plan_keys(&keys)
+        };
+        // What a person reads of the plan (not built for the plans `run` applies).
+        plan.hosts = host_reports(&self.index, &plan.services);
+        Ok(plan)
     }
 
     /// Feeds a member event directly (for `feddns plan`, which loads files once).
@@ -952,7 +958,7 @@ impl Controller {
 /// whether the delete guard judged the round as a whole, and the conflicts met so far.
 #[derive(Default)]
 struct Round {
-    keys: BTreeSet<ServiceKey>,
+    keys: BTreeSet<Subject>,
     since: Option<Instant>,
     guarded: bool,
     conflicts: usize,
@@ -960,7 +966,7 @@ struct Round {
 
 impl Round {
     /// Takes the next chunk of Services to plan.
-    fn next_chunk(&mut self) -> BTreeSet<ServiceKey> {
+    fn next_chunk(&mut self) -> BTreeSet<Subject> {
         if self.keys.len() <= CHUNK {
             return std::mem::take(&mut self.keys);
         }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use feddns_provider::{Change, DnsName, RecordSet, RecordType, SetsAtName};
 use serde::Serialize;
 
-use crate::model::ServiceKey;
+use crate::model::{HostSource, Subject};
 use crate::ownership::{Ownership, companion_name, covered_name};
 use crate::planner::DesiredService;
 
@@ -21,8 +21,8 @@ use crate::planner::DesiredService;
 pub enum NameOwner<'a> {
     /// Nothing at the name or its companion.
     Free,
-    /// Our ownership record, for this Service.
-    Ours(&'a ServiceKey),
+    /// Our ownership record, for this Service or host.
+    Ours(&'a Subject),
     /// Records at the name and no ownership record at all (e.g. left by Federation v1).
     Unowned,
     /// Someone else's ownership record, or a companion TXT that is not an ownership record.
@@ -35,7 +35,8 @@ enum Owner {
     /// Ours, for this Service. When the ownership record is exactly the one feddns writes (its
     /// value, no routing), only its TTL is kept: the record is made again when it is needed.
     Ours {
-        service: ServiceKey,
+        subject: Subject,
+        source: Option<HostSource>,
         record_ttl: Option<u32>,
     },
     /// Another feddns instance's (why the name is not ours).
@@ -74,7 +75,7 @@ pub struct ZoneCache {
     full: BTreeMap<DnsName, SetsAtName>,
     bare: BTreeMap<DnsName, Types>,
     owners: BTreeMap<DnsName, Owner>,
-    by_service: BTreeMap<ServiceKey, BTreeSet<DnsName>>,
+    by_service: BTreeMap<Subject, BTreeSet<DnsName>>,
 }
 
 impl ZoneCache {
@@ -245,7 +246,11 @@ impl ZoneCache {
         let Some(covered) = covered_name(&self.prefix, &txt.name) else {
             return;
         };
-        let Some(own) = txt.values.iter().find_map(|v| Ownership::decode(v)) else {
+        let Some(own) = txt
+            .values
+            .iter()
+            .find_map(|v| Ownership::decode_at(v, Some(covered)))
+        else {
             return;
         };
         let covered = self
@@ -254,7 +259,7 @@ impl ZoneCache {
             .map_or_else(|| DnsName::from(covered), |(k, _)| k.clone());
         let owner = if own.owner == self.owner_id && own.federation == self.federation {
             self.by_service
-                .entry(own.service.clone())
+                .entry(own.subject.clone())
                 .or_default()
                 .insert(covered.clone());
             let exact = txt.values.len() == 1
@@ -263,7 +268,8 @@ impl ZoneCache {
                 && txt.alias.is_none()
                 && txt.unmodelled.is_none();
             Owner::Ours {
-                service: own.service,
+                subject: own.subject,
+                source: own.source,
                 record_ttl: exact.then_some(txt.ttl),
             }
         } else {
@@ -300,13 +306,15 @@ impl ZoneCache {
         }
         match self.owners.get(name) {
             Some(Owner::Ours {
-                service,
+                subject,
+                source,
                 record_ttl: Some(ttl),
             }) => {
                 let own = Ownership {
                     owner: self.owner_id.clone(),
                     federation: self.federation.clone(),
-                    service: service.clone(),
+                    subject: subject.clone(),
+                    source: source.clone(),
                 };
                 Some(Arc::new(RecordSet::new(
                     &companion,
@@ -320,12 +328,12 @@ impl ZoneCache {
     }
 
     fn forget_owner(&mut self, covered: &str) {
-        if let Some(Owner::Ours { service, .. }) = self.owners.remove(covered)
-            && let Some(names) = self.by_service.get_mut(&service)
+        if let Some(Owner::Ours { subject, .. }) = self.owners.remove(covered)
+            && let Some(names) = self.by_service.get_mut(&subject)
         {
             names.remove(covered);
             if names.is_empty() {
-                self.by_service.remove(&service);
+                self.by_service.remove(&subject);
             }
         }
     }
@@ -389,7 +397,7 @@ impl ZoneCache {
     /// Who holds `name`.
     pub fn owner(&self, name: &str) -> NameOwner<'_> {
         match self.owners.get(name) {
-            Some(Owner::Ours { service, .. }) => return NameOwner::Ours(service),
+            Some(Owner::Ours { subject, .. }) => return NameOwner::Ours(subject),
             Some(Owner::Other(why)) => return NameOwner::Foreign(why.to_string()),
             None => {}
         }
@@ -422,13 +430,13 @@ impl ZoneCache {
         })
     }
 
-    /// The names we own for a Service.
-    pub fn owned_names(&self, key: &ServiceKey) -> impl Iterator<Item = &DnsName> {
+    /// The names we own for a Service or host.
+    pub fn owned_names(&self, key: &Subject) -> impl Iterator<Item = &DnsName> {
         self.by_service.get(key).into_iter().flatten()
     }
 
-    /// Every Service we own names for.
-    pub fn owned_services(&self) -> impl Iterator<Item = &ServiceKey> {
+    /// Every Service and host we own names for.
+    pub fn owned_subjects(&self) -> impl Iterator<Item = &Subject> {
         self.by_service.keys()
     }
 
@@ -447,8 +455,8 @@ impl ZoneCache {
 pub struct NameChanges {
     /// The name (the companion TXT travels with it).
     pub name: String,
-    /// The Service it belongs to.
-    pub service: ServiceKey,
+    /// The Service or host it belongs to.
+    pub service: Subject,
     /// Ordered: deletes, replaces, creates.
     pub changes: Vec<Change>,
 }
@@ -458,8 +466,8 @@ pub struct NameChanges {
 pub struct Conflict {
     /// The name.
     pub name: String,
-    /// The Service that wants it.
-    pub service: ServiceKey,
+    /// The Service or host that wants it.
+    pub service: Subject,
     /// Why it is skipped.
     pub reason: String,
 }
@@ -500,8 +508,7 @@ pub fn diff_service(
         let want = desired.names.get(name);
         match cache.owner(name) {
             NameOwner::Ours(service) if *service != desired.key => {
-                out.conflicts
-                    .push(conflict(format!("owned by service {service}")));
+                out.conflicts.push(conflict(format!("owned by {service}")));
                 continue;
             }
             NameOwner::Ours(_) | NameOwner::Free => {}
@@ -596,6 +603,7 @@ pub fn diff_service(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ServiceKey;
 
     fn set(name: &str, rtype: RecordType, value: &str) -> Arc<RecordSet> {
         Arc::new(RecordSet::new(name, rtype, 60, [value.to_string()]))
@@ -605,7 +613,8 @@ mod tests {
         let own = Ownership {
             owner: "o".into(),
             federation: "f".into(),
-            service: ServiceKey::new("ns", svc),
+            subject: Subject::Service(ServiceKey::new("ns", svc)),
+            source: None,
         };
         set(&format!("_feddns.{name}"), RecordType::Txt, &own.encode())
     }
@@ -632,7 +641,7 @@ mod tests {
         );
         assert_eq!(c.name_count(), 5);
         assert_eq!(c.sets_at("legacy.example.com").count(), 0);
-        let web = ServiceKey::new("ns", "web");
+        let web = Subject::Service(ServiceKey::new("ns", "web"));
         assert_eq!(c.owner("mine.example.com"), NameOwner::Ours(&web));
         assert_eq!(c.owner("legacy.example.com"), NameOwner::Unowned);
         assert!(matches!(c.owner("www.example.com"), NameOwner::Foreign(_)));
@@ -658,7 +667,8 @@ mod tests {
         let own = Ownership {
             owner: "o".into(),
             federation: "f".into(),
-            service: ServiceKey::new("ns", "web"),
+            subject: Subject::Service(ServiceKey::new("ns", "web")),
+            source: None,
         };
         let txt = Arc::new(RecordSet::new(
             "_feddns.mine.example.com",
@@ -674,7 +684,7 @@ mod tests {
         ));
         assert_eq!(
             c.owner("mine.example.com"),
-            NameOwner::Ours(&ServiceKey::new("ns", "web"))
+            NameOwner::Ours(&Subject::Service(ServiceKey::new("ns", "web")))
         );
     }
 
@@ -701,6 +711,6 @@ mod tests {
         c.reload_names(&companion, []);
         assert_eq!(c.sets().count(), 0);
         assert_eq!(c.owner("new.example.com"), NameOwner::Unowned);
-        assert_eq!(c.owned_services().count(), 0);
+        assert_eq!(c.owned_subjects().count(), 0);
     }
 }

@@ -4,9 +4,14 @@
 //! [ member ] --nodes--> topology (zones, majority region)
 //!     |
 //!     +--services + endpoint slices--> shard per Service (ingress targets, ready endpoints)
+//!     |
+//!     +--ingresses, gateways, routes (+ ready endpoints)--> hosts (see `crate::hosts`)
 //! ```
 //!
-//! Every change marks the Services it affects dirty; the planner re-plans only those. No I/O, no
+//! Every change marks the Services and hosts it affects dirty ([`Subject`]); the planner
+//! re-plans only those. A member's hosts are derived again from its Ingresses, Gateways and
+//! routes whenever one of them (or, with Ingresses, an EndpointSlice) changes, and compared with
+//! what they were. No I/O, no
 //! async, no clocks: the controller tells the index when a member becomes unavailable or down.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,7 +20,11 @@ use serde::Serialize;
 
 use feddns_provider::DnsName;
 
-use crate::model::{MemberSnapshot, NodeProj, ObjectChange, ServiceKey, ServiceProj, SliceProj};
+use crate::hosts::{HostShard, member_hosts};
+use crate::model::{
+    GatewayProj, IngressProj, MemberSnapshot, NodeProj, ObjectChange, RouteKey, RouteProj, ServiceKey,
+    ServiceProj, SliceProj, Subject, put,
+};
 
 /// Where a member is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -105,6 +114,16 @@ pub struct Member {
     slices: BTreeMap<(DnsName, DnsName), (DnsName, usize)>,
     /// Ready endpoints per Service (of every Service, federated or not).
     ready: BTreeMap<ServiceKey, usize>,
+    /// Ingresses (read when the `ingress` source is on).
+    ingresses: BTreeMap<ServiceKey, IngressProj>,
+    /// Gateways (read when the `gateway` source is on).
+    gateways: BTreeMap<ServiceKey, GatewayProj>,
+    /// HTTPRoutes, GRPCRoutes and TLSRoutes.
+    routes: BTreeMap<RouteKey, RouteProj>,
+    /// The hosts they serve, derived from the three above and the ready counts.
+    hosts: BTreeMap<DnsName, HostShard>,
+    /// Kinds that cannot be read in this member, and why.
+    unread: BTreeMap<String, String>,
 }
 
 impl Member {
@@ -117,7 +136,42 @@ impl Member {
             services: BTreeMap::new(),
             slices: BTreeMap::new(),
             ready: BTreeMap::new(),
+            ingresses: BTreeMap::new(),
+            gateways: BTreeMap::new(),
+            routes: BTreeMap::new(),
+            hosts: BTreeMap::new(),
+            unread: BTreeMap::new(),
         }
+    }
+
+    /// Kinds that cannot be read in this member (a CRD not installed, access denied), and why.
+    pub fn unread(&self) -> &BTreeMap<String, String> {
+        &self.unread
+    }
+
+    /// A host in this member, if it serves it.
+    pub fn host(&self, host: &str) -> Option<&HostShard> {
+        self.hosts.get(host)
+    }
+
+    /// Every host this member serves.
+    pub fn hosts(&self) -> impl Iterator<Item = (&DnsName, &HostShard)> {
+        self.hosts.iter()
+    }
+
+    /// Whether the host answers with addresses here: member up, and a healthy object serves it.
+    pub fn is_host_healthy(&self, host: &str) -> bool {
+        self.is_up() && self.host(host).is_some_and(HostShard::is_healthy)
+    }
+
+    /// The hosts from the member's Ingresses, Gateways and routes as they are now.
+    fn derive_hosts(&self) -> BTreeMap<DnsName, HostShard> {
+        if self.ingresses.is_empty() && self.gateways.is_empty() {
+            return BTreeMap::new();
+        }
+        member_hosts(&self.ingresses, &self.gateways, &self.routes, |k| {
+            self.ready.get(k).is_some_and(|n| *n > 0)
+        })
     }
 
     /// Whether its shards can count as healthy.
@@ -191,7 +245,9 @@ impl Member {
 pub struct Index {
     members: BTreeMap<String, Member>,
     services: BTreeMap<ServiceKey, BTreeSet<DnsName>>,
-    dirty: BTreeSet<ServiceKey>,
+    /// Host → the members that serve it.
+    hosts: BTreeMap<DnsName, BTreeSet<DnsName>>,
+    dirty: BTreeSet<Subject>,
     /// Keep Services that are not federated too (the stub answers for every local Service).
     every_service: bool,
 }
@@ -223,7 +279,11 @@ impl Index {
         if let Some(m) = self.members.remove(name) {
             for key in m.services.keys() {
                 self.forget_shard(key, name);
-                self.dirty.insert(key.clone());
+                self.dirty.insert(Subject::Service(key.clone()));
+            }
+            for host in m.hosts.keys() {
+                self.forget_host(host, name);
+                self.dirty.insert(Subject::Host(host.clone()));
             }
             drop(m);
             self.forget_unused_names();
@@ -286,6 +346,23 @@ impl Index {
         }
         // Packed too (collected from the sorted map).
         m.ready = ready.into_iter().collect();
+        m.ingresses = snapshot
+            .ingresses
+            .into_iter()
+            .map(|(key, p)| (self.intern_key(&key), p))
+            .collect();
+        m.gateways = snapshot
+            .gateways
+            .into_iter()
+            .map(|(key, p)| (self.intern_key(&key), p))
+            .collect();
+        m.routes = snapshot
+            .routes
+            .into_iter()
+            .map(|((kind, key), p)| ((kind, self.intern_key(&key)), p))
+            .collect();
+        m.hosts = m.derive_hosts();
+        m.unread = snapshot.unread;
         m
     }
 
@@ -314,8 +391,10 @@ impl Index {
                 changed.push(key);
             }
         }
+        let hosts = changed_hosts(&member.hosts, &next.hosts, relocated || status_changed);
         *member = next;
         self.shards_changed(name, changed);
+        self.hosts_changed(name, hosts);
         self.forget_unused_names();
     }
 
@@ -346,17 +425,28 @@ impl Index {
                     });
                     ObjectChange::Slice((ns, slice), proj)
                 }
-                node @ ObjectChange::Node(..) => node,
+                ObjectChange::Ingress(key, p) => ObjectChange::Ingress(self.intern_key(&key), p),
+                ObjectChange::Gateway(key, p) => ObjectChange::Gateway(self.intern_key(&key), p),
+                ObjectChange::Route((kind, key), p) => ObjectChange::Route((kind, self.intern_key(&key)), p),
+                other @ (ObjectChange::Node(..) | ObjectChange::Unread(..)) => other,
             })
             .collect();
-        let forgets = changes
-            .iter()
-            .any(|c| matches!(c, ObjectChange::Service(_, None) | ObjectChange::Slice(_, None)));
+        let forgets = changes.iter().any(|c| {
+            matches!(
+                c,
+                ObjectChange::Service(_, None)
+                    | ObjectChange::Slice(_, None)
+                    | ObjectChange::Ingress(_, None)
+                    | ObjectChange::Gateway(_, None)
+                    | ObjectChange::Route(_, None)
+            )
+        });
         let Some(member) = self.members.get_mut(name) else {
             return;
         };
         let mut touched: BTreeSet<ServiceKey> = BTreeSet::new();
         let mut nodes_changed = false;
+        let mut hosts_touched = false;
         for c in &changes {
             match c {
                 ObjectChange::Service(key, _) => {
@@ -368,8 +458,15 @@ impl Index {
                         name: service.clone(),
                     }));
                     touched.extend(new.as_ref().map(SliceProj::service_key));
+                    // An Ingress is healthy while a backend has a ready endpoint.
+                    hosts_touched |= !member.ingresses.is_empty();
                 }
-                ObjectChange::Node(..) => nodes_changed = true,
+                ObjectChange::Node(..) | ObjectChange::Unread(..) => {
+                    nodes_changed |= matches!(c, ObjectChange::Node(..));
+                }
+                ObjectChange::Ingress(..) | ObjectChange::Gateway(..) | ObjectChange::Route(..) => {
+                    hosts_touched = true;
+                }
             }
         }
         let before: Vec<Option<(bool, ServiceProj)>> = touched
@@ -394,6 +491,10 @@ impl Index {
                 ObjectChange::Slice(id, new) => {
                     member.set_slice(id, new.map(|p| (p.service, p.ready)));
                 }
+                ObjectChange::Ingress(k, p) => put(&mut member.ingresses, k, p),
+                ObjectChange::Gateway(k, p) => put(&mut member.gateways, k, p),
+                ObjectChange::Route(k, p) => put(&mut member.routes, k, p),
+                ObjectChange::Unread(k, why) => put(&mut member.unread, k, why),
             }
         }
         let mut relocated = false;
@@ -418,7 +519,14 @@ impl Index {
         if everything {
             changed.extend(member.services.keys().cloned());
         }
+        let mut hosts = Vec::new();
+        if hosts_touched || everything {
+            let next = member.derive_hosts();
+            hosts = changed_hosts(&member.hosts, &next, everything);
+            member.hosts = next;
+        }
         self.shards_changed(name, changed);
+        self.hosts_changed(name, hosts);
         if forgets {
             self.forget_unused_names();
         }
@@ -438,7 +546,25 @@ impl Index {
             } else {
                 self.forget_shard(&key, name);
             }
-            self.dirty.insert(key);
+            self.dirty.insert(Subject::Service(key));
+        }
+    }
+
+    /// Marks dirty the hosts of member `name` that changed, and keeps the host → members map in
+    /// step.
+    fn hosts_changed(&mut self, name: &str, changed: Vec<DnsName>) {
+        for host in changed {
+            let member = self
+                .members
+                .get(name)
+                .filter(|m| m.hosts.contains_key(&host))
+                .map(|m| m.name.clone());
+            if let Some(member) = member {
+                self.hosts.entry(host.clone()).or_default().insert(member);
+            } else {
+                self.forget_host(&host, name);
+            }
+            self.dirty.insert(Subject::Host(host));
         }
     }
 
@@ -462,7 +588,13 @@ impl Index {
         let was_up = m.is_up();
         m.status = MemberStatus::Down;
         if was_up {
-            let keys: Vec<ServiceKey> = m.services.keys().cloned().collect();
+            let keys: Vec<Subject> = m
+                .services
+                .keys()
+                .cloned()
+                .map(Subject::Service)
+                .chain(m.hosts.keys().cloned().map(Subject::Host))
+                .collect();
             self.dirty.extend(keys);
         }
     }
@@ -502,14 +634,43 @@ impl Index {
             .filter_map(|name| self.members.get(name.as_str()).map(|m| (name.as_str(), m)))
     }
 
-    /// Marks a Service dirty (e.g. when a hostname it uses resolves differently).
-    pub fn mark_dirty(&mut self, key: ServiceKey) {
-        self.dirty.insert(key);
+    /// How many hosts some member serves.
+    pub fn host_count(&self) -> usize {
+        self.hosts.len()
     }
 
-    /// Marks every known Service dirty.
+    /// Every host some member serves.
+    pub fn host_names(&self) -> impl Iterator<Item = &DnsName> {
+        self.hosts.keys()
+    }
+
+    /// Every Service and host some member has.
+    pub fn subjects(&self) -> impl Iterator<Item = Subject> + '_ {
+        self.services
+            .keys()
+            .cloned()
+            .map(Subject::Service)
+            .chain(self.hosts.keys().cloned().map(Subject::Host))
+    }
+
+    /// The members that serve the host, with their state.
+    pub fn host_shards<'a>(&'a self, host: &str) -> impl Iterator<Item = (&'a str, &'a Member)> + 'a {
+        self.hosts
+            .get(host)
+            .into_iter()
+            .flatten()
+            .filter_map(|name| self.members.get(name.as_str()).map(|m| (name.as_str(), m)))
+    }
+
+    /// Marks a Service or host dirty (e.g. when a hostname it uses resolves differently).
+    pub fn mark_dirty(&mut self, subject: impl Into<Subject>) {
+        self.dirty.insert(subject.into());
+    }
+
+    /// Marks every known Service and host dirty.
     pub fn mark_all_dirty(&mut self) {
-        self.dirty.extend(self.services.keys().cloned());
+        let all: Vec<Subject> = self.subjects().collect();
+        self.dirty.extend(all);
     }
 
     /// Whether any Service waits to be re-planned.
@@ -518,8 +679,17 @@ impl Index {
     }
 
     /// Takes the dirty set.
-    pub fn take_dirty(&mut self) -> BTreeSet<ServiceKey> {
+    pub fn take_dirty(&mut self) -> BTreeSet<Subject> {
         std::mem::take(&mut self.dirty)
+    }
+
+    fn forget_host(&mut self, host: &str, member: &str) {
+        if let Some(set) = self.hosts.get_mut(host) {
+            set.remove(member);
+            if set.is_empty() {
+                self.hosts.remove(host);
+            }
+        }
     }
 
     fn forget_shard(&mut self, key: &ServiceKey, member: &str) {
@@ -530,6 +700,20 @@ impl Index {
             }
         }
     }
+}
+
+/// The hosts whose shard differs between `before` and `after` (all of both with `everything`).
+fn changed_hosts(
+    before: &BTreeMap<DnsName, HostShard>,
+    after: &BTreeMap<DnsName, HostShard>,
+    everything: bool,
+) -> Vec<DnsName> {
+    let names: BTreeSet<&DnsName> = before.keys().chain(after.keys()).collect();
+    names
+        .into_iter()
+        .filter(|h| everything || before.get(*h) != after.get(*h))
+        .cloned()
+        .collect()
 }
 
 #[cfg(test)]
@@ -589,9 +773,109 @@ pub(crate) mod tests {
             self
         }
 
+        /// An Ingress serving `hosts` at `addresses` (IPs or hostnames), sending to `backend`
+        /// (a Service with `ready` endpoints).
+        pub(crate) fn ingress(
+            mut self,
+            ns: &str,
+            name: &str,
+            hosts: &[&str],
+            addresses: &[&str],
+            backend: &str,
+            ready: usize,
+        ) -> Self {
+            self.0.ingresses.insert(
+                ServiceKey::new(ns, name),
+                crate::model::IngressProj {
+                    federated: true,
+                    hosts: hosts.iter().map(|h| (*h).into()).collect(),
+                    addresses: targets(addresses),
+                    backends: Box::new([backend.into()]),
+                    options: ServiceOptions::default(),
+                    problems: Box::new([]),
+                },
+            );
+            let slice = format!("{backend}-ing");
+            self.0.slices.insert(
+                (ns.into(), slice.clone().into()),
+                SliceProj {
+                    namespace: ns.into(),
+                    name: slice.into(),
+                    service: backend.into(),
+                    ready,
+                },
+            );
+            self
+        }
+
+        /// A Gateway in `infra` at `addresses`, with listeners (name, port, hostname).
+        pub(crate) fn gateway(
+            mut self,
+            name: &str,
+            addresses: &[&str],
+            listeners: &[(&str, i32, Option<&str>)],
+        ) -> Self {
+            self.0.gateways.insert(
+                ServiceKey::new("infra", name),
+                crate::model::GatewayProj {
+                    federated: true,
+                    addresses: targets(addresses),
+                    listeners: listeners
+                        .iter()
+                        .map(|(n, port, h)| crate::model::ListenerProj {
+                            name: (*n).into(),
+                            port: *port,
+                            hostname: h.map(Into::into),
+                        })
+                        .collect(),
+                    options: ServiceOptions::default(),
+                    problems: Box::new([]),
+                },
+            );
+            self
+        }
+
+        /// An HTTPRoute `web/<name>` with `hostnames`, accepted by the Gateways `infra/<gateway>`
+        /// with an optional section name.
+        pub(crate) fn route(
+            mut self,
+            name: &str,
+            hostnames: &[&str],
+            parents: &[(&str, Option<&str>)],
+        ) -> Self {
+            self.0.routes.insert(
+                (crate::model::RouteKind::Http, ServiceKey::new("web", name)),
+                crate::model::RouteProj {
+                    federated: true,
+                    hostnames: hostnames.iter().map(|h| (*h).into()).collect(),
+                    parents: parents
+                        .iter()
+                        .map(|(g, section)| crate::model::ParentProj {
+                            gateway: ServiceKey::new("infra", *g),
+                            section: section.map(Into::into),
+                            port: None,
+                        })
+                        .collect(),
+                    problems: Box::new([]),
+                },
+            );
+            self
+        }
+
         pub(crate) fn build(self) -> MemberSnapshot {
             self.0
         }
+    }
+
+    fn targets(addresses: &[&str]) -> Box<[Target]> {
+        addresses
+            .iter()
+            .map(|s| {
+                s.parse()
+                    .map(Target::Ip)
+                    .unwrap_or_else(|_| Target::Hostname((*s).to_string()))
+            })
+            .collect()
     }
 
     #[test]
@@ -640,7 +924,7 @@ pub(crate) mod tests {
         ix.set_snapshot("m1", s2.build());
         assert_eq!(
             ix.take_dirty().into_iter().collect::<Vec<_>>(),
-            vec![ServiceKey::new("ns", "b")]
+            vec![Subject::Service(ServiceKey::new("ns", "b"))]
         );
         // Ready count 1 -> 2 keeps the shard healthy: nothing to re-plan.
         let s3 = Snap::default()

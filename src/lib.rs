@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod controller;
 pub mod diff;
+pub mod hosts;
 pub mod index;
 pub mod leader;
 pub mod members;

@@ -75,6 +75,15 @@ struct MemberLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct MemberKindLabels {
+    member: String,
+    kind: &'static str,
+}
+
+/// The kinds a member may be unable to read without failing (see `members::kube`).
+pub const OPTIONAL_KINDS: [&str; 5] = ["ingresses", "gateways", "httproutes", "grpcroutes", "tlsroutes"];
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct OpLabels {
     op: &'static str,
 }
@@ -91,7 +100,9 @@ pub struct Metrics {
     member_synced: Family<MemberLabels, Gauge>,
     member_down: Family<MemberLabels, Gauge>,
     member_events: Family<MemberLabels, Counter>,
+    member_unread: Family<MemberKindLabels, Gauge>,
     federated_services: Gauge,
+    hosts: Gauge,
     owned_records: Gauge,
     changes_applied: Family<OpLabels, Counter>,
     conflicts: Gauge,
@@ -143,6 +154,19 @@ impl Metrics {
             "member_events",
             "Watch events received from the member cluster",
             member_events.clone(),
+        );
+
+        let member_unread = Family::<MemberKindLabels, Gauge>::default();
+        registry.register(
+            "member_kind_unread",
+            "Whether a kind (Ingress or Gateway API) cannot be read in the member, e.g. its CRD is not installed (0/1; retried)",
+            member_unread.clone(),
+        );
+        let hosts = Gauge::default();
+        registry.register(
+            "hosts",
+            "Hosts of Ingresses and Gateways served by some member cluster",
+            hosts.clone(),
         );
 
         let federated_services = Gauge::default();
@@ -230,7 +254,9 @@ impl Metrics {
             member_synced,
             member_down,
             member_events,
+            member_unread,
             federated_services,
+            hosts,
             owned_records,
             changes_applied,
             conflicts,
@@ -275,6 +301,30 @@ impl Metrics {
         self.member_synced.remove(&labels);
         self.member_down.remove(&labels);
         self.member_events.remove(&labels);
+        for kind in OPTIONAL_KINDS {
+            self.member_unread.remove(&MemberKindLabels {
+                member: member.to_owned(),
+                kind,
+            });
+        }
+    }
+
+    /// Sets `feddns_member_kind_unread{member,kind}` for the optional kinds: 1 for those in
+    /// `unread`, 0 for the others.
+    pub fn set_member_unread(&self, member: &str, unread: impl Fn(&str) -> bool) {
+        for kind in OPTIONAL_KINDS {
+            self.member_unread
+                .get_or_create(&MemberKindLabels {
+                    member: member.to_owned(),
+                    kind,
+                })
+                .set(i64::from(unread(kind)));
+        }
+    }
+
+    /// Sets `feddns_hosts`.
+    pub fn set_hosts(&self, n: u64) {
+        self.hosts.set(gauge_value(n));
     }
 
     /// Counts one event from `member` in `feddns_member_events_total{member}`.
@@ -361,12 +411,29 @@ impl Metrics {
 
     /// Every metric in the OpenMetrics text format (ends with `# EOF`).
     pub fn encode(&self) -> String {
-        let mut out = String::with_capacity(8 * 1024);
-        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
-            tracing::warn!(error = %e, "encoding metrics failed");
-        }
-        out
+        encode_registry(&self.registry)
     }
+}
+
+/// Metrics served as `/metrics` by the admin server: `feddns run`'s [`Metrics`], or the stub's.
+pub trait MetricsText: Send + Sync {
+    /// Every metric in the OpenMetrics text format (ends with `# EOF`).
+    fn encode(&self) -> String;
+}
+
+impl MetricsText for Metrics {
+    fn encode(&self) -> String {
+        Self::encode(self)
+    }
+}
+
+/// Every metric of `registry` in the OpenMetrics text format (ends with `# EOF`).
+pub fn encode_registry(registry: &Registry) -> String {
+    let mut out = String::with_capacity(8 * 1024);
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, registry) {
+        tracing::warn!(error = %e, "encoding metrics failed");
+    }
+    out
 }
 
 /// A gauge value from a count, saturating at `i64::MAX`.

@@ -126,6 +126,206 @@ pub struct NodeProj {
     pub region: Option<String>,
 }
 
+/// What feddns publishes names for, chosen in the config (`sources`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// LoadBalancer Services: zone, region and global names.
+    Service,
+    /// `networking.k8s.io/v1` Ingress: one name per host.
+    Ingress,
+    /// Gateway API Gateways and the HTTPRoutes, GRPCRoutes and TLSRoutes attached to them: one
+    /// name per host.
+    Gateway,
+}
+
+impl fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Service => "service",
+            Self::Ingress => "ingress",
+            Self::Gateway => "gateway",
+        })
+    }
+}
+
+/// What a set of names is planned for: a Service (its zone, region, global and vanity names), or
+/// a host of Ingress and Gateway objects (that one name), merged across members.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Subject {
+    /// A Service, by key.
+    Service(ServiceKey),
+    /// A host (lower-case, no trailing dot; `*.example.com` for a wildcard).
+    Host(DnsName),
+}
+
+impl Subject {
+    /// The Service, if this is one.
+    pub fn service(&self) -> Option<&ServiceKey> {
+        match self {
+            Self::Service(k) => Some(k),
+            Self::Host(_) => None,
+        }
+    }
+}
+
+impl From<ServiceKey> for Subject {
+    fn from(key: ServiceKey) -> Self {
+        Self::Service(key)
+    }
+}
+
+impl fmt::Display for Subject {
+    /// `service <ns>/<name>` or `host <name>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Service(k) => write!(f, "service {k}"),
+            Self::Host(h) => write!(f, "host {h}"),
+        }
+    }
+}
+
+/// The kind of an object that serves hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostKind {
+    /// An Ingress.
+    Ingress,
+    /// A Gateway.
+    Gateway,
+}
+
+impl HostKind {
+    /// The word used in ownership records and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ingress => "ingress",
+            Self::Gateway => "gateway",
+        }
+    }
+}
+
+/// An object that serves a host: an Ingress or a Gateway, by key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct HostSource {
+    /// Ingress or Gateway.
+    pub kind: HostKind,
+    /// Its namespace and name.
+    pub key: ServiceKey,
+}
+
+impl fmt::Display for HostSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind.as_str(), self.key)
+    }
+}
+
+/// The Gateway API route kinds whose hostnames are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum RouteKind {
+    /// `HTTPRoute`.
+    #[serde(rename = "httproute")]
+    Http,
+    /// `GRPCRoute`.
+    #[serde(rename = "grpcroute")]
+    Grpc,
+    /// `TLSRoute`.
+    #[serde(rename = "tlsroute")]
+    Tls,
+}
+
+impl RouteKind {
+    /// Every route kind.
+    pub const ALL: [Self; 3] = [Self::Http, Self::Grpc, Self::Tls];
+
+    /// The Kubernetes kind.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::Http => "HTTPRoute",
+            Self::Grpc => "GRPCRoute",
+            Self::Tls => "TLSRoute",
+        }
+    }
+}
+
+impl fmt::Display for RouteKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.kind().to_ascii_lowercase())
+    }
+}
+
+/// A route's identity: its kind, namespace and name.
+pub type RouteKey = (RouteKind, ServiceKey);
+
+/// The projection of an Ingress. Kept small: every member holds one per selected Ingress.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct IngressProj {
+    /// Not opted out with `feddns.io/exclude`.
+    pub federated: bool,
+    /// `spec.rules[].host` and `spec.tls[].hosts`, lower-case, without duplicates.
+    pub hosts: Box<[DnsName]>,
+    /// `status.loadBalancer.ingress`, as for Services.
+    pub addresses: Box<[Target]>,
+    /// The Services its rules and default backend send to (same namespace), without duplicates.
+    pub backends: Box<[DnsName]>,
+    /// TTL and routing from annotations.
+    pub options: ServiceOptions,
+    /// Problems found while reading it; the offending values are ignored.
+    pub problems: Box<[String]>,
+}
+
+/// One listener of a Gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct ListenerProj {
+    /// `name` (what a route's `sectionName` refers to).
+    pub name: DnsName,
+    /// `port`.
+    pub port: i32,
+    /// `hostname`, lower-case; `None` matches every route hostname.
+    pub hostname: Option<DnsName>,
+}
+
+/// The projection of a Gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct GatewayProj {
+    /// Not opted out with `feddns.io/exclude`.
+    pub federated: bool,
+    /// `status.addresses` of type `IPAddress` and `Hostname`.
+    pub addresses: Box<[Target]>,
+    /// The listeners.
+    pub listeners: Box<[ListenerProj]>,
+    /// TTL and routing from annotations.
+    pub options: ServiceOptions,
+    /// Problems found while reading it; the offending values are ignored.
+    pub problems: Box<[String]>,
+}
+
+/// A Gateway that accepted a route, as the route's `parentRefs` name it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct ParentProj {
+    /// The Gateway's namespace and name.
+    pub gateway: ServiceKey,
+    /// `sectionName`: only the listener of that name.
+    pub section: Option<DnsName>,
+    /// `port`: only listeners on that port.
+    pub port: Option<i32>,
+}
+
+/// The projection of an HTTPRoute, GRPCRoute or TLSRoute.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct RouteProj {
+    /// Not opted out with `feddns.io/exclude`.
+    pub federated: bool,
+    /// `spec.hostnames`, lower-case, without duplicates.
+    pub hostnames: Box<[DnsName]>,
+    /// The parents in `spec.parentRefs` that are Gateways and that accepted the route
+    /// (`status.parents[]` for that reference with condition `Accepted=True`).
+    pub parents: Box<[ParentProj]>,
+    /// Problems found while reading it.
+    pub problems: Box<[String]>,
+}
+
 /// Everything feddns keeps of one member cluster at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct MemberSnapshot {
@@ -135,6 +335,18 @@ pub struct MemberSnapshot {
     pub services: BTreeMap<ServiceKey, ServiceProj>,
     /// EndpointSlices by (namespace, name).
     pub slices: BTreeMap<(DnsName, DnsName), SliceProj>,
+    /// Ingresses by key.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub ingresses: BTreeMap<ServiceKey, IngressProj>,
+    /// Gateways by key.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub gateways: BTreeMap<ServiceKey, GatewayProj>,
+    /// Routes by kind and key.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub routes: BTreeMap<RouteKey, RouteProj>,
+    /// Kinds the member cannot be read for (`gateways` → `not installed ...`): left out, retried.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub unread: BTreeMap<String, String>,
 }
 
 impl MemberSnapshot {
@@ -159,6 +371,22 @@ impl MemberSnapshot {
             ObjectChange::Slice(k, None) => {
                 self.slices.remove(&k);
             }
+            ObjectChange::Ingress(k, v) => put(&mut self.ingresses, k, v),
+            ObjectChange::Gateway(k, v) => put(&mut self.gateways, k, v),
+            ObjectChange::Route(k, v) => put(&mut self.routes, k, v),
+            ObjectChange::Unread(k, v) => put(&mut self.unread, k, v),
+        }
+    }
+}
+
+/// Inserts `v` at `k`, or removes `k` when `v` is `None`.
+pub(crate) fn put<K: Ord, V>(map: &mut BTreeMap<K, V>, k: K, v: Option<V>) {
+    match v {
+        Some(v) => {
+            map.insert(k, v);
+        }
+        None => {
+            map.remove(&k);
         }
     }
 }
@@ -193,4 +421,13 @@ pub enum ObjectChange {
     Node(String, Option<NodeProj>),
     /// An EndpointSlice, by (namespace, name).
     Slice((DnsName, DnsName), Option<SliceProj>),
+    /// An Ingress, by key.
+    Ingress(ServiceKey, Option<IngressProj>),
+    /// A Gateway, by key.
+    Gateway(ServiceKey, Option<GatewayProj>),
+    /// A route, by kind and key.
+    Route(RouteKey, Option<RouteProj>),
+    /// A kind (plural, `gateways`) the member cannot be read for, and why (a CRD not installed,
+    /// access denied); `None` when it can be read again.
+    Unread(String, Option<String>),
 }

@@ -7,17 +7,18 @@
 //!   of the same type at the same name (a set re-keyed, such as a latency set whose identifier
 //!   changes) does not count.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use feddns_provider::{Change, RecordType};
 use serde::Serialize;
 
 use crate::diff::{Conflict, NameChanges, ZoneCache, diff_service};
+use crate::hosts::{HostReport, host_report};
 use crate::index::Index;
-use crate::model::ServiceKey;
+use crate::model::Subject;
 use crate::ownership::Ownership;
-use crate::planner::{HostLookup, PlannerConfig, desired};
+use crate::planner::{HostLookup, PlannerConfig, desired_subject};
 
 /// Ownership and safety settings of planning.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,11 +47,11 @@ impl Default for PlanOptions {
     }
 }
 
-/// The ingress hostnames one Service's records depend on.
+/// The ingress hostnames one Service's (or host's) records depend on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostDeps {
-    /// The Service.
-    pub service: ServiceKey,
+    /// The Service or host.
+    pub service: Subject,
     /// The TTL of its records: its hostnames must be re-resolved at least this often.
     pub ttl: u32,
     /// The hostnames.
@@ -72,8 +73,11 @@ pub struct Plan {
     pub held: Vec<String>,
     /// Set when the delete guard refused the plan: nothing in it may be applied.
     pub refused: Option<String>,
-    /// The Services this plan covers.
-    pub services: BTreeSet<ServiceKey>,
+    /// The Services and hosts this plan covers.
+    pub services: BTreeSet<Subject>,
+    /// The hosts among them: the members and objects behind each (filled by
+    /// [`host_reports`] where a person reads the plan; empty in the plans `run` applies).
+    pub hosts: Vec<HostReport>,
     /// Hostnames the planned records depend on, per Service.
     #[serde(skip)]
     pub hostnames: Vec<HostDeps>,
@@ -130,26 +134,28 @@ impl Plan {
     }
 }
 
-/// Plans the given Services.
+/// Plans the given Services and hosts.
 pub fn plan<'a>(
     index: &Index,
     cache: &ZoneCache,
-    services: impl IntoIterator<Item = &'a ServiceKey>,
+    services: impl IntoIterator<Item = &'a Subject>,
     cfg: &PlannerConfig,
     hosts: &dyn HostLookup,
     opts: &PlanOptions,
 ) -> Plan {
     let mut out = Plan::default();
     let settled = index.all_settled();
+    let mut claimed: BTreeMap<String, Subject> = BTreeMap::new();
     for key in services {
         if !out.services.insert(key.clone()) {
             continue;
         }
-        let want = desired(index, key, cfg, hosts);
+        let want = desired_subject(index, key, cfg, hosts);
         let owner = Ownership {
             owner: opts.owner_id.clone(),
             federation: cfg.naming.federation().to_string(),
-            service: key.clone(),
+            subject: key.clone(),
+            source: want.source.clone(),
         };
         let diff = diff_service(cache, &want, &owner, opts.adopt);
         out.problems.extend(want.problems);
@@ -163,6 +169,22 @@ pub fn plan<'a>(
         }
         out.conflicts.extend(diff.conflicts);
         for n in diff.names {
+            // Two subjects that want one free name (a host that is also a Service's name): the
+            // first planned takes it.
+            match claimed.get(n.name.as_str()) {
+                Some(first) if *first != n.service => {
+                    out.conflicts.push(Conflict {
+                        reason: format!("wanted by {first} too, which takes it"),
+                        name: n.name,
+                        service: n.service,
+                    });
+                    continue;
+                }
+                Some(_) => {}
+                None => {
+                    claimed.insert(n.name.clone(), n.service.clone());
+                }
+            }
             let only_creates = n.changes.iter().all(|c| matches!(c, Change::Create { .. }));
             if settled || only_creates {
                 out.names.push(n);
@@ -194,13 +216,21 @@ pub fn refusal(deletes: usize, cache: &ZoneCache, opts: &PlanOptions) -> Option<
     })
 }
 
-/// Every Service worth planning: all the index knows plus all we own names for.
-pub fn all_services(index: &Index, cache: &ZoneCache) -> BTreeSet<ServiceKey> {
-    index
-        .service_keys()
-        .chain(cache.owned_services())
-        .cloned()
+/// The reports of the hosts among `subjects` that some member serves.
+pub fn host_reports(index: &Index, subjects: &BTreeSet<Subject>) -> Vec<HostReport> {
+    subjects
+        .iter()
+        .filter_map(|s| match s {
+            Subject::Host(host) => host_report(index, host),
+            Subject::Service(_) => None,
+        })
         .collect()
+}
+
+/// Every Service and host worth planning: all the index knows plus all we own names for (so
+/// that what vanished while feddns was down is cleaned up).
+pub fn all_services(index: &Index, cache: &ZoneCache) -> BTreeSet<Subject> {
+    index.subjects().chain(cache.owned_subjects().cloned()).collect()
 }
 
 /// A readable table of a plan.
@@ -262,7 +292,10 @@ pub fn render_table(plan: &Plan) -> String {
         }
     }
     for c in &plan.conflicts {
-        let _ = writeln!(out, "CONFLICT  {}  (service {}): {}", c.name, c.service, c.reason);
+        let _ = writeln!(out, "CONFLICT  {}  ({}): {}", c.name, c.service, c.reason);
+    }
+    for h in &plan.hosts {
+        let _ = writeln!(out, "HOST      {h}");
     }
     for h in &plan.held {
         let _ = writeln!(out, "HELD      {h}: waiting for ingress hostnames to resolve");

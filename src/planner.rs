@@ -13,6 +13,10 @@
 //!   *held*: left as it is.
 //! * No targets: zone → CNAME to the region name, region → CNAME to the global name, global → no
 //!   record. A Service no member has any more gets no names at all.
+//! * A host of Ingresses and Gateways is one name, planned like a Service's global name: the
+//!   addresses of every member where it is healthy, merged (latency or geo sets with
+//!   `routing: latency`); nothing when it is healthy nowhere. A host outside the zone, or a
+//!   wildcard host on a provider without wildcard names, is reported and skipped.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -20,8 +24,9 @@ use std::sync::Arc;
 
 use feddns_provider::{Capabilities, RecordSet, RecordType, Routing};
 
+use crate::hosts::{HostShard, is_wildcard};
 use crate::index::{Index, Member};
-use crate::model::{RoutingMode, ServiceKey, ServiceProj, Target};
+use crate::model::{HostSource, RoutingMode, ServiceKey, ServiceProj, Subject, Target};
 use crate::names::{Level, Naming};
 use crate::regions::{RegionMap, elb_alias};
 
@@ -87,11 +92,11 @@ impl HostLookup for BTreeMap<String, Vec<IpAddr>> {
     }
 }
 
-/// The desired state of one Service.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The desired state of one Service or host.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredService {
-    /// The Service.
-    pub key: ServiceKey,
+    /// The Service or host.
+    pub key: Subject,
     /// Each wanted name with its record sets (A/AAAA, or CNAME).
     pub names: BTreeMap<String, Vec<RecordSet>>,
     /// Names to leave as they are (targets not known yet).
@@ -102,6 +107,173 @@ pub struct DesiredService {
     pub ttl: u32,
     /// Problems found (invalid names, ...); the affected names are skipped.
     pub problems: Vec<String>,
+    /// For a host: the object its ownership record names (the first that serves it).
+    pub source: Option<HostSource>,
+}
+
+impl DesiredService {
+    /// Nothing wanted yet for `key`.
+    pub fn new(key: Subject) -> Self {
+        Self {
+            key,
+            names: BTreeMap::new(),
+            held: BTreeSet::new(),
+            hostnames: BTreeSet::new(),
+            ttl: 0,
+            problems: Vec::new(),
+            source: None,
+        }
+    }
+}
+
+/// Plans one Service or host.
+pub fn desired_subject(
+    index: &Index,
+    subject: &Subject,
+    cfg: &PlannerConfig,
+    hosts: &dyn HostLookup,
+) -> DesiredService {
+    match subject {
+        Subject::Service(key) => desired(index, key, cfg, hosts),
+        Subject::Host(host) => desired_host(index, host, cfg, hosts),
+    }
+}
+
+/// How the global name (or a host) is routed: from the first participant that says, else the
+/// federation's policy; latency routing needs a provider that has latency or geo sets.
+fn routed_by(
+    mode: RoutingMode,
+    cfg: &PlannerConfig,
+    what: &str,
+    problems: &mut Vec<String>,
+) -> Option<RoutedBy> {
+    if mode != RoutingMode::Latency {
+        None
+    } else if cfg.capabilities.latency {
+        Some(RoutedBy::Latency)
+    } else if cfg.capabilities.geo {
+        Some(RoutedBy::Geo)
+    } else {
+        problems.push(format!(
+            "{what}: latency routing is not supported by this provider; plain records written"
+        ));
+        None
+    }
+}
+
+/// Plans one host of Ingresses and Gateways: one name, with the addresses of every member where
+/// it is healthy.
+pub fn desired_host(
+    index: &Index,
+    host: &str,
+    cfg: &PlannerConfig,
+    lookup: &dyn HostLookup,
+) -> DesiredService {
+    let mut out = DesiredService::new(Subject::Host(feddns_provider::DnsName::intern(host)));
+    let participants: Vec<(&str, &Member, &HostShard)> = index
+        .host_shards(host)
+        .filter_map(|(name, m)| m.host(host).map(|h| (name, m, h)))
+        .collect();
+    for (member, _, shard) in &participants {
+        out.problems
+            .extend(shard.problems.iter().map(|p| format!("member {member}: {p}")));
+    }
+    if participants.is_empty() {
+        return out;
+    }
+    out.source = participants
+        .iter()
+        .flat_map(|(_, _, h)| h.sources.iter().map(|s| &s.source))
+        .min()
+        .cloned();
+    let what = format!("host {host}");
+    let behind = || {
+        participants
+            .iter()
+            .map(|(member, _, shard)| {
+                let objects: Vec<String> = shard.sources.iter().map(|s| s.source.to_string()).collect();
+                format!("{} in {member}", objects.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let zone = cfg.naming.suffix();
+    if !feddns_provider::in_zone(host, zone) {
+        out.problems.push(format!(
+            "{what} ({}) is not in the zone {zone}; skipped",
+            behind()
+        ));
+        return out;
+    }
+    let wildcard = is_wildcard(host);
+    if wildcard && !cfg.capabilities.wildcard {
+        out.problems.push(format!(
+            "{what} ({}) is a wildcard, and this provider cannot hold wildcard names; skipped",
+            behind()
+        ));
+        return out;
+    }
+    let checked = if wildcard { &host[2..] } else { host };
+    if let Err(e) = crate::names::check_name("host", checked) {
+        out.problems.push(format!("{what} ({}): {e}; skipped", behind()));
+        return out;
+    }
+    let ttl = participants
+        .iter()
+        .filter_map(|(_, _, h)| h.ttl)
+        .min()
+        .unwrap_or(cfg.default_ttl);
+    out.ttl = ttl;
+    let mode = participants
+        .iter()
+        .find_map(|(_, _, h)| h.routing)
+        .unwrap_or(cfg.routing);
+    let routed = routed_by(mode, cfg, &what, &mut out.problems);
+    let shards: Vec<Shard<'_>> = participants
+        .iter()
+        .map(|(member, m, h)| Shard {
+            member,
+            healthy: m.is_host_healthy(host),
+            region: m.topology.region.as_deref(),
+            targets: &h.targets,
+        })
+        .collect();
+    // The apex cannot hold a CNAME: hostnames are resolved (or aliased) there.
+    let apex = host == zone;
+    let rendered = match routed {
+        Some(by) => render_routed(by, host, ttl, &what, &shards, cfg, lookup, &mut out),
+        None => {
+            let healthy: Vec<(&str, &[Target])> = shards
+                .iter()
+                .filter(|s| s.healthy)
+                .map(|s| (s.member, s.targets))
+                .collect();
+            let opts = RenderOpts {
+                cname: !apex,
+                weighted: cfg.capabilities.weighted && !apex,
+                alias: cfg.capabilities.alias,
+            };
+            render(host, ttl, &healthy, opts, lookup, &mut out.hostnames)
+        }
+    };
+    match rendered {
+        Rendered::Sets(sets) => {
+            out.names.insert(host.to_string(), sets);
+        }
+        Rendered::Pending => {
+            out.held.insert(host.to_string());
+        }
+        Rendered::Empty => {}
+    }
+    out
+}
+
+/// A member's part in a routed name: its targets, whether they count, and its region.
+struct Shard<'a> {
+    member: &'a str,
+    healthy: bool,
+    region: Option<&'a str>,
+    targets: &'a [Target],
 }
 
 /// Plans one Service.
@@ -111,10 +283,7 @@ pub fn desired(
     cfg: &PlannerConfig,
     hosts: &dyn HostLookup,
 ) -> DesiredService {
-    let mut out = DesiredService {
-        key: key.clone(),
-        ..DesiredService::default()
-    };
+    let mut out = DesiredService::new(Subject::Service(key.clone()));
     let participants: Vec<(&str, &Member, &ServiceProj)> = index
         .shards(key)
         .filter_map(|(name, m)| {
@@ -147,18 +316,7 @@ pub fn desired(
         .iter()
         .find_map(|(_, _, s)| s.options.routing)
         .unwrap_or(cfg.routing);
-    let routed = if mode != RoutingMode::Latency {
-        None
-    } else if cfg.capabilities.latency {
-        Some(RoutedBy::Latency)
-    } else if cfg.capabilities.geo {
-        Some(RoutedBy::Geo)
-    } else {
-        out.problems.push(format!(
-            "service {key}: latency routing is not supported by this provider; plain records written"
-        ));
-        None
-    };
+    let routed = routed_by(mode, cfg, &format!("service {key}"), &mut out.problems);
     let plain = RenderOpts {
         cname: true,
         weighted: cfg.capabilities.weighted,
@@ -167,13 +325,13 @@ pub fn desired(
     let mut global: Option<Rendered> = None;
 
     // Which levels exist, and the healthy shards of each.
-    let mut levels: BTreeMap<Level, Vec<(&str, &ServiceProj)>> = BTreeMap::new();
+    let mut levels: BTreeMap<Level, Vec<(&str, &[Target])>> = BTreeMap::new();
     for (name, m, svc) in &participants {
         let healthy = m.is_healthy(key);
         let mut add = |level: Level| {
             let shards = levels.entry(level).or_default();
             if healthy {
-                shards.push((*name, *svc));
+                shards.push((*name, &*svc.ingress));
             }
         };
         add(Level::Global);
@@ -200,7 +358,25 @@ pub fn desired(
             }
         };
         let rendered = if let (Level::Global, Some(by)) = (level, routed) {
-            render_routed(by, &name, ttl, key, &participants, cfg, hosts, &mut out)
+            let shards: Vec<Shard<'_>> = participants
+                .iter()
+                .map(|(member, m, svc)| Shard {
+                    member,
+                    healthy: m.is_healthy(key),
+                    region: m.topology.region.as_deref(),
+                    targets: &svc.ingress,
+                })
+                .collect();
+            render_routed(
+                by,
+                &name,
+                ttl,
+                &format!("service {key}"),
+                &shards,
+                cfg,
+                hosts,
+                &mut out,
+            )
         } else {
             render(&name, ttl, shards, plain, hosts, &mut out.hostnames)
         };
@@ -288,28 +464,26 @@ enum RoutedBy {
 
 /// The routed sets of a name, per AWS region (latency) or per GCP location (geo), from the
 /// healthy shards only. Member regions that map to one AWS region or location share its sets,
-/// their targets merged.
+/// their targets merged. `what` names the Service or host in problems.
 #[allow(clippy::too_many_arguments)]
 fn render_routed(
     by: RoutedBy,
     name: &str,
     ttl: u32,
-    key: &ServiceKey,
-    participants: &[(&str, &Member, &ServiceProj)],
+    what: &str,
+    participants: &[Shard<'_>],
     cfg: &PlannerConfig,
     hosts: &dyn HostLookup,
     out: &mut DesiredService,
 ) -> Rendered {
     // Set identifier → (routing, shards).
-    type Group<'a> = (Routing, Vec<(&'a str, &'a ServiceProj)>);
+    type Group<'a> = (Routing, Vec<(&'a str, &'a [Target])>);
     let mut groups: BTreeMap<String, Group<'_>> = BTreeMap::new();
-    for (member, m, svc) in participants {
-        if !m.is_healthy(key) {
-            continue;
-        }
-        let Some(region) = &m.topology.region else {
+    for shard in participants.iter().filter(|s| s.healthy) {
+        let member = shard.member;
+        let Some(region) = shard.region else {
             out.problems.push(format!(
-                "service {key}: member {member} has no region label; left out of the routed sets of {name}"
+                "{what}: member {member} has no region label; left out of the routed sets of {name}"
             ));
             continue;
         };
@@ -324,12 +498,12 @@ fn render_routed(
             }),
         };
         let Some(routing) = routing else {
-            let (what, field) = match by {
+            let (kind, field) = match by {
                 RoutedBy::Latency => ("latency region", "routing.regions"),
                 RoutedBy::Geo => ("geo location", "routing.locations"),
             };
             out.problems.push(format!(
-                "service {key}: region {region} has no {what} (add it to {field}); left out of {name}"
+                "{what}: region {region} has no {kind} (add it to {field}); left out of {name}"
             ));
             continue;
         };
@@ -337,19 +511,19 @@ fn render_routed(
             .entry(routing.set_id().to_string())
             .or_insert_with(|| (routing, Vec::new()))
             .1
-            .push((*member, *svc));
+            .push((member, shard.targets));
     }
     // A CNAME cannot share its name with A sets of other regions: CNAMEs only when every region
     // answers with one hostname, otherwise hostnames are resolved. Likewise a latency set has one
     // alias target at most: a region whose members answer with one ELB hostname gets an alias
     // set, one with several hostnames (members behind different load balancers) or hostnames
     // and IPs gets their addresses, resolved.
-    let single_host = |shards: &[(&str, &ServiceProj)]| {
-        let targets: BTreeSet<&Target> = shards.iter().flat_map(|(_, s)| &s.ingress).collect();
+    let single_host = |shards: &[(&str, &[Target])]| {
+        let targets: BTreeSet<&Target> = shards.iter().flat_map(|(_, t)| *t).collect();
         targets.len() == 1 && targets.iter().all(|t| matches!(t, Target::Hostname(_)))
     };
     let opts = RenderOpts {
-        cname: groups.values().all(|(_, s)| single_host(s)),
+        cname: name != cfg.naming.suffix() && groups.values().all(|(_, s)| single_host(s)),
         weighted: false,
         alias: by == RoutedBy::Latency && cfg.capabilities.alias,
     };
@@ -382,9 +556,9 @@ struct RenderOpts {
 /// One weighted set per shard and type: its IPv4 and IPv6 addresses, and each of its load
 /// balancer hostnames as an alias A set. Set identifiers are the member name, suffixed where a
 /// member needs several sets of one type.
-fn weighted_with_aliases(name: &str, ttl: u32, shards: &[(&str, &ServiceProj)]) -> Vec<RecordSet> {
+fn weighted_with_aliases(name: &str, ttl: u32, shards: &[(&str, &[Target])]) -> Vec<RecordSet> {
     let mut sets = Vec::new();
-    for (member, svc) in shards {
+    for (member, targets) in shards {
         let mut ids: BTreeMap<RecordType, usize> = BTreeMap::new();
         let mut next_id = |t: RecordType| {
             let n = ids.entry(t).or_default();
@@ -395,8 +569,7 @@ fn weighted_with_aliases(name: &str, ttl: u32, shards: &[(&str, &ServiceProj)]) 
                 format!("{member}-{n}")
             }
         };
-        let (v4, v6): (Vec<IpAddr>, Vec<IpAddr>) = svc
-            .ingress
+        let (v4, v6): (Vec<IpAddr>, Vec<IpAddr>) = targets
             .iter()
             .filter_map(|t| if let Target::Ip(ip) = t { Some(*ip) } else { None })
             .partition(IpAddr::is_ipv4);
@@ -409,7 +582,7 @@ fn weighted_with_aliases(name: &str, ttl: u32, shards: &[(&str, &ServiceProj)]) 
                 );
             }
         }
-        for t in &svc.ingress {
+        for t in *targets {
             if let Target::Hostname(h) = t
                 && let Some(alias) = elb_alias(h)
             {
@@ -435,15 +608,15 @@ enum Rendered {
 fn render(
     name: &str,
     ttl: u32,
-    shards: &[(&str, &ServiceProj)],
+    shards: &[(&str, &[Target])],
     opts: RenderOpts,
     hosts: &dyn HostLookup,
     used_hosts: &mut BTreeSet<String>,
 ) -> Rendered {
     let mut ips: BTreeSet<IpAddr> = BTreeSet::new();
     let mut hostnames: BTreeSet<&str> = BTreeSet::new();
-    for (_, svc) in shards {
-        for t in &svc.ingress {
+    for (_, targets) in shards {
+        for t in *targets {
             match t {
                 Target::Ip(ip) => {
                     ips.insert(*ip);
@@ -478,9 +651,8 @@ fn render(
     }
     if !hostnames.is_empty() && ips.is_empty() && opts.weighted {
         let mut sets = Vec::new();
-        for (member, svc) in shards {
-            let hs: Vec<&str> = svc
-                .ingress
+        for (member, targets) in shards {
+            let hs: Vec<&str> = targets
                 .iter()
                 .filter_map(|t| {
                     if let Target::Hostname(h) = t {

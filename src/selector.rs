@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use crate::model::SourceKind;
 use crate::names::check_label;
 
 /// One requirement of a label selector.
@@ -199,18 +200,45 @@ fn is_label_value(v: &str) -> bool {
         && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
-/// Which Services of a member are considered: namespaces and a label selector.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Which objects of a member are considered: the kinds (`sources`), namespaces and a label
+/// selector. The namespaces and the selector apply to Services, Ingresses and Gateways alike;
+/// routes are taken from the selected namespaces (their Gateway is what the selector chooses).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Selection {
     /// Only these namespaces (empty: all).
     pub namespaces: BTreeSet<String>,
     /// Never these namespaces.
     pub exclude_namespaces: BTreeSet<String>,
-    /// Services must match this.
+    /// Services, Ingresses and Gateways must match this.
     pub labels: LabelSelector,
+    /// The kinds read (default: Services only).
+    pub sources: BTreeSet<SourceKind>,
+}
+
+impl Default for Selection {
+    fn default() -> Self {
+        Self {
+            namespaces: BTreeSet::new(),
+            exclude_namespaces: BTreeSet::new(),
+            labels: LabelSelector::default(),
+            sources: BTreeSet::from([SourceKind::Service]),
+        }
+    }
 }
 
 impl Selection {
+    /// Whether objects of this source are read.
+    pub fn reads(&self, source: SourceKind) -> bool {
+        self.sources.contains(&source)
+    }
+
+    /// The same selection, reading `sources`.
+    #[must_use]
+    pub fn with_sources(mut self, sources: impl IntoIterator<Item = SourceKind>) -> Self {
+        self.sources = sources.into_iter().collect();
+        self
+    }
+
     /// Whether a namespace is watched.
     pub fn namespace_selected(&self, namespace: &str) -> bool {
         (self.namespaces.is_empty() || self.namespaces.contains(namespace))
@@ -293,6 +321,7 @@ mod tests {
             namespaces: ["shop".to_string(), "kube-system".to_string()].into(),
             exclude_namespaces: ["kube-system".to_string()].into(),
             labels: LabelSelector::parse("app").unwrap(),
+            ..Selection::default()
         };
         let app = labels(&[("app", "x")]);
         assert!(sel.selects("shop", Some(&app)));

@@ -1,7 +1,9 @@
 //! `feddns status`: what a person asks first. Members (synced or down, zones, region, the last
 //! error) and, for each federated Service, which members hold a healthy shard and what its names
 //! point to. Built by the running controller from its index and provider cache (pure), served
-//! as JSON on the admin port's `/status`, and rendered as a table by the CLI.
+//! as JSON on the admin port's `/status`, and rendered as a table by the CLI. Hosts of Ingresses
+//! and Gateways are shown with the members and objects behind them, and a member whose Ingress or
+//! Gateway API kinds cannot be read (a CRD not installed, RBAC) says which.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -9,8 +11,9 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use crate::diff::ZoneCache;
+use crate::hosts::{HostMember, host_report};
 use crate::index::{Index, MemberStatus};
-use crate::model::ServiceKey;
+use crate::model::{ServiceKey, Subject};
 
 /// The whole report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +36,9 @@ pub struct StatusReport {
     pub members: Vec<MemberRow>,
     /// Federated Services (in some member, or still holding records), by namespace and name.
     pub services: Vec<ServiceRow>,
+    /// Hosts of Ingresses and Gateways (in some member, or still holding records).
+    #[serde(default)]
+    pub hosts: Vec<HostRow>,
     /// Names skipped because a record feddns does not own holds them (last plan).
     pub conflicts: u64,
     /// Names the provider rejects, held back until their changes differ.
@@ -52,8 +58,25 @@ pub struct MemberRow {
     pub zones: Vec<String>,
     /// Services it has (selected and `type: LoadBalancer`).
     pub services: usize,
+    /// Hosts it serves (Ingresses, Gateways).
+    #[serde(default)]
+    pub hosts: usize,
     /// The last error reported while it was not current.
     pub error: Option<String>,
+    /// Kinds it cannot read (`gateways: not installed`), retried; the rest of it is read.
+    #[serde(default)]
+    pub unread: Vec<String>,
+}
+
+/// One host of Ingresses and Gateways.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostRow {
+    /// The host.
+    pub host: String,
+    /// The members that serve it, with the objects behind it there.
+    pub members: Vec<HostMember>,
+    /// The names feddns holds for it (the host itself), and what they point to.
+    pub names: Vec<NameRow>,
 }
 
 /// One federated Service.
@@ -130,12 +153,53 @@ pub fn build(index: &Index, cache: &ZoneCache, ctx: StatusContext<'_>) -> Status
             region: m.topology.region.clone(),
             zones: m.topology.zones.iter().cloned().collect(),
             services: m.services().count(),
+            hosts: m.hosts().count(),
             error: (m.status != MemberStatus::Synced)
                 .then(|| ctx.errors.and_then(|e| e.get(name)).cloned())
                 .flatten(),
+            unread: m
+                .unread()
+                .iter()
+                .map(|(kind, why)| format!("{kind}: {why}"))
+                .collect(),
         })
         .collect();
-    let keys: BTreeSet<&ServiceKey> = index.service_keys().chain(cache.owned_services()).collect();
+    let names_of = |subject: &Subject| -> Vec<NameRow> {
+        cache
+            .owned_names(subject)
+            .map(|name| NameRow {
+                name: name.to_string(),
+                records: cache
+                    .sets_at(name)
+                    .filter(|s| s.rtype.is_managed_target())
+                    .map(|s| format!("{} {}", s.rtype, s.describe_values()))
+                    .collect(),
+            })
+            .collect()
+    };
+    let hosts: BTreeSet<Subject> = index
+        .host_names()
+        .cloned()
+        .map(Subject::Host)
+        .chain(cache.owned_subjects().filter(|s| s.service().is_none()).cloned())
+        .collect();
+    let hosts = hosts
+        .iter()
+        .filter_map(|subject| {
+            let Subject::Host(host) = subject else {
+                return None;
+            };
+            Some(HostRow {
+                host: host.to_string(),
+                members: host_report(index, host).map(|r| r.members).unwrap_or_default(),
+                names: names_of(subject),
+            })
+        })
+        .collect();
+    let keys: BTreeSet<&ServiceKey> = index
+        .service_keys()
+        .chain(cache.owned_subjects().filter_map(Subject::service))
+        .collect();
     let services = keys
         .into_iter()
         .map(|key| ServiceRow {
@@ -152,17 +216,7 @@ pub fn build(index: &Index, cache: &ZoneCache, ctx: StatusContext<'_>) -> Status
                         .unwrap_or_default(),
                 })
                 .collect(),
-            names: cache
-                .owned_names(key)
-                .map(|name| NameRow {
-                    name: name.to_string(),
-                    records: cache
-                        .sets_at(name)
-                        .filter(|s| s.rtype.is_managed_target())
-                        .map(|s| format!("{} {}", s.rtype, s.describe_values()))
-                        .collect(),
-                })
-                .collect(),
+            names: names_of(&Subject::Service(key.clone())),
         })
         .collect();
     StatusReport {
@@ -174,6 +228,7 @@ pub fn build(index: &Index, cache: &ZoneCache, ctx: StatusContext<'_>) -> Status
         zone_listed: ctx.listed,
         members,
         services,
+        hosts,
         conflicts: ctx.conflicts,
         quarantined: ctx.quarantined,
     }
@@ -211,6 +266,7 @@ pub fn render(r: &StatusReport) -> String {
         "REGION".into(),
         "ZONES".into(),
         "SERVICES".into(),
+        "HOSTS".into(),
         "ERROR".into(),
     ]];
     for m in &r.members {
@@ -224,10 +280,19 @@ pub fn render(r: &StatusReport) -> String {
                 m.zones.join(",")
             },
             m.services.to_string(),
+            m.hosts.to_string(),
             m.error.clone().unwrap_or_default(),
         ]);
     }
     table(&mut out, &rows);
+    for m in r.members.iter().filter(|m| !m.unread.is_empty()) {
+        let _ = writeln!(
+            out,
+            "member {} cannot read (retried): {}",
+            m.name,
+            m.unread.join("; ")
+        );
+    }
     let _ = writeln!(out, "\nSERVICES");
     if r.services.is_empty() {
         let _ = writeln!(out, "(none)");
@@ -260,14 +325,31 @@ pub fn render(r: &StatusReport) -> String {
                 format!("  not healthy: {}", unhealthy.join(", "))
             }
         );
-        let mut rows = Vec::new();
-        for n in &s.names {
-            for (i, rec) in n.records.iter().enumerate() {
-                let name = if i == 0 { n.name.as_str() } else { "" };
-                rows.push(vec![format!("  {name}"), rec.clone()]);
+        names_table(&mut out, &s.names);
+    }
+    if !r.hosts.is_empty() {
+        let _ = writeln!(out, "\nHOSTS");
+    }
+    for h in &r.hosts {
+        let members: Vec<String> = h
+            .members
+            .iter()
+            .map(|m| {
+                let health = if m.healthy { "" } else { " not healthy" };
+                format!("{}{health} ({})", m.member, m.objects.join(", "))
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "{}  {}",
+            h.host,
+            if members.is_empty() {
+                "served by no member".to_string()
+            } else {
+                members.join(", ")
             }
-        }
-        table(&mut out, &rows);
+        );
+        names_table(&mut out, &h.names);
     }
     if r.conflicts > 0 || !r.quarantined.is_empty() {
         let _ = writeln!(
@@ -282,6 +364,18 @@ pub fn render(r: &StatusReport) -> String {
         );
     }
     out
+}
+
+/// The names feddns holds, indented, one row per record set.
+fn names_table(out: &mut String, names: &[NameRow]) {
+    let mut rows = Vec::new();
+    for n in names {
+        for (i, rec) in n.records.iter().enumerate() {
+            let name = if i == 0 { n.name.as_str() } else { "" };
+            rows.push(vec![format!("  {name}"), rec.clone()]);
+        }
+    }
+    table(out, &rows);
 }
 
 fn table(out: &mut String, rows: &[Vec<String>]) {
@@ -333,7 +427,8 @@ mod tests {
         let owner = Ownership {
             owner: "me".into(),
             federation: "fed".into(),
-            service: ServiceKey::new("web", "shop"),
+            subject: Subject::Service(ServiceKey::new("web", "shop")),
+            source: None,
         };
         cache.apply(&[
             Change::create(RecordSet::new(
@@ -395,6 +490,62 @@ mod tests {
             "web/shop",
             "healthy: us",
             name,
+        ] {
+            assert!(text.contains(want), "{want:?} missing from\n{text}");
+        }
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(serde_json::from_str::<StatusReport>(&json).unwrap(), r);
+    }
+
+    #[test]
+    fn report_lists_hosts_with_their_members_and_objects_and_unreadable_kinds() {
+        let mut index = Index::new();
+        index.add_member("us");
+        let mut snap = Snap::default()
+            .node("n1", "us-east-1a", "us-east-1")
+            .ingress("shop", "web", &["www.example.com"], &["192.0.2.1"], "web", 1)
+            .build();
+        snap.unread.insert("gateways".into(), "not served".into());
+        index.set_snapshot("us", snap);
+        let mut cache = ZoneCache::new("_feddns", "me", "fed");
+        // A host of ours no member serves any more: still listed, for its records.
+        let gone = "old.example.com";
+        let owner = Ownership {
+            owner: "me".into(),
+            federation: "fed".into(),
+            subject: Subject::Host(gone.into()),
+            source: None,
+        };
+        cache.apply(&[
+            Change::create(RecordSet::new(
+                gone,
+                RecordType::A,
+                180,
+                ["192.0.2.9".to_string()],
+            )),
+            Change::create(RecordSet::new(
+                &companion_name("_feddns", gone),
+                RecordType::Txt,
+                180,
+                [owner.encode()],
+            )),
+        ]);
+        let r = build(&index, &cache, StatusContext::default());
+        assert_eq!(r.members[0].hosts, 1);
+        assert_eq!(r.members[0].unread, ["gateways: not served"]);
+        let hosts: Vec<(&str, usize, usize)> = r
+            .hosts
+            .iter()
+            .map(|h| (h.host.as_str(), h.members.len(), h.names.len()))
+            .collect();
+        assert_eq!(hosts, [("old.example.com", 0, 1), ("www.example.com", 1, 0)]);
+        let text = render(&r);
+        for want in [
+            "HOSTS",
+            "www.example.com  us (ingress shop/web)",
+            "old.example.com  served by no member",
+            "A 192.0.2.9",
+            "member us cannot read (retried): gateways: not served",
         ] {
             assert!(text.contains(want), "{want:?} missing from\n{text}");
         }

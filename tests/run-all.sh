@@ -20,6 +20,9 @@ apt_install() {
 # dig, for the demo and the RFC 2136 test.
 command -v dig >/dev/null || apt_install dnsutils
 dig -v 2>&1 | head -1
+# dnsdist, the pass-through forwarder in front of `feddns stub` (tests/it/stub.rs).
+command -v dnsdist >/dev/null || apt_install dnsdist
+dnsdist --version 2>&1 | head -1
 # BIND 9 and Knot, the RFC 2136 peers (the tests start named and knotd themselves, as the user
 # running them, with their files in a temporary directory).
 [ -x /usr/sbin/named ] || command -v named >/dev/null || apt_install bind9

@@ -40,16 +40,21 @@ pub(crate) fn member_snapshot_of(m: u32, services: u32, ip_salt: u32) -> MemberS
                 problems: vec![].into(),
             },
         );
-        let slice = format!("{}-x", key.name);
-        s.slices.insert(
-            (key.namespace.clone(), slice.clone().into()),
-            SliceProj {
-                namespace: key.namespace.clone(),
-                name: slice.into(),
-                service: key.name.clone(),
-                ready: 2,
-            },
-        );
+        add_ready_slice(&mut s, &key);
     }
     s
+}
+
+/// An EndpointSlice `<name>-x` of Service `key` with two ready endpoints.
+pub(crate) fn add_ready_slice(s: &mut MemberSnapshot, key: &ServiceKey) {
+    let slice = format!("{}-x", key.name);
+    s.slices.insert(
+        (key.namespace.clone(), slice.clone().into()),
+        SliceProj {
+            namespace: key.namespace.clone(),
+            name: slice.into(),
+            service: key.name.clone(),
+            ready: 2,
+        },
+    );
 }

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use feddns::stub::query::{Outcome, classify, parse_federations};
-use feddns::stub::{LocalServices, Location, StubSettings, StubState, Zone};
+use feddns::stub::{LocalAnswer, LocalServices, Location, StubSettings, StubState, Zone};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -31,7 +31,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut local = LocalServices::new();
-    local.insert("shop", "web");
+    if let Some(answer) = LocalAnswer::new(&settings, "shop", "web", &["10.96.0.1".parse().unwrap()]) {
+        local.insert("shop", "web", Arc::new(answer));
+    }
     let zone = Zone::new(
         &settings,
         StubState {

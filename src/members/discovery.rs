@@ -43,6 +43,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
+use super::kube::status_code;
 use crate::backoff::Backoff;
 use crate::names::check_label;
 use crate::parse_errors::kubeconfig_problem;
@@ -684,16 +685,6 @@ enum WatchEvent {
 struct Msg {
     watch: u64,
     event: WatchEvent,
-}
-
-fn status_code(e: &watcher::Error) -> Option<u16> {
-    match e {
-        watcher::Error::InitialListFailed(kube::Error::Api(s))
-        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
-        | watcher::Error::WatchFailed(kube::Error::Api(s)) => Some(s.code),
-        watcher::Error::WatchError(s) => Some(s.code),
-        _ => None,
-    }
 }
 
 /// Runs a watcher, forwarding its events as [`Msg`]s; after an error, does not poll it again for

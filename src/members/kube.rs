@@ -1,5 +1,6 @@
 //! Members from Kubernetes API servers: kube-rs watchers on Services, Nodes (metadata only) and
-//! EndpointSlices, projected as they arrive.
+//! EndpointSlices, and (with the `ingress` and `gateway` sources) Ingresses, Gateways,
+//! HTTPRoutes, GRPCRoutes and TLSRoutes, projected as they arrive.
 //!
 //! ```text
 //! watcher(Services) ─┐
@@ -15,6 +16,11 @@
 //! * Any other watch error makes the member unavailable ([`MemberEvent::Failed`], once): the
 //!   watchers are dropped and started again after an exponential backoff with jitter. Their
 //!   complete re-list is sent as changes with `resynced`, which makes the member current again.
+//! * The Ingress and Gateway API kinds are optional: a kind the API server does not serve (404:
+//!   its CRD is not installed, or not at `v1`) or refuses (403: RBAC) is reported once for the
+//!   member ([`ObjectChange::Unread`], a warning in the log) and retried on its own with backoff;
+//!   it never makes the member unavailable nor holds up its first snapshot. A kind that is not
+//!   installed has no objects; one that is refused keeps what was last read of it.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -26,20 +32,26 @@ use std::time::Duration;
 use futures_util::{FutureExt, Stream, StreamExt};
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::PartialObjectMeta;
+use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 use tokio::sync::mpsc::Sender;
 use tracing::{debug, info, warn};
 
 use super::MemberEvent;
-use super::project::{DEFAULT_NAMESPACE, project_node_meta, project_service, project_slice, service_key};
+use super::gateway_api::{Gateway, GrpcRoute, HttpRoute, Route, TlsRoute};
+use super::project::{
+    DEFAULT_NAMESPACE, project_gateway, project_ingress, project_node_meta, project_route, project_service,
+    project_slice, service_key,
+};
 use crate::backoff::Backoff;
 use crate::config::{MemberConfig, MemberSource};
 use feddns_provider::DnsName;
 
-use crate::model::{MemberSnapshot, ObjectChange, ServiceKey};
+use crate::model::{MemberSnapshot, ObjectChange, RouteKey, RouteKind, ServiceKey, SourceKind};
 use crate::parse_errors::{self, kubeconfig_problem};
 use crate::selector::Selection;
 
@@ -152,6 +164,16 @@ enum Kind {
     Services,
     Nodes,
     EndpointSlices,
+    Ingresses,
+    Gateways,
+    Routes(RouteKind),
+}
+
+impl Kind {
+    /// Whether the member is read without it when it cannot be (see the module docs).
+    fn optional(self) -> bool {
+        matches!(self, Self::Ingresses | Self::Gateways | Self::Routes(_))
+    }
 }
 
 impl fmt::Display for Kind {
@@ -160,6 +182,11 @@ impl fmt::Display for Kind {
             Self::Services => "services",
             Self::Nodes => "nodes",
             Self::EndpointSlices => "endpointslices",
+            Self::Ingresses => "ingresses",
+            Self::Gateways => "gateways",
+            Self::Routes(RouteKind::Http) => "httproutes",
+            Self::Routes(RouteKind::Grpc) => "grpcroutes",
+            Self::Routes(RouteKind::Tls) => "tlsroutes",
         })
     }
 }
@@ -184,16 +211,33 @@ enum Key {
     Service(ServiceKey),
     Node(String),
     Slice(DnsName, DnsName),
+    Ingress(ServiceKey),
+    Gateway(ServiceKey),
+    Route(RouteKey),
 }
 
 type Watch = Pin<Box<dyn Stream<Item = (usize, Delivered)> + Send>>;
 
 /// State of one watcher stream: the hashes of the projections it delivered.
-#[derive(Default)]
 struct StreamState {
+    kind: Kind,
     known: HashMap<Key, u64>,
     relisting: Option<HashSet<Key>>,
     listed: bool,
+    /// Why an optional kind cannot be read, while it cannot.
+    unread: Option<String>,
+}
+
+impl StreamState {
+    fn new(kind: Kind) -> Self {
+        Self {
+            kind,
+            known: HashMap::new(),
+            relisting: None,
+            listed: false,
+            unread: None,
+        }
+    }
 }
 
 fn hash_of(change: &ObjectChange) -> u64 {
@@ -202,6 +246,10 @@ fn hash_of(change: &ObjectChange) -> u64 {
         ObjectChange::Service(_, s) => s.hash(&mut h),
         ObjectChange::Node(_, n) => n.hash(&mut h),
         ObjectChange::Slice(_, s) => s.hash(&mut h),
+        ObjectChange::Ingress(_, p) => p.hash(&mut h),
+        ObjectChange::Gateway(_, p) => p.hash(&mut h),
+        ObjectChange::Route(_, p) => p.hash(&mut h),
+        ObjectChange::Unread(_, why) => why.hash(&mut h),
     }
     h.finish()
 }
@@ -211,6 +259,9 @@ fn gone(key: Key) -> ObjectChange {
         Key::Service(k) => ObjectChange::Service(k, None),
         Key::Node(n) => ObjectChange::Node(n, None),
         Key::Slice(ns, n) => ObjectChange::Slice((ns, n), None),
+        Key::Ingress(k) => ObjectChange::Ingress(k, None),
+        Key::Gateway(k) => ObjectChange::Gateway(k, None),
+        Key::Route(k) => ObjectChange::Route(k, None),
     }
 }
 
@@ -221,14 +272,36 @@ fn namespace_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMet
         .unwrap_or(DEFAULT_NAMESPACE)
 }
 
+/// An object the selection chooses by namespace and labels (a Service, an Ingress, a Gateway):
+/// its key, and its projection when it is chosen.
+fn selected_delivered<T, P>(
+    obj: &T,
+    selection: &Selection,
+    project: impl FnOnce(&T) -> Option<P>,
+    change: impl FnOnce(ServiceKey, Option<P>) -> ObjectChange,
+    key: impl FnOnce(ServiceKey) -> Key,
+) -> Option<(Key, Option<ObjectChange>)>
+where
+    T: k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
+{
+    let meta = obj.metadata();
+    let k = service_key(meta)?;
+    let proj = selection
+        .selects(&k.namespace, meta.labels.as_ref())
+        .then(|| project(obj))
+        .flatten();
+    let change = proj.map(|p| change(k.clone(), Some(p)));
+    Some((key(k), change))
+}
+
 fn service_delivered(svc: Service, selection: &Selection) -> Option<(Key, Option<ObjectChange>)> {
-    let key = service_key(&svc.metadata)?;
-    let selected = selection.selects(&key.namespace, svc.metadata.labels.as_ref());
-    let change = selected
-        .then(|| project_service(&svc))
-        .flatten()
-        .map(|p| ObjectChange::Service(key.clone(), Some(p)));
-    Some((Key::Service(key), change))
+    selected_delivered(
+        &svc,
+        selection,
+        project_service,
+        ObjectChange::Service,
+        Key::Service,
+    )
 }
 
 fn slice_delivered(slice: EndpointSlice, selection: &Selection) -> Option<(Key, Option<ObjectChange>)> {
@@ -244,6 +317,41 @@ fn slice_delivered(slice: EndpointSlice, selection: &Selection) -> Option<(Key, 
     };
     let change = proj.map(|p| ObjectChange::Slice((p.namespace.clone(), p.name.clone()), Some(p)));
     Some((Key::Slice(ns, name), change))
+}
+
+fn ingress_delivered(ingress: Ingress, selection: &Selection) -> Option<(Key, Option<ObjectChange>)> {
+    selected_delivered(
+        &ingress,
+        selection,
+        project_ingress,
+        ObjectChange::Ingress,
+        Key::Ingress,
+    )
+}
+
+fn gateway_delivered(gw: Gateway, selection: &Selection) -> Option<(Key, Option<ObjectChange>)> {
+    selected_delivered(
+        &gw,
+        selection,
+        project_gateway,
+        ObjectChange::Gateway,
+        Key::Gateway,
+    )
+}
+
+/// Routes are taken from the selected namespaces; the label selector chooses their Gateways.
+fn route_delivered(
+    kind: RouteKind,
+    route: &impl Route,
+    selection: &Selection,
+) -> Option<(Key, Option<ObjectChange>)> {
+    let key = (kind, service_key(route.meta())?);
+    let change = selection
+        .namespace_selected(&key.1.namespace)
+        .then(|| project_route(kind, route))
+        .flatten()
+        .map(|p| ObjectChange::Route(key.clone(), Some(p)));
+    Some((Key::Route(key), change))
 }
 
 fn node_delivered(node: PartialObjectMeta<Node>) -> Option<(Key, Option<ObjectChange>)> {
@@ -275,9 +383,11 @@ where
     }))
 }
 
-/// The watchers of a member: Services and EndpointSlices in every selected namespace (one watch
-/// for all namespaces unless a list is configured), Nodes as metadata only.
-fn start_watchers(client: &Client, selection: &Selection) -> (Vec<Kind>, Vec<Watch>) {
+/// The watchers of a member: Services, EndpointSlices, Ingresses, Gateways and routes (those the
+/// sources need) in every selected namespace (one watch for all namespaces unless a list is
+/// configured), Nodes as metadata only. The optional kinds retry on their own with `backoff`.
+fn start_watchers(client: &Client, settings: &WatchSettings) -> (Vec<Kind>, Vec<Watch>) {
+    let selection = &settings.selection;
     let scopes: Vec<Option<&String>> = if selection.namespaces.is_empty() {
         vec![None]
     } else {
@@ -288,48 +398,112 @@ fn start_watchers(client: &Client, selection: &Selection) -> (Vec<Kind>, Vec<Wat
             .map(Some)
             .collect()
     };
-    let mut kinds = Vec::new();
-    let mut watches = Vec::new();
-    let svc_config = if selection.labels.is_empty() {
+    let labelled = if selection.labels.is_empty() {
         watcher::Config::default()
     } else {
         watcher::Config::default().labels(&selection.labels.to_string())
     };
-    for scope in &scopes {
-        let api: Api<Service> = match scope {
-            Some(ns) => Api::namespaced(client.clone(), ns),
-            None => Api::all(client.clone()),
-        };
+    let mut w = Watches {
+        client,
+        scopes: &scopes,
+        kinds: Vec::new(),
+        watches: Vec::new(),
+        settings,
+    };
+    if selection.reads(SourceKind::Service) {
         let sel = selection.clone();
-        watches.push(tagged(
-            kinds.len(),
-            watcher::watcher(api, svc_config.clone()),
-            move |s| service_delivered(s, &sel),
-        ));
-        kinds.push(Kind::Services);
+        w.add(Kind::Services, labelled.clone(), move |s| {
+            service_delivered(s, &sel)
+        });
     }
-    for scope in &scopes {
-        let api: Api<EndpointSlice> = match scope {
-            Some(ns) => Api::namespaced(client.clone(), ns),
-            None => Api::all(client.clone()),
-        };
+    // Ingresses need the ready endpoints of their backends.
+    if selection.reads(SourceKind::Service) || selection.reads(SourceKind::Ingress) {
         let sel = selection.clone();
-        watches.push(tagged(
-            kinds.len(),
-            watcher::watcher(api, watcher::Config::default()),
-            move |s| slice_delivered(s, &sel),
-        ));
-        kinds.push(Kind::EndpointSlices);
+        w.add(Kind::EndpointSlices, watcher::Config::default(), move |s| {
+            slice_delivered(s, &sel)
+        });
+    }
+    if selection.reads(SourceKind::Ingress) {
+        let sel = selection.clone();
+        w.add(Kind::Ingresses, labelled.clone(), move |i| {
+            ingress_delivered(i, &sel)
+        });
+    }
+    if selection.reads(SourceKind::Gateway) {
+        let sel = selection.clone();
+        w.add(Kind::Gateways, labelled, move |g| gateway_delivered(g, &sel));
+        let sel = selection.clone();
+        w.add(
+            Kind::Routes(RouteKind::Http),
+            watcher::Config::default(),
+            move |r: HttpRoute| route_delivered(RouteKind::Http, &r, &sel),
+        );
+        let sel = selection.clone();
+        w.add(
+            Kind::Routes(RouteKind::Grpc),
+            watcher::Config::default(),
+            move |r: GrpcRoute| route_delivered(RouteKind::Grpc, &r, &sel),
+        );
+        let sel = selection.clone();
+        w.add(
+            Kind::Routes(RouteKind::Tls),
+            watcher::Config::default(),
+            move |r: TlsRoute| route_delivered(RouteKind::Tls, &r, &sel),
+        );
     }
     // Metadata only: labels are all that is needed of a Node.
     let nodes: Api<PartialObjectMeta<Node>> = Api::all(client.clone());
-    watches.push(tagged(
-        kinds.len(),
+    let index = w.kinds.len();
+    w.watches.push(tagged(
+        index,
         watcher::watcher(nodes, watcher::Config::default()),
         node_delivered,
     ));
-    kinds.push(Kind::Nodes);
-    (kinds, watches)
+    w.kinds.push(Kind::Nodes);
+    (w.kinds, w.watches)
+}
+
+/// The watches of a member being started.
+struct Watches<'a> {
+    client: &'a Client,
+    scopes: &'a [Option<&'a String>],
+    kinds: Vec<Kind>,
+    watches: Vec<Watch>,
+    settings: &'a WatchSettings,
+}
+
+impl Watches<'_> {
+    /// One watch of `kind` per namespace scope.
+    fn add<K>(
+        &mut self,
+        kind: Kind,
+        config: watcher::Config,
+        project: impl Fn(K) -> Option<(Key, Option<ObjectChange>)> + Clone + Send + 'static,
+    ) where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + fmt::Debug
+            + Send
+            + 'static,
+    {
+        for scope in self.scopes {
+            let api: Api<K> = match scope {
+                Some(ns) => Api::namespaced(self.client.clone(), ns),
+                None => Api::all(self.client.clone()),
+            };
+            let stream = watcher::watcher(api, config.clone());
+            let index = self.kinds.len();
+            let watch = if kind.optional() {
+                let backoff = Backoff::new(self.settings.backoff, self.settings.backoff_max);
+                tagged(index, stream.backoff(backoff), project.clone())
+            } else {
+                tagged(index, stream, project.clone())
+            };
+            self.watches.push(watch);
+            self.kinds.push(kind);
+        }
+    }
 }
 
 /// Whether a watch error is the API server's 410 Gone, after which the watcher re-lists by itself.
@@ -347,9 +521,9 @@ pub async fn watch_member(member: String, client: Client, settings: WatchSetting
     // it as they arrive (a member's first list can hold many thousands of objects).
     let mut pending = Pending::Snapshot(MemberSnapshot::default());
     loop {
-        let (kinds, watches) = start_watchers(&client, &settings.selection);
+        let (kinds, watches) = start_watchers(&client, &settings);
         if states.len() != kinds.len() {
-            states = kinds.iter().map(|_| StreamState::default()).collect();
+            states = kinds.iter().map(|k| StreamState::new(*k)).collect();
         }
         for s in &mut states {
             s.listed = false;
@@ -367,7 +541,7 @@ pub async fn watch_member(member: String, client: Client, settings: WatchSetting
             let mut next = Some(first);
             let mut handled = 0;
             while let Some((i, delivered)) = next {
-                if let Err(e) = handle(&mut states[i], delivered, &mut |c| pending.push(c)) {
+                if let Err(e) = handle(&member, &mut states[i], delivered, &mut |c| pending.push(c)) {
                     break 'watch format!("{} watch: {}", kinds[i], chain(&e));
                 }
                 handled += 1;
@@ -449,8 +623,63 @@ impl Pending {
     }
 }
 
+/// The HTTP status of a failed list or watch, if the API server answered one.
+pub(crate) fn status_code(e: &watcher::Error) -> Option<u16> {
+    match e {
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s)) => Some(s.code),
+        watcher::Error::WatchError(s) => Some(s.code),
+        _ => None,
+    }
+}
+
+/// An optional kind the API server does not serve (404) or refuses (403): reported once, left
+/// out (404: nothing of it exists; 403: what was read stays), retried by the stream's backoff.
+/// Any other error is the member's.
+fn unreadable(
+    member: &str,
+    state: &mut StreamState,
+    e: &watcher::Error,
+    pending: &mut impl FnMut(ObjectChange),
+) -> bool {
+    let why = match status_code(e) {
+        Some(404) => format!(
+            "not served by the API server (is its CRD installed at {}?); retried",
+            api_version(state.kind)
+        ),
+        Some(403) => "access denied (add get/list/watch on it to the member's RBAC); retried".to_string(),
+        _ => return false,
+    };
+    state.listed = true;
+    state.relisting = None;
+    if state.unread.as_deref() != Some(why.as_str()) {
+        warn!(%member, kind = %state.kind, error = %chain(e), "{} cannot be read: {why}", state.kind);
+        if status_code(e) == Some(404) {
+            for key in std::mem::take(&mut state.known).into_keys() {
+                pending(gone(key));
+            }
+        }
+        pending(ObjectChange::Unread(state.kind.to_string(), Some(why.clone())));
+        state.unread = Some(why);
+    } else {
+        debug!(%member, kind = %state.kind, "still cannot be read");
+    }
+    true
+}
+
+fn api_version(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Ingresses => "networking.k8s.io/v1",
+        Kind::Gateways | Kind::Routes(_) => "gateway.networking.k8s.io/v1",
+        Kind::Services | Kind::Nodes => "v1",
+        Kind::EndpointSlices => "discovery.k8s.io/v1",
+    }
+}
+
 /// Folds one delivered event into the stream's state; changes that matter go to `pending`.
 fn handle(
+    member: &str,
     state: &mut StreamState,
     delivered: Delivered,
     pending: &mut impl FnMut(ObjectChange),
@@ -497,10 +726,15 @@ fn handle(
                 }
             }
             state.listed = true;
+            if state.unread.take().is_some() {
+                info!(%member, kind = %state.kind, "can be read again");
+                pending(ObjectChange::Unread(state.kind.to_string(), None));
+            }
         }
         Delivered::Error(e) if is_expired(&e) => {
             debug!(error = %e, "watch expired (410 Gone); the watcher lists again");
         }
+        Delivered::Error(e) if state.kind.optional() && unreadable(member, state, &e, pending) => {}
         Delivered::Error(e) => return Err(e),
     }
     Ok(())
@@ -546,5 +780,70 @@ pub fn describe(member: &MemberConfig) -> String {
         ),
         MemberSource::InCluster => "in-cluster service account".into(),
         MemberSource::Discovered(d) => format!("discovered: {}", d.origin),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api_error(code: u16) -> watcher::Error {
+        watcher::Error::InitialListFailed(kube::Error::Api(Box::new(
+            kube::core::Status::failure("the server could not find the requested resource", "NotFound")
+                .with_code(code),
+        )))
+    }
+
+    fn run(state: &mut StreamState, delivered: Delivered) -> Result<Vec<ObjectChange>, watcher::Error> {
+        let mut out = Vec::new();
+        handle("m1", state, delivered, &mut |c| out.push(c))?;
+        Ok(out)
+    }
+
+    fn gw_key() -> Key {
+        Key::Gateway(ServiceKey::new("infra", "gw"))
+    }
+
+    #[test]
+    fn an_optional_kind_not_served_is_reported_once_and_counts_as_listed() {
+        let mut state = StreamState::new(Kind::Gateways);
+        state.known.insert(gw_key(), 1);
+        let first = run(&mut state, Delivered::Error(api_error(404))).unwrap();
+        assert!(state.listed, "the member is not held up");
+        let [gone, ObjectChange::Unread(kind, Some(why))] = first.as_slice() else {
+            panic!("{first:?}")
+        };
+        assert_eq!(*gone, ObjectChange::Gateway(ServiceKey::new("infra", "gw"), None));
+        assert_eq!(kind, "gateways");
+        assert!(why.contains("gateway.networking.k8s.io/v1"), "{why}");
+        // Retried and still missing: nothing more.
+        for _ in 0..3 {
+            assert!(
+                run(&mut state, Delivered::Error(api_error(404)))
+                    .unwrap()
+                    .is_empty()
+            );
+        }
+        // Installed: listed, and readable again.
+        run(&mut state, Delivered::Init).unwrap();
+        let done = run(&mut state, Delivered::InitDone).unwrap();
+        assert_eq!(done, [ObjectChange::Unread("gateways".into(), None)]);
+        assert!(run(&mut state, Delivered::InitDone).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_refused_optional_kind_keeps_what_was_read_and_other_errors_fail_the_member() {
+        let mut state = StreamState::new(Kind::Routes(RouteKind::Http));
+        state.known.insert(gw_key(), 1);
+        let changes = run(&mut state, Delivered::Error(api_error(403))).unwrap();
+        assert!(
+            matches!(changes.as_slice(), [ObjectChange::Unread(k, Some(why))] if k == "httproutes" && why.contains("RBAC")),
+            "{changes:?}"
+        );
+        assert_eq!(state.known.len(), 1, "kept");
+        assert!(run(&mut state, Delivered::Error(api_error(500))).is_err());
+        // A required kind fails the member on 404 as before.
+        let mut services = StreamState::new(Kind::Services);
+        assert!(run(&mut services, Delivered::Error(api_error(404))).is_err());
     }
 }

@@ -3,6 +3,7 @@
 //! changes.
 
 pub mod discovery;
+pub mod gateway_api;
 pub mod kube;
 pub mod project;
 pub mod snapshot;

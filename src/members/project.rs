@@ -10,12 +10,14 @@ use std::net::IpAddr;
 use feddns_provider::DnsName;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+use super::gateway_api::{self, Gateway, ParentRef, Route};
 use crate::model::{
-    ANNOTATION_EXCLUDE, ANNOTATION_HOSTNAMES, ANNOTATION_ROUTING, ANNOTATION_TTL, LABEL_SERVICE_NAME,
-    NodeProj, REGION_LABELS, RoutingMode, ServiceKey, ServiceOptions, ServiceProj, SliceProj, Target,
-    ZONE_LABELS,
+    ANNOTATION_EXCLUDE, ANNOTATION_HOSTNAMES, ANNOTATION_ROUTING, ANNOTATION_TTL, GatewayProj, IngressProj,
+    LABEL_SERVICE_NAME, ListenerProj, NodeProj, ParentProj, REGION_LABELS, RouteKind, RouteProj, RoutingMode,
+    ServiceKey, ServiceOptions, ServiceProj, SliceProj, Target, ZONE_LABELS,
 };
 
 /// Namespace assumed for namespaced objects that carry none (hand-written snapshot files).
@@ -29,31 +31,60 @@ pub const DEFAULT_NAMESPACE: &str = "default";
 /// annotation values are reported in `problems` and ignored.
 pub fn project_service(svc: &Service) -> Option<ServiceProj> {
     let key = service_key(&svc.metadata)?;
+    let what = format!("Service {key}");
     let mut problems = Vec::new();
-    let annotation = |name: &str| svc.metadata.annotations.as_ref()?.get(name).map(String::as_str);
+    let (excluded, options) = read_annotations(&what, &svc.metadata, true, &mut problems);
+    let is_lb = svc.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer");
+    let entries = svc
+        .status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_ref());
+    let ingress = lb_targets(
+        &what,
+        entries
+            .into_iter()
+            .flatten()
+            .map(|e| (e.ip.as_deref(), e.hostname.as_deref())),
+        &mut problems,
+    );
+    Some(ServiceProj {
+        federated: is_lb && !excluded,
+        ingress,
+        options,
+        problems: problems.into(),
+    })
+}
 
+/// Reads `feddns.io/exclude` (returned), `feddns.io/routing`, `feddns.io/ttl` and (with
+/// `vanity`) `feddns.io/hostnames`; bad values go to `problems`, naming `what`.
+fn read_annotations(
+    what: &str,
+    meta: &ObjectMeta,
+    vanity: bool,
+    problems: &mut Vec<String>,
+) -> (bool, ServiceOptions) {
+    let annotation = |name: &str| meta.annotations.as_ref()?.get(name).map(String::as_str);
     let excluded = match annotation(ANNOTATION_EXCLUDE) {
         None | Some("false") => false,
         Some("true") => true,
         Some(other) => {
             problems.push(format!(
-                "Service {key}: annotation {ANNOTATION_EXCLUDE}={other:?} is neither \"true\" nor \"false\"; not excluded"
+                "{what}: annotation {ANNOTATION_EXCLUDE}={other:?} is neither \"true\" nor \"false\"; not excluded"
             ));
             false
         }
     };
-    let is_lb = svc.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer");
-
     let mut options = ServiceOptions::default();
     match annotation(ANNOTATION_ROUTING) {
         None => {}
         Some("plain") => options.routing = Some(RoutingMode::Plain),
         Some("latency") => options.routing = Some(RoutingMode::Latency),
         Some(other) => problems.push(format!(
-            "Service {key}: annotation {ANNOTATION_ROUTING}={other:?} is neither \"plain\" nor \"latency\"; ignored"
+            "{what}: annotation {ANNOTATION_ROUTING}={other:?} is neither \"plain\" nor \"latency\"; ignored"
         )),
     }
-    if let Some(value) = annotation(ANNOTATION_HOSTNAMES) {
+    if let Some(value) = annotation(ANNOTATION_HOSTNAMES).filter(|_| vanity) {
         for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
             if options.hostnames.contains(&name) {
@@ -66,22 +97,24 @@ pub fn project_service(svc: &Service) -> Option<ServiceProj> {
         match parse_ttl(value) {
             Some(ttl) => options.ttl = Some(ttl),
             None => problems.push(format!(
-                "Service {key}: annotation {ANNOTATION_TTL}={value:?} is not an integer from 1 to 2147483647; ignored"
+                "{what}: annotation {ANNOTATION_TTL}={value:?} is not an integer from 1 to 2147483647; ignored"
             )),
         }
     }
+    (excluded, options)
+}
 
-    let entries = svc
-        .status
-        .as_ref()
-        .and_then(|s| s.load_balancer.as_ref())
-        .and_then(|lb| lb.ingress.as_ref());
-    let mut ingress: Vec<Target> = Vec::new();
-    for (i, entry) in entries.into_iter().flatten().enumerate() {
-        let ip = entry.ip.as_deref().filter(|s| !s.is_empty());
-        let hostname = entry
-            .hostname
-            .as_deref()
+/// Load balancer ingress entries (`ip`, `hostname`) as targets, in order without duplicates: an
+/// entry's `ip` if it has one, else its `hostname` (lower-cased, trailing dot removed).
+fn lb_targets<'a>(
+    what: &str,
+    entries: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
+    problems: &mut Vec<String>,
+) -> Box<[Target]> {
+    let mut targets: Vec<Target> = Vec::new();
+    for (i, (ip, hostname)) in entries.enumerate() {
+        let ip = ip.filter(|s| !s.is_empty());
+        let hostname = hostname
             .map(|h| h.trim_end_matches('.'))
             .filter(|h| !h.is_empty());
         let target = match (ip, hostname) {
@@ -89,7 +122,7 @@ pub fn project_service(svc: &Service) -> Option<ServiceProj> {
                 Ok(addr) => Target::Ip(addr),
                 Err(_) => {
                     problems.push(format!(
-                        "Service {key}: status.loadBalancer.ingress[{i}].ip {ip:?} is not an IP address; entry ignored"
+                        "{what}: status.loadBalancer.ingress[{i}].ip {ip:?} is not an IP address; entry ignored"
                     ));
                     continue;
                 }
@@ -97,20 +130,196 @@ pub fn project_service(svc: &Service) -> Option<ServiceProj> {
             (None, Some(host)) => Target::Hostname(host.to_ascii_lowercase()),
             (None, None) => {
                 problems.push(format!(
-                    "Service {key}: status.loadBalancer.ingress[{i}] has neither ip nor hostname; entry ignored"
+                    "{what}: status.loadBalancer.ingress[{i}] has neither ip nor hostname; entry ignored"
                 ));
                 continue;
             }
         };
-        if !ingress.contains(&target) {
-            ingress.push(target);
+        if !targets.contains(&target) {
+            targets.push(target);
         }
     }
+    targets.into()
+}
 
-    Some(ServiceProj {
-        federated: is_lb && !excluded,
-        ingress: ingress.into(),
+/// A host as written in an object: lower-case, without the trailing dot; `None` if empty.
+fn host_name(host: &str) -> Option<DnsName> {
+    let host = host.trim().trim_end_matches('.');
+    (!host.is_empty()).then(|| DnsName::intern(&host.to_ascii_lowercase()))
+}
+
+/// Adds `name` to `names` unless it is there.
+fn push_unique<T: PartialEq>(names: &mut Vec<T>, name: T) {
+    if !names.contains(&name) {
+        names.push(name);
+    }
+}
+
+/// Projects an Ingress; `None` if it has no name. Hosts come from `spec.rules[].host` and
+/// `spec.tls[].hosts` (a rule without a host serves no name of its own), addresses from
+/// `status.loadBalancer.ingress` as for Services, backends from the default backend and every
+/// path's backend that is a Service.
+pub fn project_ingress(ingress: &Ingress) -> Option<IngressProj> {
+    let key = service_key(&ingress.metadata)?;
+    let what = format!("Ingress {key}");
+    let mut problems = Vec::new();
+    let (excluded, options) = read_annotations(&what, &ingress.metadata, false, &mut problems);
+    let spec = ingress.spec.as_ref();
+    let mut hosts = Vec::new();
+    let rules = spec.and_then(|s| s.rules.as_ref()).into_iter().flatten();
+    for host in rules.clone().filter_map(|r| r.host.as_deref()) {
+        hosts.extend(host_name(host));
+    }
+    let tls = spec.and_then(|s| s.tls.as_ref()).into_iter().flatten();
+    for host in tls.flat_map(|t| t.hosts.iter().flatten()) {
+        hosts.extend(host_name(host));
+    }
+    let mut unique = Vec::new();
+    for h in hosts {
+        push_unique(&mut unique, h);
+    }
+    let mut backends = Vec::new();
+    let default = spec.and_then(|s| s.default_backend.as_ref());
+    let paths = rules
+        .filter_map(|r| r.http.as_ref())
+        .flat_map(|h| &h.paths)
+        .map(|p| &p.backend);
+    for backend in default.into_iter().chain(paths) {
+        if let Some(svc) = &backend.service {
+            push_unique(&mut backends, DnsName::intern(&svc.name));
+        }
+    }
+    let entries = ingress
+        .status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_ref());
+    let addresses = lb_targets(
+        &what,
+        entries
+            .into_iter()
+            .flatten()
+            .map(|e| (e.ip.as_deref(), e.hostname.as_deref())),
+        &mut problems,
+    );
+    Some(IngressProj {
+        federated: !excluded,
+        hosts: unique.into(),
+        addresses,
+        backends: backends.into(),
         options,
+        problems: problems.into(),
+    })
+}
+
+/// Projects a Gateway; `None` if it has no name. Addresses come from `status.addresses`
+/// (`IPAddress`, the default type, and `Hostname`; other types are reported and ignored).
+pub fn project_gateway(gw: &Gateway) -> Option<GatewayProj> {
+    let key = service_key(&gw.metadata)?;
+    let what = format!("Gateway {key}");
+    let mut problems = Vec::new();
+    let (excluded, options) = read_annotations(&what, &gw.metadata, false, &mut problems);
+    let mut addresses = Vec::new();
+    let listed = gw.status.as_ref().and_then(|s| s.addresses.as_ref());
+    for (i, a) in listed.into_iter().flatten().enumerate() {
+        let value = a.value.trim().trim_end_matches('.');
+        let target = match a.type_.as_deref().unwrap_or("IPAddress") {
+            "IPAddress" => match value.parse::<IpAddr>() {
+                Ok(ip) => Target::Ip(ip),
+                Err(_) => {
+                    problems.push(format!(
+                        "{what}: status.addresses[{i}].value {value:?} is not an IP address; ignored"
+                    ));
+                    continue;
+                }
+            },
+            "Hostname" if !value.is_empty() => Target::Hostname(value.to_ascii_lowercase()),
+            other => {
+                problems.push(format!(
+                    "{what}: status.addresses[{i}] of type {other:?} with value {value:?} cannot be published; ignored"
+                ));
+                continue;
+            }
+        };
+        push_unique(&mut addresses, target);
+    }
+    let listeners: Vec<ListenerProj> = gw
+        .spec
+        .listeners
+        .iter()
+        .map(|l| ListenerProj {
+            name: DnsName::intern(&l.name),
+            port: l.port,
+            hostname: l.hostname.as_deref().and_then(host_name),
+        })
+        .collect();
+    Some(GatewayProj {
+        federated: !excluded,
+        addresses: addresses.into(),
+        listeners: listeners.into(),
+        options,
+        problems: problems.into(),
+    })
+}
+
+/// Projects an HTTPRoute, GRPCRoute or TLSRoute; `None` if it has no name. Its parents are the
+/// Gateways of `spec.parentRefs` that accepted it: a `status.parents[]` entry for the same
+/// reference with the condition `Accepted` `True`. A route no Gateway accepted (detached,
+/// rejected, not yet seen) serves no host.
+pub fn project_route(kind: RouteKind, route: &impl Route) -> Option<RouteProj> {
+    let meta = route.meta();
+    let key = service_key(meta)?;
+    let what = format!("{} {key}", kind.kind());
+    let mut problems = Vec::new();
+    let (excluded, _) = read_annotations(&what, meta, false, &mut problems);
+    let spec = route.spec();
+    let mut hostnames = Vec::new();
+    for h in spec.hostnames.iter().flatten().filter_map(|h| host_name(h)) {
+        push_unique(&mut hostnames, h);
+    }
+    let is_gateway = |r: &ParentRef| {
+        r.group.as_deref().unwrap_or(gateway_api::GROUP) == gateway_api::GROUP
+            && r.kind.as_deref().unwrap_or("Gateway") == "Gateway"
+    };
+    let same = |a: &ParentRef, b: &ParentRef| {
+        let ns = |r: &ParentRef| r.namespace.clone().unwrap_or_else(|| key.namespace.to_string());
+        a.name == b.name && ns(a) == ns(b) && a.section_name == b.section_name && a.port == b.port
+    };
+    let accepted = |r: &ParentRef| {
+        route.status().is_some_and(|st| {
+            st.parents.iter().any(|p| {
+                is_gateway(&p.parent_ref)
+                    && same(&p.parent_ref, r)
+                    && p.conditions
+                        .iter()
+                        .any(|c| c.type_ == "Accepted" && c.status == "True")
+            })
+        })
+    };
+    let mut parents = Vec::new();
+    for r in spec
+        .parent_refs
+        .iter()
+        .flatten()
+        .filter(|r| is_gateway(r) && accepted(r))
+    {
+        let namespace = match r.namespace.as_deref().filter(|n| !n.is_empty()) {
+            Some(ns) => DnsName::intern(ns),
+            None => key.namespace.clone(),
+        };
+        push_unique(
+            &mut parents,
+            ParentProj {
+                gateway: ServiceKey::new(namespace, DnsName::intern(&r.name)),
+                section: r.section_name.as_deref().map(DnsName::intern),
+                port: r.port,
+            },
+        );
+    }
+    Some(RouteProj {
+        federated: !excluded,
+        hostnames: hostnames.into(),
+        parents: parents.into(),
         problems: problems.into(),
     })
 }
@@ -306,6 +515,140 @@ mod tests {
         );
         let no_type = service(json!({"metadata": {"name": "x"}, "spec": {}}));
         assert!(!project_service(&no_type).unwrap().federated);
+    }
+
+    #[test]
+    fn ingress_hosts_addresses_backends_and_annotations() {
+        let ing: Ingress = serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "shop",
+                         "annotations": {ANNOTATION_TTL: "60", ANNOTATION_ROUTING: "latency"}},
+            "spec": {
+                "defaultBackend": {"service": {"name": "fallback", "port": {"number": 80}}},
+                "rules": [
+                    {"host": "WWW.Example.com.", "http": {"paths": [
+                        {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 80}}}},
+                        {"path": "/static", "pathType": "Prefix", "backend": {"resource": {"kind": "Bucket", "name": "b"}}},
+                    ]}},
+                    {"http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}},
+                    {"host": "*.example.com"},
+                ],
+                "tls": [{"hosts": ["www.example.com", "secure.example.com"]}],
+            },
+            "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.1"}, {"hostname": "LB.example.net"}, {"ip": "bad"}]}},
+        }))
+        .unwrap();
+        let p = project_ingress(&ing).unwrap();
+        assert!(p.federated);
+        let hosts: Vec<&str> = p.hosts.iter().map(DnsName::as_str).collect();
+        assert_eq!(hosts, ["www.example.com", "*.example.com", "secure.example.com"]);
+        let backends: Vec<&str> = p.backends.iter().map(DnsName::as_str).collect();
+        assert_eq!(backends, ["fallback", "web"]);
+        assert_eq!(
+            *p.addresses,
+            [
+                Target::Ip("192.0.2.1".parse().unwrap()),
+                Target::Hostname("lb.example.net".into())
+            ]
+        );
+        assert_eq!(
+            (p.options.ttl, p.options.routing),
+            (Some(60), Some(RoutingMode::Latency))
+        );
+        assert_eq!(p.problems.len(), 1, "{:?}", p.problems);
+        assert!(p.problems[0].starts_with("Ingress shop/web: status.loadBalancer.ingress[2].ip \"bad\""));
+    }
+
+    #[test]
+    fn gateway_addresses_and_listeners() {
+        let gw: Gateway = serde_json::from_value(json!({
+            "metadata": {"name": "gw", "namespace": "infra", "annotations": {ANNOTATION_EXCLUDE: "true"}},
+            "spec": {"gatewayClassName": "x", "listeners": [
+                {"name": "https", "port": 443, "protocol": "HTTPS", "hostname": "*.Example.com"},
+                {"name": "http", "port": 80, "protocol": "HTTP"},
+            ]},
+            "status": {"addresses": [
+                {"type": "IPAddress", "value": "192.0.2.1"},
+                {"value": "2001:db8::1"},
+                {"type": "Hostname", "value": "lb.example.net."},
+                {"type": "example.com/NamedAddress", "value": "pool-1"},
+            ]},
+        }))
+        .unwrap();
+        let p = project_gateway(&gw).unwrap();
+        assert!(!p.federated, "excluded");
+        assert_eq!(
+            *p.addresses,
+            [
+                Target::Ip("192.0.2.1".parse().unwrap()),
+                Target::Ip("2001:db8::1".parse().unwrap()),
+                Target::Hostname("lb.example.net".into())
+            ]
+        );
+        assert_eq!(
+            *p.listeners,
+            [
+                ListenerProj {
+                    name: "https".into(),
+                    port: 443,
+                    hostname: Some("*.example.com".into())
+                },
+                ListenerProj {
+                    name: "http".into(),
+                    port: 80,
+                    hostname: None
+                },
+            ]
+        );
+        assert!(p.problems[0].contains("NamedAddress") && p.problems[0].contains("Gateway infra/gw"));
+    }
+
+    #[test]
+    fn routes_keep_only_the_gateways_that_accepted_them() {
+        let accepted = |status: &str| json!([{"type": "Accepted", "status": status}, {"type": "ResolvedRefs", "status": "True"}]);
+        let route: gateway_api::HttpRoute = serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {
+                "hostnames": ["Shop.example.com", "shop.example.com"],
+                "parentRefs": [
+                    {"name": "gw", "namespace": "infra", "sectionName": "https"},
+                    {"name": "local"},
+                    {"name": "rejected", "namespace": "infra"},
+                    {"name": "pending", "namespace": "infra"},
+                    {"name": "svc", "kind": "Service", "group": ""},
+                ],
+            },
+            "status": {"parents": [
+                {"parentRef": {"name": "gw", "namespace": "infra", "sectionName": "https"}, "controllerName": "c", "conditions": accepted("True")},
+                {"parentRef": {"name": "local", "namespace": "shop"}, "controllerName": "c", "conditions": accepted("True")},
+                {"parentRef": {"name": "rejected", "namespace": "infra"}, "controllerName": "c", "conditions": accepted("False")},
+                {"parentRef": {"name": "svc", "kind": "Service", "group": ""}, "controllerName": "c", "conditions": accepted("True")},
+                {"parentRef": {"name": "detached", "namespace": "infra"}, "controllerName": "c", "conditions": accepted("True")},
+            ]},
+        }))
+        .unwrap();
+        let p = project_route(RouteKind::Http, &route).unwrap();
+        let hostnames: Vec<&str> = p.hostnames.iter().map(DnsName::as_str).collect();
+        assert_eq!(hostnames, ["shop.example.com"]);
+        assert_eq!(
+            *p.parents,
+            [
+                ParentProj {
+                    gateway: ServiceKey::new("infra", "gw"),
+                    section: Some("https".into()),
+                    port: None
+                },
+                ParentProj {
+                    gateway: ServiceKey::new("shop", "local"),
+                    section: None,
+                    port: None
+                },
+            ]
+        );
+        assert!(p.federated && p.problems.is_empty());
+        // No status yet: no parent.
+        let mut fresh = route.clone();
+        fresh.status = None;
+        assert!(project_route(RouteKind::Http, &fresh).unwrap().parents.is_empty());
     }
 
     #[test]

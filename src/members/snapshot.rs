@@ -3,8 +3,10 @@
 //!
 //! A file is a YAML stream of documents (`---` separated; empty ones are ignored), each a
 //! Kubernetes object or a list (`kind: List`, `NodeList`, `ServiceList`, `EndpointSliceList`, ...).
-//! Nodes and Services (`v1`) and EndpointSlices (`discovery.k8s.io/v1`) are projected into a
-//! [`MemberSnapshot`]; other kinds are skipped with a warning. Hand-written files may omit
+//! Nodes and Services (`v1`) and EndpointSlices (`discovery.k8s.io/v1`), and with the `ingress`
+//! and `gateway` sources Ingresses (`networking.k8s.io/v1`) and Gateways, HTTPRoutes, GRPCRoutes
+//! and TLSRoutes (`gateway.networking.k8s.io/v1`), are projected into a [`MemberSnapshot`];
+//! other kinds are skipped with a warning. Hand-written files may omit
 //! `apiVersion` and `metadata.namespace` (`default`), and may leave label and annotation values
 //! that are integers or booleans unquoted (`feddns.io/ttl: 60`).
 
@@ -16,6 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::Ingress;
 use serde::de::{Deserialize, DeserializeOwned, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use serde_saphyr::Spanned;
@@ -23,8 +26,12 @@ use tokio::sync::mpsc::Sender;
 use tracing::warn;
 
 use super::MemberEvent;
-use super::project::{DEFAULT_NAMESPACE, project_node, project_service, project_slice, service_key};
-use crate::model::MemberSnapshot;
+use super::gateway_api::{Gateway, GrpcRoute, HttpRoute, TlsRoute};
+use super::project::{
+    DEFAULT_NAMESPACE, project_gateway, project_ingress, project_node, project_route, project_service,
+    project_slice, service_key,
+};
+use crate::model::{MemberSnapshot, RouteKind, SourceKind};
 use crate::selector::Selection;
 
 /// A parsed snapshot file.
@@ -333,6 +340,8 @@ impl Builder<'_> {
         let expected = match kind.as_str() {
             "Node" | "Service" => "v1",
             "EndpointSlice" => "discovery.k8s.io/v1",
+            "Ingress" => "networking.k8s.io/v1",
+            "Gateway" | "HTTPRoute" | "GRPCRoute" | "TLSRoute" => "gateway.networking.k8s.io/v1",
             other => {
                 self.skip(if other.is_empty() { "(no kind)" } else { other });
                 return Ok(());
@@ -343,6 +352,16 @@ impl Builder<'_> {
             self.warn(format!(
                 "{place}: skipping {kind} with apiVersion {v} (only {expected} is read)"
             ));
+            return Ok(());
+        }
+        let source = match kind.as_str() {
+            "Service" => Some(SourceKind::Service),
+            "Ingress" => Some(SourceKind::Ingress),
+            "Gateway" | "HTTPRoute" | "GRPCRoute" | "TLSRoute" => Some(SourceKind::Gateway),
+            _ => None,
+        };
+        if let Some(source) = source.filter(|s| !self.selection.reads(*s)) {
+            self.skip(&format!("{kind} (source {source} is off)"));
             return Ok(());
         }
         stringify_scalars(&mut obj);
@@ -361,14 +380,51 @@ impl Builder<'_> {
             "Node" => project_node(&decode_as::<Node>(object, &decode)?)
                 .map(|n| snapshot.nodes.insert(n.name.clone(), n).is_some()),
             "Service" => {
-                let svc = decode_as::<Service>(object, &decode)?;
-                let ns = svc.metadata.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
-                if !self.selection.selects(ns, svc.metadata.labels.as_ref()) {
+                let Some(svc) = decode_selected::<Service>(self.selection, object, &decode)? else {
                     return Ok(());
-                }
+                };
                 service_key(&svc.metadata)
                     .zip(project_service(&svc))
                     .map(|(k, s)| snapshot.services.insert(k, s).is_some())
+            }
+            "Ingress" => {
+                let Some(ing) = decode_selected::<Ingress>(self.selection, object, &decode)? else {
+                    return Ok(());
+                };
+                service_key(&ing.metadata)
+                    .zip(project_ingress(&ing))
+                    .map(|(k, p)| snapshot.ingresses.insert(k, p).is_some())
+            }
+            "Gateway" => {
+                let Some(gw) = decode_selected::<Gateway>(self.selection, object, &decode)? else {
+                    return Ok(());
+                };
+                service_key(&gw.metadata)
+                    .zip(project_gateway(&gw))
+                    .map(|(k, p)| snapshot.gateways.insert(k, p).is_some())
+            }
+            "HTTPRoute" | "GRPCRoute" | "TLSRoute" => {
+                let (route_kind, proj, meta) = match kind.as_str() {
+                    "HTTPRoute" => {
+                        let r = decode_as::<HttpRoute>(object, &decode)?;
+                        (RouteKind::Http, project_route(RouteKind::Http, &r), r.metadata)
+                    }
+                    "GRPCRoute" => {
+                        let r = decode_as::<GrpcRoute>(object, &decode)?;
+                        (RouteKind::Grpc, project_route(RouteKind::Grpc, &r), r.metadata)
+                    }
+                    _ => {
+                        let r = decode_as::<TlsRoute>(object, &decode)?;
+                        (RouteKind::Tls, project_route(RouteKind::Tls, &r), r.metadata)
+                    }
+                };
+                let ns = meta.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
+                if !self.selection.namespace_selected(ns) {
+                    return Ok(());
+                }
+                service_key(&meta)
+                    .zip(proj)
+                    .map(|(k, p)| snapshot.routes.insert((route_kind, k), p).is_some())
             }
             _ => project_slice(&decode_as::<EndpointSlice>(object, &decode)?).map(|s| {
                 snapshot
@@ -405,7 +461,7 @@ impl Builder<'_> {
             let counts: Vec<String> = self.skipped.iter().map(|(k, n)| format!("{n} {k}")).collect();
             let counts = counts.join(", ");
             self.warn(format!(
-                "skipped {counts} (only Node, Service and EndpointSlice are read)"
+                "skipped {counts} (only Node, Service, EndpointSlice, Ingress, Gateway, HTTPRoute, GRPCRoute and TLSRoute are read)"
             ));
         }
         self.parsed
@@ -418,6 +474,23 @@ fn decode_as<T: DeserializeOwned>(
     context: impl FnOnce(String) -> SnapshotError,
 ) -> Result<T, SnapshotError> {
     serde_json::from_value(object).map_err(|e| context(e.to_string()))
+}
+
+/// Deserializes a kind that the selection chooses by namespace and labels (Services, Ingresses,
+/// Gateways); `None` when it does not choose this object.
+fn decode_selected<T>(
+    selection: &Selection,
+    object: Value,
+    context: impl FnOnce(String) -> SnapshotError,
+) -> Result<Option<T>, SnapshotError>
+where
+    T: DeserializeOwned
+        + k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
+{
+    let obj: T = decode_as(object, context)?;
+    let meta = obj.metadata();
+    let ns = meta.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
+    Ok(selection.selects(ns, meta.labels.as_ref()).then_some(obj))
 }
 
 /// `namespace/name` (namespace defaulted), `name` for Nodes, or `(no name)`.

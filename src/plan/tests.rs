@@ -15,6 +15,8 @@ use crate::model::MemberSnapshot;
 use crate::names::Naming;
 use crate::planner::{DEFAULT_TTL, PlannerConfig};
 
+mod hosts;
+
 const ZONE: &str = "example.com";
 
 struct Harness {
@@ -89,7 +91,8 @@ impl Harness {
     }
 
     fn reconcile(&mut self) -> Plan {
-        let p = self.plan_all();
+        let mut p = self.plan_all();
+        p.hosts = host_reports(&self.index, &p.services);
         assert!(p.refused.is_none(), "{:?}", p.refused);
         let batch: Vec<Change> = p.names.iter().flat_map(|n| n.changes.clone()).collect();
         if let Err(e) = self.zone.apply(&batch) {
@@ -912,7 +915,8 @@ fn latency_sets_named_by_member_region_migrate_to_aws_regions() {
     let owner = Ownership {
         owner: "test-owner".into(),
         federation: "ufp".into(),
-        service: crate::model::ServiceKey::new("test", "nginx"),
+        subject: crate::model::Subject::Service(crate::model::ServiceKey::new("test", "nginx")),
+        source: None,
     };
     let old = |id: &str, region: &str, ip: &str| {
         RecordSet::new(global, RecordType::A, DEFAULT_TTL, [ip.to_string()]).with_routing(
@@ -1241,7 +1245,7 @@ proptest! {
             let keys = all_services(&h.index, &h.cache);
             let mut want: BTreeSet<RecordSet> = BTreeSet::new();
             for k in &keys {
-                let d = crate::planner::desired(&h.index, k, &h.cfg, &h.hosts);
+                let d = crate::planner::desired_subject(&h.index, k, &h.cfg, &h.hosts);
                 for (name, sets) in d.names {
                     if name != foreign.name {
                         want.extend(sets);

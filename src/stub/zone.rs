@@ -5,11 +5,12 @@
 //! a new one whenever something changes and swaps it into the server (see [`super::Shared`]);
 //! a query only reads one.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use hickory_proto::rr::rdata::SOA;
-use hickory_proto::rr::{LowerName, Name, RData, Record};
+use hickory_proto::rr::rdata::{A, AAAA, SOA};
+use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
 use super::query::{Outcome, classify, classify_labels};
 use crate::names::{check_label, check_name};
@@ -68,10 +69,60 @@ impl Location {
     }
 }
 
-/// The local Services that have at least one ready endpoint, by namespace and name.
+/// What the name of a local Service with a ready endpoint answers: `<svc>.<ns>.svc.<cd>.` and
+/// its addresses (the ClusterIPs, or the ready endpoints' addresses of a headless Service), as
+/// records compiled once with the stub's TTL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalAnswer {
+    /// `<svc>.<ns>.svc.<cluster-domain>.`
+    pub target: Name,
+    /// Its A records.
+    pub a: Box<[Record]>,
+    /// Its AAAA records.
+    pub aaaa: Box<[Record]>,
+}
+
+impl LocalAnswer {
+    /// The answer of Service `namespace/name` with `addrs` (sorted, duplicates removed here);
+    /// `None` when the names cannot be built (labels the classifier never lets through).
+    pub fn new(settings: &StubSettings, namespace: &str, name: &str, addrs: &[IpAddr]) -> Option<Self> {
+        let target = Name::from_ascii(format!("{name}.{namespace}.svc.{}.", settings.cluster_domain)).ok()?;
+        let mut addrs = addrs.to_vec();
+        addrs.sort_unstable();
+        addrs.dedup();
+        let record = |data| Record::from_rdata(target.clone(), settings.ttl, data);
+        let a = addrs
+            .iter()
+            .filter_map(|ip| match ip {
+                IpAddr::V4(v4) => Some(record(RData::A(A(*v4)))),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        let aaaa = addrs
+            .iter()
+            .filter_map(|ip| match ip {
+                IpAddr::V6(v6) => Some(record(RData::AAAA(AAAA(*v6)))),
+                IpAddr::V4(_) => None,
+            })
+            .collect();
+        Some(Self { target, a, aaaa })
+    }
+
+    /// The address records of `qtype` (none for other types).
+    pub fn addresses(&self, qtype: RecordType) -> &[Record] {
+        match qtype {
+            RecordType::A => &self.a,
+            RecordType::AAAA => &self.aaaa,
+            _ => &[],
+        }
+    }
+}
+
+/// The local Services that have at least one ready endpoint and an address to answer, by
+/// namespace and name, with their compiled answers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LocalServices {
-    by_namespace: HashMap<String, HashSet<String>>,
+    by_namespace: HashMap<Box<str>, HashMap<Box<str>, Arc<LocalAnswer>>>,
     len: usize,
 }
 
@@ -81,26 +132,38 @@ impl LocalServices {
         Self::default()
     }
 
-    /// Adds a Service.
-    pub fn insert(&mut self, namespace: &str, name: &str) {
-        let added = match self.by_namespace.get_mut(namespace) {
-            Some(names) => names.insert(name.to_string()),
-            None => {
-                self.by_namespace
-                    .insert(namespace.to_string(), HashSet::from([name.to_string()]));
-                true
-            }
-        };
-        if added {
+    /// Adds or replaces a Service's answer.
+    pub fn insert(&mut self, namespace: &str, name: &str, answer: Arc<LocalAnswer>) {
+        let names = self.by_namespace.entry(namespace.into()).or_default();
+        if names.insert(name.into(), answer).is_none() {
             self.len += 1;
         }
     }
 
+    /// Removes a Service; whether it was there.
+    pub fn remove(&mut self, namespace: &str, name: &str) -> bool {
+        let Some(names) = self.by_namespace.get_mut(namespace) else {
+            return false;
+        };
+        let removed = names.remove(name).is_some();
+        if names.is_empty() {
+            self.by_namespace.remove(namespace);
+        }
+        if removed {
+            self.len -= 1;
+        }
+        removed
+    }
+
+    /// The answer of a Service in the set (names as the classifier returns them: lower-case
+    /// in the server's path).
+    pub fn get(&self, namespace: &str, name: &str) -> Option<&Arc<LocalAnswer>> {
+        self.by_namespace.get(namespace)?.get(name)
+    }
+
     /// Whether the Service is in the set.
     pub fn contains(&self, namespace: &str, name: &str) -> bool {
-        self.by_namespace
-            .get(namespace)
-            .is_some_and(|names| names.contains(name))
+        self.get(namespace, name).is_some()
     }
 
     /// How many Services are in the set.
@@ -111,16 +174,6 @@ impl LocalServices {
     /// Whether the set is empty.
     pub fn is_empty(&self) -> bool {
         self.len == 0
-    }
-}
-
-impl<'a> FromIterator<(&'a str, &'a str)> for LocalServices {
-    fn from_iter<I: IntoIterator<Item = (&'a str, &'a str)>>(iter: I) -> Self {
-        let mut set = Self::new();
-        for (ns, name) in iter {
-            set.insert(ns, name);
-        }
-        set
     }
 }
 
@@ -137,9 +190,11 @@ pub struct StubState {
 
 /// The answer to one query.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
-    /// An authoritative CNAME to this target.
-    Cname(Name),
+pub enum Answer<'z> {
+    /// The local Service has a ready endpoint: a CNAME to its name, followed by its addresses.
+    Local(&'z LocalAnswer),
+    /// A CNAME to this federated name, followed by what its resolution upstream gives.
+    Federated(Name),
     /// The apex SOA (a query for the SOA of `svc.<cluster-domain>`).
     Soa,
     /// The apex exists but has no data of the asked type: NOERROR with the SOA in authority.
@@ -158,8 +213,6 @@ pub enum Answer {
 pub struct Zone {
     settings: StubSettings,
     state: StubState,
-    /// `svc.<cluster-domain>.`
-    local_suffix: Name,
     /// Federation → `<fed>.svc.<zone>.<region>.<domain>.`; empty while the location is unknown.
     federated_suffix: HashMap<String, Name>,
     soa: Record,
@@ -185,7 +238,7 @@ impl Zone {
             _ => HashMap::new(),
         };
         let soa = Record::from_rdata(
-            local_suffix.clone(),
+            local_suffix,
             settings.ttl,
             RData::SOA(SOA::new(
                 name(format!("ns.dns.{cd}.")),
@@ -200,7 +253,6 @@ impl Zone {
         Self {
             settings: settings.clone(),
             state,
-            local_suffix,
             federated_suffix,
             soa,
         }
@@ -223,7 +275,7 @@ impl Zone {
 
     /// The answer for `qname` (lower-case, as hickory delivers it) and whether the query asked
     /// for the SOA type.
-    pub fn answer(&self, qname: &LowerName, soa_query: bool) -> Answer {
+    pub fn answer(&self, qname: &LowerName, soa_query: bool) -> Answer<'_> {
         let outcome = classify_labels(
             qname.iter().rev(),
             &self.settings.cluster_domain,
@@ -232,13 +284,24 @@ impl Zone {
         self.answer_outcome(outcome, soa_query)
     }
 
+    /// [`Self::answer`] for a name given as its labels (lower-case) from the last one to the
+    /// first, as the UDP fast path reads them off the wire.
+    pub fn answer_labels<'a>(
+        &'a self,
+        labels: impl Iterator<Item = &'a [u8]>,
+        soa_query: bool,
+    ) -> Answer<'a> {
+        let outcome = classify_labels(labels, &self.settings.cluster_domain, &self.state.federations);
+        self.answer_outcome(outcome, soa_query)
+    }
+
     /// [`Self::answer`] for a name in presentation form (lower-case).
-    pub fn answer_text(&self, qname: &str, soa_query: bool) -> Answer {
+    pub fn answer_text(&self, qname: &str, soa_query: bool) -> Answer<'_> {
         let outcome = classify(qname, &self.settings.cluster_domain, &self.state.federations);
         self.answer_outcome(outcome, soa_query)
     }
 
-    fn answer_outcome(&self, outcome: Outcome<'_>, soa_query: bool) -> Answer {
+    fn answer_outcome(&self, outcome: Outcome<'_>, soa_query: bool) -> Answer<'_> {
         match outcome {
             Outcome::OutOfSuffix => Answer::Refused,
             Outcome::NotFederation => Answer::NxDomain,
@@ -248,20 +311,18 @@ impl Zone {
                 let Some(local) = &self.state.local else {
                     return Answer::ServFail;
                 };
-                let suffix = if local.contains(q.namespace, q.service) {
-                    &self.local_suffix
-                } else {
-                    match self.federated_suffix.get(q.federation) {
-                        Some(s) => s,
-                        None => return Answer::ServFail,
-                    }
+                if let Some(answer) = local.get(q.namespace, q.service) {
+                    return Answer::Local(answer);
+                }
+                let Some(suffix) = self.federated_suffix.get(q.federation) else {
+                    return Answer::ServFail;
                 };
                 let target = Name::new()
                     .append_label(q.service.as_bytes())
                     .and_then(|n| n.append_label(q.namespace.as_bytes()))
                     .and_then(|n| n.append_domain(suffix));
                 match target {
-                    Ok(t) => Answer::Cname(t),
+                    Ok(t) => Answer::Federated(t),
                     Err(_) => Answer::ServFail,
                 }
             }
@@ -274,33 +335,60 @@ mod tests {
     use super::*;
     use crate::stub::query::parse_federations;
 
-    fn zone(location: Option<(&str, &str)>, local: Option<&[(&str, &str)]>) -> Zone {
-        let settings = StubSettings::new("Cluster.Local.", 30).unwrap();
+    fn settings() -> StubSettings {
+        StubSettings::new("Cluster.Local.", 30).unwrap()
+    }
+
+    fn services(list: &[(&str, &str, &[&str])]) -> LocalServices {
+        let mut set = LocalServices::new();
+        for (ns, name, addrs) in list {
+            let addrs: Vec<IpAddr> = addrs.iter().map(|a| a.parse().unwrap()).collect();
+            let answer = LocalAnswer::new(&settings(), ns, name, &addrs).unwrap();
+            set.insert(ns, name, Arc::new(answer));
+        }
+        set
+    }
+
+    fn zone(location: Option<(&str, &str)>, local: Option<&[(&str, &str, &[&str])]>) -> Zone {
         let state = StubState {
             federations: parse_federations("myfed=example.com").unwrap(),
             location: location.map(|(zone, region)| Location {
                 zone: zone.into(),
                 region: region.into(),
             }),
-            local: local.map(|l| Arc::new(l.iter().copied().collect())),
+            local: local.map(|l| Arc::new(services(l))),
         };
-        Zone::new(&settings, state)
+        Zone::new(&settings(), state)
     }
 
-    fn cname(target: &str) -> Answer {
-        Answer::Cname(Name::from_ascii(target).unwrap())
+    fn federated(target: &str) -> Answer<'static> {
+        Answer::Federated(Name::from_ascii(target).unwrap())
     }
+
+    /// The local target and the addresses of an answer, as text.
+    fn local(answer: &Answer<'_>) -> Option<(String, Vec<String>)> {
+        let Answer::Local(l) = answer else { return None };
+        let addrs =
+            l.a.iter()
+                .chain(l.aaaa.iter())
+                .map(|r| r.data.to_string())
+                .collect();
+        Some((l.target.to_ascii(), addrs))
+    }
+
+    const WEB: &[(&str, &str, &[&str])] = &[("shop", "web", &["10.96.0.1"])];
 
     #[test]
     fn local_ready_services_get_the_local_name_others_the_federated_one() {
-        let z = zone(Some(("us-east-1a", "us-east-1")), Some(&[("shop", "web")]));
+        let z = zone(Some(("us-east-1a", "us-east-1")), Some(WEB));
+        let web = z.answer_text("web.shop.myfed.svc.cluster.local.", false);
         assert_eq!(
-            z.answer_text("web.shop.myfed.svc.cluster.local.", false),
-            cname("web.shop.svc.cluster.local.")
+            local(&web),
+            Some(("web.shop.svc.cluster.local.".into(), vec!["10.96.0.1".into()]))
         );
         assert_eq!(
             z.answer_text("api.shop.myfed.svc.cluster.local.", false),
-            cname("api.shop.myfed.svc.us-east-1a.us-east-1.example.com.")
+            federated("api.shop.myfed.svc.us-east-1a.us-east-1.example.com.")
         );
         assert_eq!(
             z.answer_text("x.shop.nofed.svc.cluster.local.", false),
@@ -310,7 +398,30 @@ mod tests {
         assert_eq!(z.answer_text("svc.cluster.local.", true), Answer::Soa);
         assert_eq!(z.answer_text("svc.cluster.local.", false), Answer::NoData);
         let lower = LowerName::from(Name::from_ascii("WEB.shop.MyFed.svc.cluster.local.").unwrap());
-        assert_eq!(z.answer(&lower, false), cname("web.shop.svc.cluster.local."));
+        assert_eq!(z.answer(&lower, false), web);
+    }
+
+    #[test]
+    fn local_answers_hold_each_family_sorted_once_with_the_ttl() {
+        let s = settings();
+        let addrs: Vec<IpAddr> = ["fd00::2", "10.0.0.9", "10.0.0.1", "fd00::1", "10.0.0.9"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        let a = LocalAnswer::new(&s, "shop", "web", &addrs).unwrap();
+        let text = |records: &[Record]| records.iter().map(|r| r.data.to_string()).collect::<Vec<_>>();
+        assert_eq!(text(a.addresses(RecordType::A)), ["10.0.0.1", "10.0.0.9"]);
+        assert_eq!(text(a.addresses(RecordType::AAAA)), ["fd00::1", "fd00::2"]);
+        assert!(a.addresses(RecordType::TXT).is_empty());
+        for r in a.a.iter().chain(a.aaaa.iter()) {
+            assert_eq!(
+                (r.name.to_ascii().as_str(), r.ttl),
+                ("web.shop.svc.cluster.local.", 30)
+            );
+        }
+        // No address at all: an answer with neither.
+        let none = LocalAnswer::new(&s, "shop", "web", &[]).unwrap();
+        assert!(none.a.is_empty() && none.aaaa.is_empty());
     }
 
     #[test]
@@ -323,11 +434,8 @@ mod tests {
         );
         // Location unknown, or not made of labels: only local answers work.
         for loc in [None, Some(("us_east", "r")), Some(("z", ""))] {
-            let z = zone(loc, Some(&[("shop", "web")]));
-            assert_eq!(
-                z.answer_text("web.shop.myfed.svc.cluster.local.", false),
-                cname("web.shop.svc.cluster.local.")
-            );
+            let z = zone(loc, Some(WEB));
+            assert!(local(&z.answer_text("web.shop.myfed.svc.cluster.local.", false)).is_some());
             assert_eq!(
                 z.answer_text("api.shop.myfed.svc.cluster.local.", false),
                 Answer::ServFail
@@ -371,7 +479,7 @@ mod tests {
         /// The server's label path classifies every name as the text path does.
         #[test]
         fn labels_and_text_agree(name in "([a-zA-Z0-9*_-]{1,8}\\.){0,4}(myfed\\.|nofed\\.)?(svc\\.)?(cluster\\.local|example\\.com)\\.") {
-            let z = zone(Some(("z", "r")), Some(&[("b", "a")]));
+            let z = zone(Some(("z", "r")), Some(&[("b", "a", &["10.0.0.1"])]));
             let Ok(parsed) = Name::from_ascii(&name) else { return Ok(()) };
             let lower = LowerName::from(parsed);
             proptest::prop_assert_eq!(z.answer(&lower, false), z.answer_text(&name.to_ascii_lowercase(), false));
@@ -379,13 +487,13 @@ mod tests {
     }
 
     #[test]
-    fn local_services_count_once() {
-        let mut s = LocalServices::new();
-        s.insert("a", "x");
-        s.insert("a", "x");
-        s.insert("b", "x");
+    fn local_services_count_once_and_forget_emptied_namespaces() {
+        let mut s = services(&[("a", "x", &[]), ("a", "x", &[]), ("b", "x", &[])]);
         assert_eq!(s.len(), 2);
         assert!(s.contains("b", "x") && !s.contains("b", "y") && !s.contains("c", "x"));
+        assert!(s.remove("b", "x") && !s.remove("b", "x"));
+        assert_eq!(s.len(), 1);
+        assert!(!s.by_namespace.contains_key("b"));
         assert!(!s.is_empty());
     }
 }

@@ -47,18 +47,28 @@ async fn expect_items(fake: &FakeCloudDns, name: &str, want: &[&str]) {
     .await;
 }
 
-#[tokio::test]
-async fn geo_items_follow_regions_and_a_stale_cache_recovers() {
-    let fake = FakeCloudDns::start().await.unwrap();
+type Running = (
+    mpsc::Sender<MemberEvent>,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), feddns_provider::ProviderError>>,
+);
+
+/// A controller with `routing: latency` writing to the fake's zone `example-com` for file members
+/// `members` (fed by the test), `extra` added to its config; stopped through the sender.
+async fn start_controller(fake: &FakeCloudDns, members: &[&str], extra: &str) -> Running {
     fake.add_zone(PROJECT, "example-com", "example.com");
     fake.add_token(TOKEN);
+    let members: Vec<String> = members
+        .iter()
+        .map(|m| format!("{{ name: {m}, file: {m}.yaml }}"))
+        .collect();
     let text = format!(
         "federation: myfed\ndomain: example.com\n\
          provider: {{ clouddns: {{ project: {PROJECT}, managed_zone: example-com, base_url: \"{}\" }} }}\n\
-         routing: {{ policy: latency }}\n\
-         members: [{{ name: gke, file: a.yaml }}, {{ name: eks, file: b.yaml }}, {{ name: aks, file: c.yaml }}]\n\
-         controller: {{ debounce: 20ms, max_debounce: 200ms }}\n",
-        fake.base_url()
+         routing: {{ policy: latency }}\nmembers: [{}]\n\
+         controller: {{ debounce: 20ms, max_debounce: 200ms }}\n{extra}",
+        fake.base_url(),
+        members.join(", ")
     );
     let cfg = Config::parse(&text, Path::new("/nowhere/config.yaml")).unwrap();
     let ProviderConfig::Clouddns(c) = &cfg.provider else {
@@ -73,6 +83,13 @@ async fn geo_items_follow_regions_and_a_stale_cache_recovers() {
     let task = tokio::spawn(controller.run(rx, async {
         let _ = stopped.await;
     }));
+    (tx, stop, task)
+}
+
+#[tokio::test]
+async fn geo_items_follow_regions_and_a_stale_cache_recovers() {
+    let fake = FakeCloudDns::start().await.unwrap();
+    let (tx, stop, task) = start_controller(&fake, &["gke", "eks", "aks"], "").await;
     let send = |member: &str, region: &str, ip: &str, ready: usize| MemberEvent::Snapshot {
         member: member.into(),
         snapshot: snapshot(region, &[&format!("{region}-a")], ip, ready),
@@ -157,7 +174,8 @@ async fn a_primary_backup_policy_at_an_owned_name_is_a_conflict_never_retried() 
     let owner = feddns::ownership::Ownership {
         owner: "o1".into(),
         federation: "myfed".into(),
-        service: feddns::model::ServiceKey::new("default", "nginx"),
+        subject: feddns::model::Subject::Service(feddns::model::ServiceKey::new("default", "nginx")),
+        source: None,
     };
     let txt = WireRrset {
         name: format!("_feddns.{GLOBAL}."),
@@ -247,5 +265,34 @@ async fn a_primary_backup_policy_at_an_owned_name_is_a_conflict_never_retried() 
         conflict.reason
     );
     stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+/// A host of Ingresses with `routing: latency` on Cloud DNS: one geo item per GCP location.
+#[tokio::test]
+async fn a_host_gets_one_geo_item_per_location() {
+    const WWW: &str = "www.example.com";
+    let fake = FakeCloudDns::start().await.unwrap();
+    let (tx, stop, task) = start_controller(&fake, &["gke", "eks"], "sources: [ingress]\n").await;
+    for (member, region, ip) in [
+        ("gke", "us-east1", "192.0.2.1"),
+        ("eks", "eu-central-1", "192.0.2.2"),
+    ] {
+        tx.send(MemberEvent::Snapshot {
+            member: member.into(),
+            snapshot: ingress_snapshot(region, &[WWW], ip, 1),
+        })
+        .await
+        .unwrap();
+    }
+    expect_items(&fake, WWW, &["europe-west3=192.0.2.2", "us-east1=192.0.2.1"]).await;
+    tx.send(MemberEvent::Snapshot {
+        member: "gke".into(),
+        snapshot: ingress_snapshot("us-east1", &[WWW], "192.0.2.1", 0),
+    })
+    .await
+    .unwrap();
+    expect_items(&fake, WWW, &["europe-west3=192.0.2.2"]).await;
+    let _ = stop.send(());
     task.await.unwrap().unwrap();
 }

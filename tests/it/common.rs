@@ -1,8 +1,11 @@
 //! Shared helpers: a DNS client over real UDP/TCP, polling with a deadline, config files.
 
 use std::future::Future;
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub(crate) use fake_apiserver::proxy::HangingProxy;
@@ -325,4 +328,116 @@ pub(crate) fn member_snapshot(
         );
     }
     s
+}
+
+/// A member's snapshot read from snapshot-file text (as `kubectl get -o yaml` prints it): a node
+/// in `region` and an Ingress `shop/web` serving `hosts` at `ip`, its backend Service `web` with
+/// `ready` endpoints.
+pub(crate) fn ingress_snapshot(
+    region: &str,
+    hosts: &[&str],
+    ip: &str,
+    ready: usize,
+) -> feddns::model::MemberSnapshot {
+    use feddns::model::SourceKind;
+    let rules: Vec<String> = hosts
+        .iter()
+        .map(|h| {
+            format!(
+                "    - host: {h}\n      http: {{paths: [{{path: /, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}]}}\n"
+            )
+        })
+        .collect();
+    let endpoints: Vec<&str> = (0..ready).map(|_| "{addresses: [10.0.0.1]}").collect();
+    let text = format!(
+        "kind: Node\nmetadata: {{name: n1, labels: {{topology.kubernetes.io/region: {region}, topology.kubernetes.io/zone: {region}-a}}}}\n\
+         ---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: web, namespace: shop}}\n\
+         spec:\n  rules:\n{}\
+         status: {{loadBalancer: {{ingress: [{{ip: {ip}}}]}}}}\n\
+         ---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n\
+         metadata: {{name: web-1, namespace: shop, labels: {{kubernetes.io/service-name: web}}}}\n\
+         addressType: IPv4\nendpoints: [{}]\n",
+        rules.concat(),
+        endpoints.join(", ")
+    );
+    let selection = feddns::selector::Selection::default().with_sources([SourceKind::Ingress]);
+    let parsed = feddns::members::snapshot::parse_snapshot(&text, "ingress.yaml", &selection).unwrap();
+    assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+    assert_eq!(parsed.snapshot.ingresses.len(), 1, "{text}");
+    parsed.snapshot
+}
+
+/// A running `feddns` process, killed when dropped; its log lines (stderr) collected.
+pub(crate) struct Running {
+    child: Child,
+    pub(crate) log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Running {
+    /// `feddns run -c config`.
+    pub(crate) fn start(config: &Path) -> Self {
+        Self::start_with(config, &[])
+    }
+
+    /// `feddns <flags> run -c config`.
+    pub(crate) fn start_with(config: &Path, flags: &[&str]) -> Self {
+        let mut command = Self::command();
+        command.args(flags).args(["run", "-c"]).arg(config);
+        Self::spawn(command)
+    }
+
+    /// The `feddns` binary, to be given arguments and passed to [`Self::spawn`].
+    pub(crate) fn command() -> Command {
+        Command::new(env!("CARGO_BIN_EXE_feddns"))
+    }
+
+    /// Starts `command`, collecting its stderr.
+    pub(crate) fn spawn(mut command: Command) -> Self {
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start feddns");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Self { child, log }
+    }
+
+    /// The DNS address from the first log line with an address.
+    pub(crate) async fn addr(&self) -> SocketAddr {
+        self.addr_of("").await
+    }
+
+    /// The `addr=` of the first log line that contains `message`.
+    pub(crate) async fn addr_of(&self, message: &str) -> SocketAddr {
+        let mut found = None;
+        eventually(&format!("feddns logs an address ({message:?})"), || {
+            let lines = self.log.lock().unwrap().clone();
+            found = lines.iter().filter(|l| l.contains(message)).find_map(|l| {
+                let rest = l.split("addr=").nth(1)?;
+                rest.split_whitespace().next()?.parse::<SocketAddr>().ok()
+            });
+            let r = if found.is_some() {
+                Ok(())
+            } else {
+                Err(format!("log so far: {lines:#?}"))
+            };
+            async move { r }
+        })
+        .await;
+        found.unwrap()
+    }
 }

@@ -1,73 +1,11 @@
 //! The `feddns` binary on the demo: real process, real DNS, file edits.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 
 use hickory_net::proto::rr::RecordType;
 
 use crate::common::*;
-
-/// A running `feddns run`, killed when dropped.
-pub(crate) struct Running {
-    child: Child,
-    pub(crate) log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Running {
-    pub(crate) fn start(config: &Path) -> Self {
-        Self::start_with(config, &[])
-    }
-
-    fn start_with(config: &Path, flags: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_feddns"))
-            .args(flags)
-            .args(["run", "-c"])
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start feddns");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().unwrap();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Self { child, log }
-    }
-
-    /// The DNS address from the "listening" log line.
-    async fn addr(&self) -> SocketAddr {
-        let mut found = None;
-        eventually("feddns logs its DNS address", || {
-            let lines = self.log.lock().unwrap().clone();
-            found = lines.iter().find_map(|l| {
-                let rest = l.split("addr=").nth(1)?;
-                rest.split_whitespace().next()?.parse::<SocketAddr>().ok()
-            });
-            let r = if found.is_some() {
-                Ok(())
-            } else {
-                Err(format!("log so far: {lines:#?}"))
-            };
-            async move { r }
-        })
-        .await;
-        found.unwrap()
-    }
-}
 
 #[tokio::test]
 async fn demo_serves_every_level_and_follows_member_file_edits() {

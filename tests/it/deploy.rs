@@ -83,52 +83,87 @@ fn describe(doc: &Value) -> String {
     }
 }
 
-#[test]
-fn member_rbac_grants_get_list_watch_on_three_resources_only() {
-    let docs = documents("deploy/member-rbac.yaml");
-    let roles = of_kind(&docs, "ClusterRole");
-    assert_eq!(roles.len(), 1);
-    let role: ClusterRole = serde_json::from_value(roles[0].clone()).unwrap();
-    let mut granted = BTreeSet::new();
-    for rule in role.rules.unwrap() {
-        for group in rule.api_groups.unwrap_or_default() {
-            for resource in rule.resources.clone().unwrap_or_default() {
-                for verb in &rule.verbs {
-                    granted.insert(format!("{group}/{resource}:{verb}"));
-                }
-            }
-        }
-        assert!(rule.resource_names.is_none() && rule.non_resource_urls.is_none());
-    }
-    let want: BTreeSet<String> = ["/services", "/nodes", "discovery.k8s.io/endpointslices"]
-        .iter()
-        .flat_map(|r| ["get", "list", "watch"].map(|v| format!("{r}:{v}")))
-        .collect();
-    assert_eq!(granted, want);
+/// What the member reader is granted for each source: the base (Services, Nodes,
+/// EndpointSlices) and what each source's Component adds.
+fn member_source_grants(source: &str) -> BTreeSet<String> {
+    let resources: &[&str] = match source {
+        "base" => &["/services", "/nodes", "discovery.k8s.io/endpointslices"],
+        "ingress" => &["networking.k8s.io/ingresses"],
+        "gateway" => &[
+            "gateway.networking.k8s.io/gateways",
+            "gateway.networking.k8s.io/httproutes",
+            "gateway.networking.k8s.io/grpcroutes",
+            "gateway.networking.k8s.io/tlsroutes",
+        ],
+        other => panic!("no source {other}"),
+    };
+    resources.iter().flat_map(|r| read("cluster", r)).collect()
+}
+
+/// The member RBAC of a build: exactly `want`, every ClusterRole bound to the one reader whose
+/// token Secret the build makes, nothing namespaced.
+fn assert_member_rbac(docs: &[Value], want: &BTreeSet<String>) {
+    let granted = grants(docs);
+    assert_eq!(&granted, want);
     assert_eq!(
-        of_kind(&docs, "Role").len() + of_kind(&docs, "RoleBinding").len(),
+        of_kind(docs, "Role").len() + of_kind(docs, "RoleBinding").len(),
         0
     );
-
-    let binding: ClusterRoleBinding =
-        serde_json::from_value(of_kind(&docs, "ClusterRoleBinding")[0].clone()).unwrap();
-    assert_eq!(binding.role_ref.name, role.metadata.name.unwrap());
-    let subject = &binding.subjects.unwrap()[0];
-    let sa = of_kind(&docs, "ServiceAccount")[0];
-    assert_eq!(
-        (subject.kind.as_str(), Some(&subject.name)),
-        (
-            "ServiceAccount",
-            sa["metadata"]["name"].as_str().map(String::from).as_ref()
-        )
-    );
-    assert_eq!(subject.namespace.as_deref(), sa["metadata"]["namespace"].as_str());
-    let token = of_kind(&docs, "Secret")[0];
+    let sa = of_kind(docs, "ServiceAccount");
+    assert_eq!(sa.len(), 1);
+    let sa = sa[0];
+    let roles: BTreeSet<String> = all::<ClusterRole>(docs, "ClusterRole")
+        .into_iter()
+        .map(|r| r.metadata.name.unwrap())
+        .collect();
+    let bindings: Vec<ClusterRoleBinding> = all(docs, "ClusterRoleBinding");
+    let bound: BTreeSet<String> = bindings.iter().map(|b| b.role_ref.name.clone()).collect();
+    assert_eq!(bound, roles, "every ClusterRole bound, once");
+    for binding in &bindings {
+        let subjects = binding.subjects.clone().unwrap();
+        assert_eq!(subjects.len(), 1);
+        let subject = &subjects[0];
+        assert_eq!(
+            (
+                subject.kind.as_str(),
+                Some(subject.name.as_str()),
+                subject.namespace.as_deref()
+            ),
+            (
+                "ServiceAccount",
+                sa["metadata"]["name"].as_str(),
+                sa["metadata"]["namespace"].as_str()
+            )
+        );
+    }
+    let token = of_kind(docs, "Secret")[0];
     assert_eq!(token["type"], "kubernetes.io/service-account-token");
     assert_eq!(
         token["metadata"]["annotations"]["kubernetes.io/service-account.name"],
         sa["metadata"]["name"]
     );
+}
+
+#[test]
+fn member_rbac_grants_get_list_watch_on_the_kinds_of_the_enabled_sources_only() {
+    let member = root().join("deploy/member");
+    let base = local_build(&member);
+    assert_member_rbac(&base, &member_source_grants("base"));
+    for source in ["ingress", "gateway"] {
+        let mut docs = base.clone();
+        docs.extend(local_build(&member.join("sources").join(source)));
+        let want = member_source_grants("base")
+            .union(&member_source_grants(source))
+            .cloned()
+            .collect();
+        assert_member_rbac(&docs, &want);
+    }
+    let all_sources = local_build(&member.join("all-sources"));
+    let want: BTreeSet<String> = ["base", "ingress", "gateway"]
+        .into_iter()
+        .flat_map(member_source_grants)
+        .collect();
+    assert_member_rbac(&all_sources, &want);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -486,7 +521,9 @@ fn every_manifest_under_deploy_matches_its_kubernetes_schema() {
     }
     assert!(problems.is_empty(), "schema problems:\n{}", problems.join("\n"));
     for must in [
-        "deploy/member-rbac.yaml",
+        "deploy/member/base/rbac.yaml",
+        "deploy/member/sources/ingress/rbac.yaml",
+        "deploy/member/sources/gateway/rbac.yaml",
         "deploy/stub/deployment.yaml",
         "deploy/host/deployment.yaml",
         "deploy/host/rbac.yaml",
@@ -511,6 +548,11 @@ fn every_kustomization_references_files_that_exist() {
         "deploy/host/registries/cluster-api/kustomization.yaml",
         "deploy/overlays/route53/kustomization.yaml",
         "deploy/overlays/clouddns/kustomization.yaml",
+        "deploy/member/kustomization.yaml",
+        "deploy/member/base/kustomization.yaml",
+        "deploy/member/all-sources/kustomization.yaml",
+        "deploy/member/sources/ingress/kustomization.yaml",
+        "deploy/member/sources/gateway/kustomization.yaml",
     ] {
         assert!(names.contains(must), "{must} missing: {names:?}");
     }
@@ -1203,6 +1245,24 @@ fn kustomize(dir: &Path) -> Vec<Value> {
     )
 }
 
+/// `kubectl kustomize` of a kustomization with `base` as its resource and the Component at
+/// `component` (relative to `base`), written in a temporary directory (kustomize takes only
+/// relative paths to other kustomizations).
+fn kustomize_with(base: &Path, component: &str) -> Vec<Value> {
+    let tmp = tempfile::tempdir().unwrap();
+    let up: PathBuf = tmp.path().components().skip(1).map(|_| "..").collect();
+    let base_rel = up.join(base.strip_prefix("/").unwrap());
+    let k = serde_json::json!({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [base_rel],
+        "components": [base_rel.join(component)],
+    });
+    // JSON is YAML.
+    std::fs::write(tmp.path().join("kustomization.yaml"), k.to_string()).unwrap();
+    kustomize(tmp.path())
+}
+
 #[test]
 #[ignore = "needs kubectl (installed by tests/run-all.sh)"]
 fn kustomize_builds_the_base_and_the_overlays_as_checked() {
@@ -1222,18 +1282,7 @@ fn kustomize_builds_the_base_and_the_overlays_as_checked() {
     assert_config_matches(&parse_documents(&config, "base config")[0], &base);
     let mut configs = vec![("host", config)];
     for component in ["kubefed", "karmada", "cluster-api"] {
-        let tmp = tempfile::tempdir().unwrap();
-        let up: PathBuf = tmp.path().components().skip(1).map(|_| "..").collect();
-        let base_rel = up.join(base_dir.strip_prefix("/").unwrap());
-        let k = serde_json::json!({
-            "apiVersion": "kustomize.config.k8s.io/v1beta1",
-            "kind": "Kustomization",
-            "resources": [base_rel],
-            "components": [base_rel.join("registries").join(component)],
-        });
-        // JSON is YAML.
-        std::fs::write(tmp.path().join("kustomization.yaml"), k.to_string()).unwrap();
-        let docs = kustomize(tmp.path());
+        let docs = kustomize_with(&base_dir, &format!("registries/{component}"));
         problems.extend(schema_problems(&docs, &format!("kustomize host + {component}")));
         let want = base_grants()
             .union(&component_grants(component))
@@ -1273,6 +1322,27 @@ fn kustomize_builds_the_base_and_the_overlays_as_checked() {
         );
         configs.push((overlay, config));
     }
+    // The member RBAC: the base alone, with each source's Component, and all-sources.
+    let member = root().join("deploy/member");
+    let docs = kustomize(&member);
+    problems.extend(schema_problems(&docs, "kustomize deploy/member"));
+    assert_member_rbac(&docs, &member_source_grants("base"));
+    for source in ["ingress", "gateway"] {
+        let docs = kustomize_with(&member, &format!("sources/{source}"));
+        problems.extend(schema_problems(&docs, &format!("kustomize member + {source}")));
+        let want = member_source_grants("base")
+            .union(&member_source_grants(source))
+            .cloned()
+            .collect();
+        assert_member_rbac(&docs, &want);
+    }
+    let docs = kustomize(&member.join("all-sources"));
+    problems.extend(schema_problems(&docs, "kustomize deploy/member/all-sources"));
+    let want: BTreeSet<String> = ["base", "ingress", "gateway"]
+        .into_iter()
+        .flat_map(member_source_grants)
+        .collect();
+    assert_member_rbac(&docs, &want);
     assert!(problems.is_empty(), "schema problems:\n{}", problems.join("\n"));
 
     // What the pods read, through the real parser.

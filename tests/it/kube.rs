@@ -18,9 +18,9 @@ use tokio::sync::{mpsc, oneshot};
 use crate::common::*;
 
 /// One fake member cluster.
-struct Member {
-    name: String,
-    api: FakeApiServer,
+pub(crate) struct Member {
+    pub(crate) name: String,
+    pub(crate) api: FakeApiServer,
     kubeconfig: PathBuf,
 }
 
@@ -53,12 +53,13 @@ impl Member {
 }
 
 /// A federation of fake members and the controller, reloading its config file.
-struct Fed {
+pub(crate) struct Fed {
     dir: tempfile::TempDir,
     members: Vec<Member>,
     extra: String,
-    dns: Dns,
+    pub(crate) dns: Dns,
     stats: Arc<Stats>,
+    pub(crate) status: feddns::controller::StatusHandle,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
     reload: tokio::task::JoinHandle<()>,
@@ -69,7 +70,7 @@ const SETTINGS: &str = "controller: { debounce: 20ms, max_debounce: 200ms, file_
 
 impl Fed {
     /// Members `(name, region, zones, ingress ip)`, each serving `default/nginx`.
-    async fn start(members: &[(&str, &str, &[&str], &str)], extra: &str) -> Self {
+    pub(crate) async fn start(members: &[(&str, &str, &[&str], &str)], extra: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut started = Vec::new();
         for (name, region, zones, ip) in members {
@@ -85,8 +86,9 @@ impl Fed {
         .await
         .unwrap();
         let dns = Dns::udp(provider.local_addr()).await;
-        let controller = Controller::new(&cfg, Arc::new(provider), Arc::new(NoResolve), false);
+        let mut controller = Controller::new(&cfg, Arc::new(provider), Arc::new(NoResolve), false);
         let stats = controller.stats();
+        let status = controller.status_handle();
         let (tx, rx) = mpsc::channel(1024);
         let mut supervisor = Supervisor::new(tx, SourceSettings::from_config(&cfg));
         supervisor
@@ -109,13 +111,14 @@ impl Fed {
             extra: extra.into(),
             dns,
             stats,
+            status,
             stop: Some(stop),
             task,
             reload,
         }
     }
 
-    fn api(&self, name: &str) -> &FakeApiServer {
+    pub(crate) fn api(&self, name: &str) -> &FakeApiServer {
         &self.members.iter().find(|m| m.name == name).unwrap().api
     }
 
@@ -130,7 +133,7 @@ impl Fed {
         replace_file(&self.dir.path().join("config.yaml"), &text);
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
         self.task.await.unwrap();
         self.reload.abort();
@@ -164,7 +167,7 @@ fn region_name(region: &str) -> String {
     format!("nginx.default.myfed.svc.{region}.example.com")
 }
 
-const THREE: [(&str, &str, &[&str], &str); 3] = [
+pub(crate) const THREE: [(&str, &str, &[&str], &str); 3] = [
     ("m1", "r1", &["z1"], "192.0.2.1"),
     ("m2", "r2", &["z2"], "192.0.2.2"),
     ("m3", "r3", &["z3"], "192.0.2.3"),

@@ -7,6 +7,7 @@ mod demo;
 mod deploy;
 mod discovery;
 mod host;
+mod ingress;
 mod kube;
 mod restart;
 mod rfc2136;

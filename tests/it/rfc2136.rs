@@ -7,8 +7,7 @@ use std::net::SocketAddr;
 
 use feddns_rfc2136::testing::{DnsServer, Fault, Front, KEY_NAME, Kind, Options};
 
-use crate::common::{GLOBAL, demo_copy, eventually, make_ready};
-use crate::demo::Running;
+use crate::common::{GLOBAL, Running, demo_copy, eventually, make_ready};
 
 const IGNORE: &str = "needs named (Debian bind9) and dig; tests/run-all.sh installs them";
 

@@ -17,7 +17,7 @@ use feddns_route53::WireRecordSet;
 use feddns_route53::fake::FakeRoute53;
 use tokio::sync::mpsc;
 
-use crate::common::{NoResolve, eventually};
+use crate::common::{NoResolve, eventually, ingress_snapshot};
 
 /// Sets per Service with two members in two regions: global, two regions, two zones, each with
 /// its ownership TXT.
@@ -469,7 +469,8 @@ async fn latency_sets_named_by_member_region_migrate_to_aws_regions() {
     let owner = feddns::ownership::Ownership {
         owner: "o1".into(),
         federation: "myfed".into(),
-        service: ServiceKey::new("ns-0", "svc-0"),
+        subject: feddns::model::Subject::Service(ServiceKey::new("ns-0", "svc-0")),
+        source: None,
     };
     let old = |id: &str, region: &str, ip: &str| {
         RecordSet::new(SVC0, RecordType::A, 180, [ip.to_string()]).with_routing(Routing::Latency {
@@ -517,7 +518,8 @@ fn ownership_txt(name: &str) -> RecordSet {
     let owner = feddns::ownership::Ownership {
         owner: "o1".into(),
         federation: "myfed".into(),
-        service: ServiceKey::new("ns-0", "svc-0"),
+        subject: feddns::model::Subject::Service(ServiceKey::new("ns-0", "svc-0")),
+        source: None,
     };
     RecordSet::new(&format!("_feddns.{name}"), RecordType::Txt, 180, [owner.encode()])
 }
@@ -633,4 +635,60 @@ async fn a_health_checked_set_at_a_wanted_name_is_a_conflict_even_with_adopt() {
         "{:?}",
         plan.conflicts
     );
+}
+
+/// A host of Ingresses in three members with `routing: latency`: one latency set per AWS region
+/// with healthy members (GCE `us-east4` shares `us-east-1`), its ownership TXT naming the
+/// Ingress and the host; a region whose Ingress loses its ready backend loses its set.
+#[tokio::test]
+async fn a_host_gets_one_latency_set_per_aws_region() {
+    const WWW: &str = "www.example.com";
+    let r = R53::start(
+        &["use", "euw", "gce"],
+        "routing: { policy: latency }\nsources: [service, ingress]\n\
+         controller: { debounce: 20ms, max_debounce: 200ms, verify_interval: 100ms }\n",
+        |_, _| {},
+    )
+    .await;
+    r.send("use", ingress_snapshot("us-east-1", &[WWW], "192.0.2.1", 1))
+        .await;
+    r.send("euw", ingress_snapshot("eu-west-1", &[WWW], "192.0.2.2", 1))
+        .await;
+    r.send("gce", ingress_snapshot("us-east4", &[WWW], "192.0.2.3", 1))
+        .await;
+    let want = [
+        "eu-west-1/eu-west-1 192.0.2.2",
+        "us-east-1/us-east-1 192.0.2.1 192.0.2.3",
+    ];
+    r.until("latency sets at the host", |r| {
+        let got = r.latency(WWW);
+        if got == want {
+            Ok(())
+        } else {
+            Err(format!("{got:?}"))
+        }
+    })
+    .await;
+    let txt: Vec<String> = r
+        .sets()
+        .into_iter()
+        .filter(|s| s.name == "_feddns.www.example.com")
+        .flat_map(|s| s.values)
+        .collect();
+    assert_eq!(
+        txt,
+        ["heritage=feddns,owner=o1,federation=myfed,ingress=shop/web,host=www.example.com"]
+    );
+    r.send("euw", ingress_snapshot("eu-west-1", &[WWW], "192.0.2.2", 0))
+        .await;
+    r.until("eu-west-1 leaves", |r| {
+        let got = r.latency(WWW);
+        if got == ["us-east-1/us-east-1 192.0.2.1 192.0.2.3"] {
+            Ok(())
+        } else {
+            Err(format!("{got:?}"))
+        }
+    })
+    .await;
+    r.no_changes_over(2).await;
 }

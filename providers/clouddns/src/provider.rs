@@ -757,6 +757,7 @@ impl Provider for CloudDnsProvider {
             latency: false,
             geo: true,
             alias: false,
+            wildcard: true,
         }
     }
 

@@ -305,6 +305,30 @@ pub async fn limits_enforced(p: &dyn Provider) {
     );
 }
 
+/// A wildcard name (`*.<name>`, as feddns writes for a wildcard host) and its ownership
+/// companion (`_feddns.*.<name>`, where `*` is an ordinary label) are stored and listed back
+/// exactly where the provider declares wildcard support; a wildcard is rejected otherwise.
+pub async fn wildcards_per_capabilities(p: &dyn Provider) {
+    let wildcard = set(p, "*.w", RecordType::A, 60, &["192.0.2.1"]);
+    if !p.capabilities().wildcard {
+        apply_err(p, vec![create(&wildcard)], "a wildcard name it cannot hold").await;
+        return;
+    }
+    let companion = set(
+        p,
+        "_feddns.*.w",
+        RecordType::Txt,
+        60,
+        &["heritage=feddns,owner=o,federation=f,gateway=infra/gw,host=*.w.cf.example.com"],
+    );
+    apply_ok(p, vec![create(&wildcard), create(&companion)]).await;
+    let mut want = vec![wildcard.clone(), companion];
+    want.sort();
+    assert_eq!(suite_sets(p).await, want);
+    apply_ok(p, vec![Change::delete(wildcard)]).await;
+    assert_eq!(suite_sets(p).await.len(), 1);
+}
+
 /// Many sets are all listed (providers that page must follow every page).
 pub async fn lists_every_set(p: &dyn Provider) {
     let n = 620.min(p.limits().max_records_per_batch.saturating_sub(1)).max(1);
@@ -336,7 +360,7 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@cases [$($attrs)*] $make;
             create_then_list, create_existing_fails, replace_exact, delete_exact, cname_is_exclusive,
             batch_is_atomic, one_change_per_set, invalid_input_rejected, routing_per_capabilities,
-            limits_enforced, lists_every_set);
+            limits_enforced, lists_every_set, wildcards_per_capabilities);
     };
     (@cases $attrs:tt $make:expr; $($case:ident),*) => {
         $( $crate::conformance_tests!(@one $attrs $make; $case); )*

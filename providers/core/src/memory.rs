@@ -142,6 +142,9 @@ pub fn check_set(set: &RecordSet, zone: &str, caps: Capabilities) -> Result<(), 
     if !in_zone(&set.name, zone) {
         return Err(invalid(&key, format!("name is not in zone {zone}")));
     }
+    if set.name.starts_with("*.") && !caps.wildcard {
+        return Err(invalid(&key, "wildcard names are not supported by this provider"));
+    }
     if let Some(routing) = set.routing() {
         let supported = match routing {
             crate::Routing::Latency { .. } => caps.latency,

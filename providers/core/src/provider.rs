@@ -134,6 +134,9 @@ pub struct Capabilities {
     pub geo: bool,
     /// Alias record sets (Route53 alias targets).
     pub alias: bool,
+    /// Wildcard names (`*.example.com`) answer for the names below them that hold nothing.
+    #[serde(default)]
+    pub wildcard: bool,
 }
 
 /// Per-request limits of a provider; the applier splits changes into batches within them.

@@ -17,6 +17,7 @@ mod routed {
             latency: true,
             geo: true,
             alias: true,
+            wildcard: true,
         };
         Arc::new(MemoryProvider::new(
             "Example.COM.",

@@ -338,7 +338,7 @@ mod tests {
 
     use std::collections::BTreeMap;
 
-    use feddns_provider::{Capabilities, Change, Limits, RecordType, ZoneState};
+    use feddns_provider::{Change, Limits, RecordType, ZoneState};
     use hickory_proto::rr::{Name, RrKey};
     use hickory_server::net::runtime::TokioRuntimeProvider;
     use hickory_server::store::in_memory::InMemoryZoneHandler;
@@ -425,10 +425,7 @@ mod tests {
         sets: Vec<feddns_provider::RecordSet>,
     ) -> (ZoneServer, InMemoryZoneHandler<TokioRuntimeProvider>) {
         let apex = Arc::new(Apex::new(ZONE).unwrap());
-        let mut served = Served::new(
-            ZoneState::new(ZONE, Capabilities::default(), Limits::default()),
-            1,
-        );
+        let mut served = Served::new(ZoneState::new(ZONE, crate::CAPABILITIES, Limits::default()), 1);
         for new in sets {
             let change = Change::create(new);
             if records::check(&change, &apex).is_ok() {

@@ -33,6 +33,15 @@ use crate::records::Apex;
 pub use crate::records::{APEX_TTL, SOA_EXPIRE, SOA_MINIMUM, SOA_REFRESH, SOA_RETRY};
 use crate::zone::Served;
 
+/// Plain record sets, and wildcard names: the handler answers below a wildcard (RFC 4592).
+pub const CAPABILITIES: Capabilities = Capabilities {
+    weighted: false,
+    latency: false,
+    geo: false,
+    alias: false,
+    wildcard: true,
+};
+
 /// The SOA serial of a freshly started zone.
 pub const INITIAL_SERIAL: u32 = 1;
 
@@ -124,7 +133,7 @@ impl EmbeddedProvider {
             zone: cfg.zone.clone(),
             reason,
         })?);
-        let state = ZoneState::new(&zone, Capabilities::default(), Limits::default());
+        let state = ZoneState::new(&zone, CAPABILITIES, Limits::default());
         let served = Arc::new(RwLock::new(Served::new(state, INITIAL_SERIAL)));
 
         let handler = ZoneServer::new(apex.clone(), served.clone());
@@ -232,7 +241,7 @@ impl Provider for EmbeddedProvider {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::default()
+        CAPABILITIES
     }
 
     fn limits(&self) -> Limits {

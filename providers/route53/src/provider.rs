@@ -520,6 +520,7 @@ impl Provider for Route53Provider {
             latency: true,
             geo: false,
             alias: true,
+            wildcard: true,
         }
     }
 

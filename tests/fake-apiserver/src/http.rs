@@ -75,7 +75,12 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
     let (parts, body) = req.into_parts();
     let route = match route(&shared, parts.uri.path()) {
         Ok(route) => route,
-        Err(err) => return error_response(&err),
+        Err(err) => {
+            if let Some(plural) = unserved_plural(parts.uri.path()) {
+                shared.count("unserved", plural);
+            }
+            return error_response(&err);
+        }
     };
     let target = match route {
         Route::Text(text) => return respond(StatusCode::OK, "text/plain; charset=utf-8", text),
@@ -148,6 +153,15 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
         _ => delete_collection(&shared, &target, &query, meta_only),
     };
     result.unwrap_or_else(|err| error_response(&err))
+}
+
+/// The resource plural a group path names (`/apis/{group}/{version}[/namespaces/{ns}]/{plural}...`).
+fn unserved_plural(path: &str) -> Option<&str> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["apis", _, _, "namespaces", _, plural, ..] | ["apis", _, _, plural, ..] => Some(plural),
+        _ => None,
+    }
 }
 
 fn route(shared: &Shared, path: &str) -> Result<Route, ApiError> {

@@ -30,7 +30,11 @@
 //!   delete (with uid/resourceVersion preconditions) and deletecollection.
 //! * `metadata.resourceVersion` from one global counter, `uid` and `creationTimestamp`; HTTP updates
 //!   and patches that change nothing do not bump the resourceVersion (like a real server).
-//! * For Service, Node and Namespace (which have a status subresource) main-resource updates keep
+//! * Built-in kinds: Service, Node, ConfigMap, Secret, Namespace, EndpointSlice, Lease and
+//!   Ingress; custom kinds are registered by the test ([`FakeApiServer::register`],
+//!   [`FakeApiServer::install_gateway_api`]). An unregistered kind is a CRD that is not installed:
+//!   its group/version discovery document and its requests answer 404.
+//! * For Service, Node, Namespace and Ingress (which have a status subresource) main-resource updates keep
 //!   the stored `.status` and `/status` writes change only `.status`. [`FakeApiServer::apply`]
 //!   always stores the whole object.
 //!
@@ -371,8 +375,20 @@ impl FakeApiServer {
             .register(api_version, kind, plural, namespaced, true);
     }
 
+    /// Installs the Gateway API kinds a cluster gets from its standard-channel CRDs
+    /// (`gateway.networking.k8s.io/v1` `Gateway`, `HTTPRoute`, `GRPCRoute`, `TLSRoute`, each with
+    /// a status subresource). Until then (a cluster without the CRDs) their discovery document
+    /// and every request for them answer 404 Not Found, as a real API server does.
+    pub fn install_gateway_api(&self) {
+        for (kind, plural) in GATEWAY_API_KINDS {
+            self.register_with_status("gateway.networking.k8s.io/v1", kind, plural, true);
+        }
+    }
+
     /// Requests served for (verb, plural), where verb is one of `list`, `watch`, `get`, `create`,
-    /// `update`, `patch`, `delete`, `deletecollection` (subresource requests count for the parent).
+    /// `update`, `patch`, `delete`, `deletecollection` (subresource requests count for the parent),
+    /// or `unserved`: requests for a group resource the server does not serve (answered 404, as
+    /// for a CRD that is not installed).
     pub fn request_count(&self, verb: &str, plural: &str) -> usize {
         lock(&self.inner.shared.counts)
             .get(verb)
@@ -391,6 +407,14 @@ impl FakeApiServer {
         self.inner.shared.open_watches.load(Ordering::SeqCst)
     }
 }
+
+/// The Gateway API kinds [`FakeApiServer::install_gateway_api`] registers: (kind, plural).
+pub const GATEWAY_API_KINDS: [(&str, &str); 4] = [
+    ("Gateway", "gateways"),
+    ("HTTPRoute", "httproutes"),
+    ("GRPCRoute", "grpcroutes"),
+    ("TLSRoute", "tlsroutes"),
+];
 
 fn object_key(namespaced: bool, namespace: Option<&str>, name: &str) -> store::Key {
     let namespace = if namespaced {

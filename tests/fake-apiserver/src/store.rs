@@ -230,6 +230,7 @@ impl Store {
                 false,
             ),
             ("coordination.k8s.io/v1", "Lease", "leases", true, false),
+            ("networking.k8s.io/v1", "Ingress", "ingresses", true, true),
         ] {
             store.register(api_version, kind, plural, namespaced, status);
         }

@@ -863,3 +863,52 @@ async fn a_lagging_watch_is_closed_with_410() {
         other => panic!("expected 410, got {other:?}"),
     }
 }
+
+/// A CRD that is not installed: its group/version is not discovered and listing it is 404;
+/// installed, it is served like any kind.
+#[tokio::test]
+async fn gateway_api_kinds_answer_404_until_installed() {
+    let (server, client) = start().await;
+    let gvk = GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "Gateway");
+    let gateways: Api<DynamicObject> = Api::all_with(client.clone(), &ApiResource::from_gvk(&gvk));
+    let err = gateways.list(&ListParams::default()).await.unwrap_err();
+    assert_eq!(api_error(err).code, 404);
+    let err = client
+        .list_api_group_resources("gateway.networking.k8s.io/v1")
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(err).code, 404);
+    // Ingress is built in.
+    let ingresses: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &ApiResource::from_gvk(&GroupVersionKind::gvk("networking.k8s.io", "v1", "Ingress")),
+    );
+    assert!(
+        ingresses
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+
+    server.install_gateway_api();
+    server
+        .apply(fake_apiserver::fixtures::gateway(
+            "infra",
+            "gw",
+            &[("http", 80, None)],
+            &["192.0.2.1"],
+        ))
+        .unwrap();
+    let listed = gateways.list(&ListParams::default()).await.unwrap();
+    assert_eq!(listed.items.len(), 1);
+    let resources = client
+        .list_api_group_resources("gateway.networking.k8s.io/v1")
+        .await
+        .unwrap();
+    let names: Vec<&str> = resources.resources.iter().map(|r| r.name.as_str()).collect();
+    for plural in ["gateways", "httproutes", "grpcroutes", "tlsroutes"] {
+        assert!(names.contains(&plural), "{names:?}");
+    }
+}

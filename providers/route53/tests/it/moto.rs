@@ -57,6 +57,7 @@ mod conformance {
         invalid_input_rejected,
         limits_enforced,
         lists_every_set,
+        wildcards_per_capabilities,
     );
 }
 
