@@ -566,7 +566,11 @@ impl Provider for Rfc2136Provider {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::default()
+        // Plain record sets only; BIND and Knot answer wildcard names (RFC 4592) like any other.
+        Capabilities {
+            wildcard: true,
+            ..Capabilities::default()
+        }
     }
 
     fn limits(&self) -> Limits {
