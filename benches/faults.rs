@@ -255,7 +255,7 @@ enum Zone {
     /// The strict fake, in this process.
     Fake { fake: Arc<FakeRoute53>, zone_id: String },
     /// moto's server, another process.
-    Moto(MotoZone),
+    Moto(Box<MotoZone>),
 }
 
 struct World {
@@ -288,7 +288,7 @@ impl World {
             });
         }
         let zone = if moto {
-            Zone::Moto(MotoZone::start().await.map_err(|e| anyhow!(e))?)
+            Zone::Moto(Box::new(MotoZone::start().await.map_err(|e| anyhow!(e))?))
         } else {
             let fake = Arc::new(FakeRoute53::new());
             let zone_id = fake.add_zone(DOMAIN);

@@ -15,36 +15,16 @@
 //! cache), so the cache always equals what the provider acknowledged.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
-use feddns_provider::{Change, Limits, Provider, ProviderError};
+use feddns_provider::{Change, ErrorClass, Limits, Provider, ProviderError, Retrier};
 use tracing::{debug, info, warn};
 
-use crate::backoff::Backoff;
 use crate::diff::NameChanges;
 use crate::model::Subject;
 use crate::writer::{Fence, Fenced};
 
-/// Retry settings for transient errors.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    /// Attempts per batch, the first included.
-    pub attempts: u32,
-    /// First backoff.
-    pub base: Duration,
-    /// Longest backoff.
-    pub max: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            attempts: 6,
-            base: Duration::from_millis(200),
-            max: Duration::from_secs(10),
-        }
-    }
-}
+/// The retry settings of provider calls: the one policy of `feddns_provider::retry`.
+pub use feddns_provider::RetryPolicy;
 
 /// What applying a plan did.
 #[derive(Debug, Default)]
@@ -197,44 +177,62 @@ async fn send(
     fence: &Fence,
     requests: &mut usize,
 ) -> Result<(), CallError> {
-    retry_transient(retry, "apply", fence, || {
+    let self_retried = provider.self_retried().writes;
+    retry_transient(retry, "apply", fence, self_retried, || {
         *requests += 1;
         provider.apply(changes)
     })
     .await
 }
 
-/// Runs `call` until it succeeds, fails for good, or the attempts are used up; transient errors
-/// are retried after an exponential backoff with jitter (between half and all of the delay).
-/// Every attempt first asks `fence`, and a stop cuts a backoff short: a replica that stopped
-/// leading, or is stopping, sends nothing more.
+/// Runs `call` under the shared retry policy (`feddns_provider::Retrier`): transient errors are
+/// retried after an exponential backoff with full jitter, within the attempts and the budget,
+/// unless the provider retried the call itself (`self_retried`): then one attempt is made, so
+/// no call is retried at two levels. Every attempt first asks `fence`, and a stop cuts a backoff
+/// short: a replica that stopped leading, or is stopping, sends nothing more.
 pub(crate) async fn retry_transient<T, F, Fut>(
     retry: RetryPolicy,
     what: &str,
     fence: &Fence,
+    self_retried: bool,
     mut call: F,
 ) -> Result<T, CallError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, ProviderError>>,
 {
-    let mut backoff = Backoff::new(retry.base, retry.max);
-    let mut attempt = 0;
-    loop {
-        fence.check().map_err(CallError::Fenced)?;
-        attempt += 1;
-        match call().await {
-            Err(e) if e.is_transient() && attempt < retry.attempts => {
-                let delay = backoff.next_delay();
-                debug!(error = %e, attempt, ?delay, "transient provider error on {what}; backing off");
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    () = fence.stopping() => {}
-                }
+    let policy = if self_retried {
+        RetryPolicy { attempts: 1, ..retry }
+    } else {
+        retry
+    };
+    let classify = |e: &CallError| match e {
+        CallError::Provider(e) => {
+            let class = ErrorClass::of(e);
+            if class.is_retryable() {
+                debug!(error = %e, "transient provider error on {what}; backing off");
             }
-            other => return other.map_err(CallError::Provider),
+            class
         }
-    }
+        CallError::Fenced(_) => ErrorClass::Fatal,
+    };
+    let sleep = |delay| async move {
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = fence.stopping() => {}
+        }
+    };
+    Retrier::new(policy)
+        .run_with_sleep(classify, sleep, || {
+            let attempt = fence.check().map(|()| call());
+            async move {
+                attempt
+                    .map_err(CallError::Fenced)?
+                    .await
+                    .map_err(CallError::Provider)
+            }
+        })
+        .await
 }
 
 #[cfg(test)]
@@ -243,6 +241,8 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use feddns_provider::{Capabilities, MemoryProvider, RecordSet, RecordType};
+
+    use std::time::Duration;
 
     use super::*;
     use crate::diff::ZoneCache;
@@ -458,6 +458,7 @@ mod tests {
         let p = flaky(1);
         let retry = RetryPolicy {
             base: Duration::from_secs(4),
+            jitter: feddns_provider::Jitter::Equal,
             ..RetryPolicy::default()
         };
         let (out, cache) = run_with(&p, vec![group("a", 1)], retry, &fence).await;

@@ -1,49 +1,29 @@
-//! Exponential backoff with jitter, for provider retries and member watch restarts.
+//! The backoff of member watch restarts: `feddns_provider::Backoff` (the one backoff of the
+//! shared retry policy) with equal jitter, as kube's stream backoff too.
 
 use std::time::Duration;
+
+use feddns_provider::Jitter;
 
 /// Delays that double from `base` up to `max`; each is drawn between half and all of the
 /// exponential value, so that many clients failing together do not retry together.
 #[derive(Debug)]
-pub struct Backoff {
-    base: Duration,
-    max: Duration,
-    attempt: u32,
-    rng: u64,
-}
+pub struct Backoff(feddns_provider::Backoff);
 
 impl Backoff {
     /// A backoff starting at `base`, never longer than `max`.
     pub fn new(base: Duration, max: Duration) -> Self {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0x9E37_79B9_7F4A_7C15, |d| d.as_nanos() as u64);
-        Self {
-            base,
-            max: max.max(base),
-            attempt: 0,
-            rng: seed | 1,
-        }
+        Self(feddns_provider::Backoff::new(base, max, Jitter::Equal))
     }
 
     /// The next delay.
     pub fn next_delay(&mut self) -> Duration {
-        let exp = self.base.saturating_mul(1 << self.attempt.min(16)).min(self.max);
-        self.attempt = self.attempt.saturating_add(1);
-        exp / 2 + exp.mul_f64(self.next_unit() / 2.0)
+        self.0.next_delay()
     }
 
     /// Starts over from `base` (after a success).
     pub fn reset(&mut self) {
-        self.attempt = 0;
-    }
-
-    /// xorshift: no need for cryptographic randomness.
-    fn next_unit(&mut self) -> f64 {
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        (self.rng >> 11) as f64 / (1u64 << 53) as f64
+        self.0.reset();
     }
 }
 

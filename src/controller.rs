@@ -914,10 +914,17 @@ impl Controller {
     /// Plans every Service once against a fresh listing, without applying (for `feddns plan`):
     /// the same Services `run` plans after a listing, so the plan shows exactly what run does.
     pub async fn plan_once(&mut self) -> Result<Plan, ProviderError> {
-        let sets = crate::applier::retry_transient(self.settings.retry, "list", &Fence::open(), || {
-            self.stats.provider_lists.fetch_add(1, Ordering::SeqCst);
-            self.provider.list_shared()
-        })
+        let self_retried = self.provider.self_retried().reads;
+        let sets = crate::applier::retry_transient(
+            self.settings.retry,
+            "list",
+            &Fence::open(),
+            self_retried,
+            || {
+                self.stats.provider_lists.fetch_add(1, Ordering::SeqCst);
+                self.provider.list_shared()
+            },
+        )
         .await
         .map_err(|e| match e {
             CallError::Provider(e) => e,

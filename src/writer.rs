@@ -200,10 +200,11 @@ async fn work(
         let report = match job {
             Job::List => {
                 // A listing writes nothing: a stop abandons it at once.
-                let listing = applier::retry_transient(retry, "list", &fence, || {
-                    stats.provider_lists.fetch_add(1, Ordering::SeqCst);
-                    provider.list_shared()
-                });
+                let listing =
+                    applier::retry_transient(retry, "list", &fence, provider.self_retried().reads, || {
+                        stats.provider_lists.fetch_add(1, Ordering::SeqCst);
+                        provider.list_shared()
+                    });
                 tokio::select! {
                     sets = listing => Report::Listed(sets),
                     () = fence.stopping() => break,
@@ -234,10 +235,16 @@ async fn work(
                         "zone changed behind our back; re-reading those names"
                     );
                     let wanted: Vec<String> = names.iter().cloned().collect();
-                    let sets = applier::retry_transient(retry, "list", &fence, || {
-                        stats.provider_lists.fetch_add(1, Ordering::SeqCst);
-                        provider.list_names(&wanted)
-                    })
+                    let sets = applier::retry_transient(
+                        retry,
+                        "list",
+                        &fence,
+                        provider.self_retried().reads,
+                        || {
+                            stats.provider_lists.fetch_add(1, Ordering::SeqCst);
+                            provider.list_names(&wanted)
+                        },
+                    )
                     .await
                     .map(|sets| sets.into_iter().map(Arc::new).collect());
                     let _ = reports.send(Report::Reread { names, sets });

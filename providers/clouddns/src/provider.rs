@@ -1,15 +1,15 @@
 //! [`CloudDnsProvider`]: the feddns [`Provider`] for one Cloud DNS managed zone.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
-use std::hash::BuildHasher;
-use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use feddns_provider::{
-    ApiGate, ApiStats, Capabilities, Change, DnsName, Limits, Provider, ProviderError, RecordKey, RecordSet,
-    RecordType, Routing, in_zone, normalize_name,
+    ApiGate, ApiStats, Capabilities, Change, DnsName, ErrorClass, Limits, MAX_PAGES, PageError, PageGuard,
+    Provider, ProviderError, RecordKey, RecordSet, RecordType, Retrier, RetryPolicy, Routing, SelfRetried,
+    SetRules, SyncOutcome, SyncPoll, SyncWait, check_name, check_values, in_zone, normalize_name,
+    wait_until_synced,
 };
 use gcp_auth::TokenProvider;
 use tracing::{debug, warn};
@@ -42,15 +42,21 @@ const BATCH_VALUE_CHARS: usize = 32_000;
 
 /// Attempts of one call on throttling, server and network errors.
 const ATTEMPTS: u32 = 5;
-/// First backoff of a retried call; doubles up to [`BACKOFF_MAX`], with jitter.
+/// First backoff of a retried call; doubles up to [`BACKOFF_MAX`], with full jitter.
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
-/// A listing stops with an error after this many pages (a server that never ends).
-const MAX_PAGES: usize = 10_000;
 /// How long `apply` waits for `done` when asked to, and the polling backoff.
-const DONE_TIMEOUT: Duration = Duration::from_secs(120);
-const DONE_POLL_FIRST: Duration = Duration::from_millis(200);
-const DONE_POLL_MAX: Duration = Duration::from_secs(5);
+const DONE_WAIT: SyncWait = SyncWait {
+    timeout: Duration::from_secs(120),
+    first_interval: Duration::from_millis(200),
+    max_interval: Duration::from_secs(5),
+};
+/// The rules Cloud DNS adds to the reference zone's for one rrset.
+const RULES: SetRules = SetRules {
+    max_values: Some((MAX_RRDATAS_PER_RRSET, "Cloud DNS")),
+    strict_cname_target: true,
+    ..SetRules::SERVICE
+};
 /// Above this many geo groups in one batch, `apply` lists the zone once instead of reading each
 /// name and type.
 const GROUP_READS_MAX: usize = 8;
@@ -82,7 +88,7 @@ pub struct CloudDnsProvider {
     gate: ApiGate,
     wait_for_done: bool,
     page_size: u32,
-    backoff: Duration,
+    retrier: Retrier,
 }
 
 impl std::fmt::Debug for CloudDnsProvider {
@@ -94,12 +100,6 @@ impl std::fmt::Debug for CloudDnsProvider {
             .field("wait_for_done", &self.wait_for_done)
             .finish_non_exhaustive()
     }
-}
-
-/// A random fraction in [0, 1) for backoff jitter.
-fn jitter() -> f64 {
-    let r = std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now());
-    (r >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// The current slot of a change is `expected` exactly, else a conflict.
@@ -197,7 +197,7 @@ impl CloudDnsProvider {
             gate: ApiGate::new(cfg.requests_per_second, Operation::ALL.map(Operation::as_str)),
             wait_for_done: cfg.wait_for_done,
             page_size: DEFAULT_PAGE_SIZE,
-            backoff: BACKOFF_FIRST,
+            retrier: Retrier::new(RetryPolicy::new(ATTEMPTS, BACKOFF_FIRST, BACKOFF_MAX)),
         };
         let (managed_zone, zone) = p
             .resolve_zone(cfg.managed_zone.as_deref(), cfg.dns_name.as_deref())
@@ -216,10 +216,10 @@ impl CloudDnsProvider {
     }
 
     /// Builder: the first backoff of a retried call (default 100 ms; doubles per attempt, with
-    /// jitter, up to 5 s).
+    /// full jitter, up to 5 s).
     #[must_use]
     pub fn with_retry_backoff(mut self, first: Duration) -> Self {
-        self.backoff = first;
+        self.retrier = Retrier::new(RetryPolicy::new(ATTEMPTS, first, BACKOFF_MAX));
         self
     }
 
@@ -252,7 +252,7 @@ impl CloudDnsProvider {
         r
     }
 
-    /// A call retried with backoff and jitter while `retry` says so, at most [`ATTEMPTS`] times.
+    /// A call retried with the shared policy while `retry` says the error is worth it.
     async fn retried<T, F, Fut>(
         &self,
         op: Operation,
@@ -263,22 +263,12 @@ impl CloudDnsProvider {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, ApiError>>,
     {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.call(op, f()).await {
-                Err(e) if attempt < ATTEMPTS && retry(&e) => {
-                    let cap = self
-                        .backoff
-                        .saturating_mul(1 << (attempt - 1).min(16))
-                        .min(BACKOFF_MAX);
-                    let delay = cap.mul_f64(0.5 + 0.5 * jitter());
-                    debug!(operation = %op, attempt, ?delay, error = %e, "clouddns call retried");
-                    tokio::time::sleep(delay).await;
-                }
-                other => return other,
-            }
-        }
+        let classify = |e: &ApiError| match () {
+            () if !retry(e) => ErrorClass::Fatal,
+            () if e.is_throttle() => ErrorClass::Throttled,
+            () => ErrorClass::Retryable,
+        };
+        self.retrier.run(classify, || self.call(op, f())).await
     }
 
     /// An idempotent call, retried on every transient error.
@@ -327,8 +317,8 @@ impl CloudDnsProvider {
         let wanted = fqdn(&name);
         let mut found = Vec::new();
         let mut token: Option<String> = None;
-        let mut tokens = HashSet::new();
-        for _ in 0..MAX_PAGES {
+        let mut pages = PageGuard::new();
+        loop {
             let page = self
                 .read(Operation::ManagedZonesList, || {
                     self.api
@@ -355,17 +345,21 @@ impl CloudDnsProvider {
                         }),
                     };
                 }
-                Some(t) if !tokens.insert(t.clone()) => {
-                    return Err(CloudDnsError::Protocol(format!(
-                        "managedZones.list repeated the page token {t:?}"
-                    )));
-                }
-                Some(t) => token = Some(t),
+                Some(t) => match pages.advance(t.clone()) {
+                    Ok(()) => token = Some(t),
+                    Err(PageError::Repeated) => {
+                        return Err(CloudDnsError::Protocol(format!(
+                            "managedZones.list repeated the page token {t:?}"
+                        )));
+                    }
+                    Err(PageError::Endless) => {
+                        return Err(CloudDnsError::Protocol(format!(
+                            "managedZones.list did not end after {MAX_PAGES} pages"
+                        )));
+                    }
+                },
             }
         }
-        Err(CloudDnsError::Protocol(format!(
-            "managedZones.list did not end after {MAX_PAGES} pages"
-        )))
     }
 
     /// Every rrset matching `name` and `rtype` (absolute name, mnemonic), following page tokens.
@@ -381,9 +375,9 @@ impl CloudDnsProvider {
             max_results: Some(self.page_size),
             page_token: None,
         };
-        let mut tokens = HashSet::new();
+        let mut pages = PageGuard::new();
         let mut out = Vec::new();
-        for _ in 0..MAX_PAGES {
+        loop {
             let page = self
                 .read(op, || {
                     self.api.list_rrsets(&self.project, &self.managed_zone, &query)
@@ -393,19 +387,23 @@ impl CloudDnsProvider {
             out.extend(page.rrsets);
             match page.next_page_token {
                 None => return Ok(out),
-                Some(t) if !tokens.insert(t.clone()) => {
-                    return Err(ProviderError::Other(format!(
-                        "clouddns: rrsets.list of zone {} repeated the page token {t:?}; stopping instead of looping",
-                        self.managed_zone
-                    )));
-                }
-                Some(t) => query.page_token = Some(t),
+                Some(t) => match pages.advance(t.clone()) {
+                    Ok(()) => query.page_token = Some(t),
+                    Err(PageError::Repeated) => {
+                        return Err(ProviderError::Other(format!(
+                            "clouddns: rrsets.list of zone {} repeated the page token {t:?}; stopping instead of looping",
+                            self.managed_zone
+                        )));
+                    }
+                    Err(PageError::Endless) => {
+                        return Err(ProviderError::Other(format!(
+                            "clouddns: rrsets.list of zone {} did not end after {MAX_PAGES} pages",
+                            self.managed_zone
+                        )));
+                    }
+                },
             }
         }
-        Err(ProviderError::Other(format!(
-            "clouddns: rrsets.list of zone {} did not end after {MAX_PAGES} pages",
-            self.managed_zone
-        )))
     }
 
     /// Wire rrsets as feddns sets, leaving out (with a warning) those feddns cannot read.
@@ -427,30 +425,11 @@ impl CloudDnsProvider {
         out
     }
 
-    /// Checks one set against the rules Cloud DNS enforces without looking at the zone.
+    /// Checks one set against the rules Cloud DNS enforces without looking at the zone: the
+    /// shared validator with Cloud DNS's limits, plus its routing, alias and unmodelled rules.
     fn check_set(&self, set: &RecordSet) -> Result<(), ProviderError> {
         let key = set.key();
-        if set.name.is_empty() || set.name != normalize_name(&set.name) {
-            return Err(ProviderError::invalid(
-                key,
-                "name is not normalized (lower-case, no trailing dot)",
-            ));
-        }
-        if !in_zone(&set.name, &self.zone) {
-            return Err(ProviderError::invalid(
-                key,
-                format!("name is not in zone {}", self.zone),
-            ));
-        }
-        if set.name.len() > 253 || set.name.split('.').any(|l| l.is_empty() || l.len() > 63) {
-            return Err(ProviderError::invalid(key, "name is not a valid DNS name"));
-        }
-        if set.ttl > i32::MAX as u32 {
-            return Err(ProviderError::invalid(
-                key,
-                format!("TTL {} is over 2147483647", set.ttl),
-            ));
-        }
+        check_name(set, &self.zone, self.capabilities(), &RULES)?;
         match set.routing() {
             None => {}
             Some(Routing::Geo { set_id, location }) if location.is_empty() || set_id != location => {
@@ -486,45 +465,7 @@ impl CloudDnsProvider {
                 return Ok(());
             }
         }
-        if set.values.is_empty() {
-            return Err(ProviderError::invalid(
-                key,
-                "a record set needs at least one value",
-            ));
-        }
-        if set.values.len() > MAX_RRDATAS_PER_RRSET {
-            return Err(ProviderError::invalid(
-                key,
-                format!(
-                    "{} values, Cloud DNS allows {MAX_RRDATAS_PER_RRSET} per rrset",
-                    set.values.len()
-                ),
-            ));
-        }
-        for v in &set.values {
-            let ok = match &set.rtype {
-                RecordType::A => v.parse::<Ipv4Addr>().is_ok(),
-                RecordType::Aaaa => v.parse::<Ipv6Addr>().is_ok(),
-                RecordType::Cname => {
-                    !v.is_empty()
-                        && v.len() <= 253
-                        && *v == normalize_name(v)
-                        && v.split('.').all(|l| !l.is_empty() && l.len() <= 63)
-                        && !v.contains(char::is_whitespace)
-                }
-                RecordType::Txt | RecordType::Other(_) => true,
-            };
-            if !ok {
-                return Err(ProviderError::invalid(
-                    key,
-                    format!("invalid {} value {v:?}", set.rtype),
-                ));
-            }
-        }
-        if set.rtype == RecordType::Cname && set.values.len() != 1 {
-            return Err(ProviderError::invalid(key, "a CNAME has exactly one value"));
-        }
-        Ok(())
+        check_values(set, &RULES)
     }
 
     /// Checks the batch on its own (no request): each set, one change per set, replaces keep
@@ -702,15 +643,7 @@ impl CloudDnsProvider {
     }
 
     async fn wait_done(&self, id: &str) {
-        let deadline = tokio::time::Instant::now() + DONE_TIMEOUT;
-        let mut delay = DONE_POLL_FIRST;
-        loop {
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
-                warn!(change = id, timeout = ?DONE_TIMEOUT, "clouddns change still pending; not waiting longer");
-                return;
-            }
-            tokio::time::sleep(delay.min(deadline - now)).await;
+        let outcome = wait_until_synced(DONE_WAIT, || async {
             match self
                 .call(
                     Operation::ChangesGet,
@@ -718,15 +651,21 @@ impl CloudDnsProvider {
                 )
                 .await
             {
-                Ok(c) if c.status.as_deref() == Some("done") => return,
-                Ok(_) => {}
-                Err(e) if e.is_transient() => {}
-                Err(e) => {
-                    warn!(change = id, error = %e, "cannot follow the clouddns change; not waiting for done");
-                    return;
-                }
+                Ok(c) if c.status.as_deref() == Some("done") => SyncPoll::Synced,
+                Ok(_) => SyncPoll::Pending,
+                Err(e) if e.is_transient() => SyncPoll::Pending,
+                Err(e) => SyncPoll::Lost(e.to_string()),
             }
-            delay = (delay * 2).min(DONE_POLL_MAX);
+        })
+        .await;
+        match outcome {
+            SyncOutcome::Synced => {}
+            SyncOutcome::TimedOut => {
+                warn!(change = id, timeout = ?DONE_WAIT.timeout, "clouddns change still pending; not waiting longer");
+            }
+            SyncOutcome::Lost(error) => {
+                warn!(change = id, %error, "cannot follow the clouddns change; not waiting for done");
+            }
         }
     }
 }
@@ -771,6 +710,13 @@ impl Provider for CloudDnsProvider {
 
     fn api_stats(&self) -> ApiStats {
         self.gate.stats()
+    }
+
+    fn self_retried(&self) -> SelfRetried {
+        SelfRetried {
+            reads: true,
+            writes: true,
+        }
     }
 
     async fn list(&self) -> Result<Vec<RecordSet>, ProviderError> {

@@ -6,14 +6,13 @@
 //! the embedded DNS provider serves one over DNS.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use tokio::sync::Mutex;
 
 use crate::name::DnsName;
 use crate::provider::{Capabilities, Change, Limits, Provider, ProviderError};
-use crate::record::{RecordKey, RecordSet, RecordType, in_zone, normalize_name};
+use crate::record::{RecordKey, RecordSet, RecordType, normalize_name};
 use crate::slots::SetsAtName;
 
 /// The record sets of one zone, indexed by name.
@@ -130,66 +129,7 @@ impl ZoneState {
     }
 }
 
-/// Checks one record set on its own: name in zone, values valid for the type, routing supported.
-pub fn check_set(set: &RecordSet, zone: &str, caps: Capabilities) -> Result<(), ProviderError> {
-    let key = set.key();
-    if set.name != normalize_name(&set.name) {
-        return Err(invalid(
-            &key,
-            "name is not normalized (lower-case, no trailing dot)",
-        ));
-    }
-    if !in_zone(&set.name, zone) {
-        return Err(invalid(&key, format!("name is not in zone {zone}")));
-    }
-    if set.name.starts_with("*.") && !caps.wildcard {
-        return Err(invalid(&key, "wildcard names are not supported by this provider"));
-    }
-    if let Some(routing) = set.routing() {
-        let supported = match routing {
-            crate::Routing::Latency { .. } => caps.latency,
-            crate::Routing::Weighted { .. } => caps.weighted,
-            crate::Routing::Geo { .. } => caps.geo,
-        };
-        if !supported {
-            return Err(invalid(
-                &key,
-                format!("{} routing is not supported by this provider", routing.policy()),
-            ));
-        }
-    }
-    if let Some(alias) = set.alias() {
-        if !caps.alias {
-            return Err(invalid(
-                &key,
-                "alias record sets are not supported by this provider",
-            ));
-        }
-        if !set.values.is_empty() || alias.dns_name.is_empty() {
-            return Err(invalid(&key, "an alias set has a target name and no values"));
-        }
-        return Ok(());
-    }
-    if set.values.is_empty() {
-        return Err(invalid(&key, "a record set needs at least one value"));
-    }
-    for v in &set.values {
-        let ok = match &set.rtype {
-            RecordType::A => v.parse::<Ipv4Addr>().is_ok(),
-            RecordType::Aaaa => v.parse::<Ipv6Addr>().is_ok(),
-            RecordType::Cname => !v.is_empty() && v.len() <= 253 && !v.contains(' '),
-            RecordType::Txt => v.len() <= 255,
-            RecordType::Other(_) => true,
-        };
-        if !ok {
-            return Err(invalid(&key, format!("invalid {} value {v:?}", set.rtype)));
-        }
-    }
-    if set.rtype == RecordType::Cname && set.values.len() != 1 {
-        return Err(invalid(&key, "a CNAME has exactly one value"));
-    }
-    Ok(())
-}
+pub use crate::validate::check_set;
 
 fn check_name_rules(name: &DnsName, sets: &SetsAtName) -> Result<(), ProviderError> {
     let has_cname = sets.values().any(|s| s.rtype == RecordType::Cname);

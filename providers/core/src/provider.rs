@@ -272,6 +272,12 @@ pub trait Provider: Send + Sync {
             .collect())
     }
 
+    /// Which calls the provider retries itself with [`crate::Retrier`]; a caller makes a single
+    /// attempt of those, so that no call is retried at two levels. The default: none.
+    fn self_retried(&self) -> SelfRetried {
+        SelfRetried::default()
+    }
+
     /// Requests sent to the provider's API so far, by operation, with their errors and
     /// throttles, for metrics. Providers without a remote API have none.
     fn api_stats(&self) -> ApiStats {
@@ -282,6 +288,15 @@ pub trait Provider: Send + Sync {
     fn api_calls(&self) -> std::collections::BTreeMap<String, u64> {
         self.api_stats().calls
     }
+}
+
+/// Which of a provider's calls the provider retries itself (see [`Provider::self_retried`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SelfRetried {
+    /// `list`, `list_shared` and `list_names`: every request of a listing is retried.
+    pub reads: bool,
+    /// `apply`: a batch the service throttled or never received is sent again.
+    pub writes: bool,
 }
 
 /// A provider's API counters, by operation name (`ListResourceRecordSets`, `changes.create`, ...).

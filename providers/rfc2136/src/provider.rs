@@ -5,8 +5,8 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use feddns_provider::{
-    ApiGate, ApiStats, Capabilities, Change, Limits, Provider, ProviderError, RecordKey, RecordSet,
-    check_batch, memory::check_set,
+    ApiGate, ApiStats, Capabilities, Change, Limits, Provider, ProviderError, RecordKey, RecordSet, SetRules,
+    check_batch, check_set_with,
 };
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
@@ -383,12 +383,13 @@ impl Rfc2136Provider {
     /// The checks of one set before it is sent.
     fn check_set(&self, set: &RecordSet) -> Result<(), ProviderError> {
         let invalid = |reason: String| ProviderError::invalid(set.key(), reason);
-        check_set(set, &self.target.zone, self.capabilities())?;
+        let rules = SetRules {
+            ttl_i32: true,
+            ..SetRules::REFERENCE
+        };
+        check_set_with(set, &self.target.zone, self.capabilities(), &rules)?;
         dns_type(&set.rtype).map_err(invalid)?;
         absolute(&set.name).map_err(invalid)?;
-        if set.ttl > i32::MAX as u32 {
-            return Err(invalid(format!("TTL {} is over 2147483647", set.ttl)));
-        }
         wire::records(set, set.ttl).map(|_| ()).map_err(invalid)
     }
 

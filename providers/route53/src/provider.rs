@@ -2,13 +2,13 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
-use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use feddns_provider::{
-    ApiGate, ApiStats, Capabilities, Change, Limits, Provider, ProviderError, RecordKey, RecordSet,
-    RecordType, Routing, in_zone, normalize_name,
+    ApiGate, ApiStats, Capabilities, Change, ErrorClass, Limits, MAX_PAGES, PageError, PageGuard, Provider,
+    ProviderError, RecordKey, RecordSet, Retrier, RetryPolicy, Routing, SelfRetried, SetRules, SyncOutcome,
+    SyncPoll, SyncWait, check_name, check_values, normalize_name, wait_until_synced,
 };
 use tracing::{debug, warn};
 
@@ -28,17 +28,17 @@ pub const MAX_VALUE_CHARS_PER_REQUEST: usize = 32_000;
 /// Largest `ListResourceRecordSets` page the service returns.
 pub const MAX_PAGE_SIZE: i32 = 300;
 
-/// Attempts for an idempotent read (list pages, zone lookups, `GetChange`) on transient errors.
-const READ_ATTEMPTS: u32 = 5;
-/// First backoff of a retried read; doubles up to [`READ_BACKOFF_MAX`].
-const READ_BACKOFF: Duration = Duration::from_millis(200);
-const READ_BACKOFF_MAX: Duration = Duration::from_secs(5);
-/// A listing stops with an error after this many pages (a server that never ends).
-const MAX_PAGES: usize = 10_000;
+/// The retries of an idempotent read (list pages, zone lookups) on transient errors: 5 attempts
+/// from 200 ms, doubling up to 5 s, with full jitter.
+fn read_policy() -> RetryPolicy {
+    RetryPolicy::new(5, Duration::from_millis(200), Duration::from_secs(5))
+}
 /// How long `apply` waits for INSYNC when asked to, and the polling backoff.
-const INSYNC_TIMEOUT: Duration = Duration::from_secs(300);
-const INSYNC_POLL_FIRST: Duration = Duration::from_secs(1);
-const INSYNC_POLL_MAX: Duration = Duration::from_secs(15);
+const INSYNC_WAIT: SyncWait = SyncWait {
+    timeout: Duration::from_secs(300),
+    first_interval: Duration::from_secs(1),
+    max_interval: Duration::from_secs(15),
+};
 
 /// A feddns [`Provider`] writing one Route53 hosted zone.
 ///
@@ -60,6 +60,7 @@ pub struct Route53Provider {
     wait_for_insync: bool,
     upsert_replaces: bool,
     page_size: i32,
+    reads: Retrier,
 }
 
 impl std::fmt::Debug for Route53Provider {
@@ -111,6 +112,7 @@ impl Route53Provider {
             wait_for_insync: cfg.wait_for_insync,
             upsert_replaces: cfg.upsert_replaces,
             page_size: MAX_PAGE_SIZE,
+            reads: Retrier::new(read_policy()),
         };
         let (id, name) = p
             .resolve_zone(cfg.zone_id.as_deref(), cfg.zone_name.as_deref())
@@ -158,25 +160,13 @@ impl Route53Provider {
         r
     }
 
-    /// An idempotent call, retried with backoff on transient errors.
+    /// An idempotent call, retried with the shared policy on transient errors.
     async fn read<T, F, Fut>(&self, op: Operation, mut f: F) -> Result<T, ApiError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, ApiError>>,
     {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.call(op, f()).await {
-                Err(e) if is_transient(&e) && attempt < READ_ATTEMPTS => {
-                    let delay = READ_BACKOFF
-                        .saturating_mul(1 << (attempt - 1).min(10))
-                        .min(READ_BACKOFF_MAX);
-                    tokio::time::sleep(delay).await;
-                }
-                other => return other,
-            }
-        }
+        self.reads.run(classify, || self.call(op, f())).await
     }
 
     async fn resolve_zone(
@@ -263,8 +253,8 @@ impl Route53Provider {
     ) -> Result<(), Route53Error> {
         let op = Operation::ListHostedZonesByName;
         let mut next: (Option<String>, Option<String>) = (start.map(str::to_string), None);
-        let mut seen = HashSet::new();
-        for _ in 0..MAX_PAGES {
+        let mut pages = PageGuard::new();
+        loop {
             let (dns, id) = next.clone();
             let page = self
                 .read(op, || {
@@ -281,45 +271,39 @@ impl Route53Provider {
                 return Ok(());
             }
             next = (page.next_dns_name.clone(), page.next_hosted_zone_id.clone());
-            if next.0.is_none() || !seen.insert(next.clone()) {
-                return Err(Route53Error::Protocol(format!(
-                    "ListHostedZonesByName repeated or lost its position (next name {:?}, next id {:?})",
-                    next.0, next.1
-                )));
+            let guard = if next.0.is_none() {
+                Err(PageError::Repeated)
+            } else {
+                pages.advance(next.clone())
+            };
+            match guard {
+                Ok(()) => {}
+                Err(PageError::Repeated) => {
+                    return Err(Route53Error::Protocol(format!(
+                        "ListHostedZonesByName repeated or lost its position (next name {:?}, next id {:?})",
+                        next.0, next.1
+                    )));
+                }
+                Err(PageError::Endless) => {
+                    return Err(Route53Error::Protocol(format!(
+                        "ListHostedZonesByName did not end after {MAX_PAGES} pages"
+                    )));
+                }
             }
         }
-        Err(Route53Error::Protocol(format!(
-            "ListHostedZonesByName did not end after {MAX_PAGES} pages"
-        )))
     }
 
     fn invalid(key: RecordKey, reason: impl Into<String>) -> ProviderError {
-        ProviderError::Invalid {
-            key,
-            reason: reason.into(),
-        }
+        ProviderError::invalid(key, reason)
     }
 
-    /// Checks one set against the rules Route53 would enforce without looking at the zone, so
-    /// that malformed batches fail fast (and the same way as on the real service, whatever the
-    /// API implementation checks).
+    /// Checks one set against the rules Route53 would enforce without looking at the zone (the
+    /// shared validator, plus Route53's set identifiers, aliases and unmodelled fields), so that
+    /// malformed batches fail fast (and the same way as on the real service, whatever the API
+    /// implementation checks).
     fn check_set(&self, set: &RecordSet) -> Result<(), ProviderError> {
         let key = set.key();
-        if set.name.is_empty() || set.name != normalize_name(&set.name) {
-            return Err(Self::invalid(
-                key,
-                "name is not normalized (lower-case, no trailing dot)",
-            ));
-        }
-        if !in_zone(&set.name, &self.zone) {
-            return Err(Self::invalid(key, format!("name is not in zone {}", self.zone)));
-        }
-        if set.name.len() > 253 || set.name.split('.').any(|l| l.is_empty() || l.len() > 63) {
-            return Err(Self::invalid(key, "name is not a valid DNS name"));
-        }
-        if set.ttl > i32::MAX as u32 {
-            return Err(Self::invalid(key, format!("TTL {} is over 2147483647", set.ttl)));
-        }
+        check_name(set, &self.zone, self.capabilities(), &SetRules::SERVICE)?;
         match set.routing() {
             Some(Routing::Geo { .. }) => {
                 return Err(Self::invalid(
@@ -365,27 +349,10 @@ impl Route53Provider {
             }
             return Ok(());
         }
-        if set.values.is_empty() {
-            if traffic_policy {
-                return Ok(());
-            }
-            return Err(Self::invalid(key, "a record set needs at least one value"));
+        if set.values.is_empty() && traffic_policy {
+            return Ok(());
         }
-        for v in &set.values {
-            let ok = match &set.rtype {
-                RecordType::A => v.parse::<Ipv4Addr>().is_ok(),
-                RecordType::Aaaa => v.parse::<Ipv6Addr>().is_ok(),
-                RecordType::Cname => !v.is_empty() && v.len() <= 253 && !v.contains(char::is_whitespace),
-                RecordType::Txt | RecordType::Other(_) => true,
-            };
-            if !ok {
-                return Err(Self::invalid(key, format!("invalid {} value {v:?}", set.rtype)));
-            }
-        }
-        if set.rtype == RecordType::Cname && set.values.len() != 1 {
-            return Err(Self::invalid(key, "a CNAME has exactly one value"));
-        }
-        Ok(())
+        check_values(set, &SetRules::SERVICE)
     }
 
     /// Checks the batch, then turns it into wire changes tagged with the index of the feddns
@@ -453,29 +420,38 @@ impl Route53Provider {
     }
 
     async fn wait_insync(&self, change_id: &str) {
-        let deadline = tokio::time::Instant::now() + INSYNC_TIMEOUT;
-        let mut delay = INSYNC_POLL_FIRST;
-        loop {
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
-                warn!(change = change_id, timeout = ?INSYNC_TIMEOUT, "route53 change still PENDING; not waiting longer");
-                return;
-            }
-            tokio::time::sleep(delay.min(deadline - now)).await;
+        let outcome = wait_until_synced(INSYNC_WAIT, || async {
             match self
                 .call(Operation::GetChange, self.api.get_change(change_id))
                 .await
             {
-                Ok(info) if info.status == ChangeStatus::InSync => return,
-                Ok(_) => {}
-                Err(e) if is_transient(&e) => {}
-                Err(e) => {
-                    warn!(change = change_id, error = %e, "cannot follow the route53 change; not waiting for INSYNC");
-                    return;
-                }
+                Ok(info) if info.status == ChangeStatus::InSync => SyncPoll::Synced,
+                Ok(_) => SyncPoll::Pending,
+                Err(e) if is_transient(&e) => SyncPoll::Pending,
+                Err(e) => SyncPoll::Lost(e.to_string()),
             }
-            delay = (delay * 2).min(INSYNC_POLL_MAX);
+        })
+        .await;
+        match outcome {
+            SyncOutcome::Synced => {}
+            SyncOutcome::TimedOut => {
+                warn!(change = change_id, timeout = ?INSYNC_WAIT.timeout, "route53 change still PENDING; not waiting longer");
+            }
+            SyncOutcome::Lost(error) => {
+                warn!(change = change_id, %error, "cannot follow the route53 change; not waiting for INSYNC");
+            }
         }
+    }
+}
+
+/// The class of a failed call, for the shared retry policy.
+fn classify(e: &ApiError) -> ErrorClass {
+    if e.is_throttle() {
+        ErrorClass::Throttled
+    } else if is_transient(e) {
+        ErrorClass::Retryable
+    } else {
+        ErrorClass::Fatal
     }
 }
 
@@ -510,6 +486,13 @@ impl Provider for Route53Provider {
         self.gate.stats()
     }
 
+    fn self_retried(&self) -> SelfRetried {
+        SelfRetried {
+            reads: true,
+            writes: false,
+        }
+    }
+
     fn zone(&self) -> &str {
         &self.zone
     }
@@ -535,11 +518,11 @@ impl Provider for Route53Provider {
     async fn list(&self) -> Result<Vec<RecordSet>, ProviderError> {
         let op = Operation::ListResourceRecordSets;
         let mut start = RecordPageStart::default();
-        let mut starts = HashSet::new();
+        let mut pages = PageGuard::starting_at(start.clone());
         let mut keys = HashSet::new();
         let mut out = Vec::new();
         let mut skipped = 0usize;
-        for _ in 0..MAX_PAGES {
+        loop {
             let page = self
                 .read(op, || {
                     self.api
@@ -572,19 +555,23 @@ impl Provider for Route53Provider {
                     self.zone_id
                 )));
             }
-            if next == start || !starts.insert(next.clone()) {
-                return Err(ProviderError::Other(format!(
-                    "ListResourceRecordSets of zone {} repeated the page starting at {:?} {:?} {:?}; \
-                     the server ignores the start position, stopping instead of looping",
-                    self.zone_id, next.name, next.rtype, next.identifier
-                )));
+            match pages.advance(next.clone()) {
+                Ok(()) => start = next,
+                Err(PageError::Repeated) => {
+                    return Err(ProviderError::Other(format!(
+                        "ListResourceRecordSets of zone {} repeated the page starting at {:?} {:?} {:?}; \
+                         the server ignores the start position, stopping instead of looping",
+                        self.zone_id, next.name, next.rtype, next.identifier
+                    )));
+                }
+                Err(PageError::Endless) => {
+                    return Err(ProviderError::Other(format!(
+                        "ListResourceRecordSets of zone {} did not end after {MAX_PAGES} pages",
+                        self.zone_id
+                    )));
+                }
             }
-            start = next;
         }
-        Err(ProviderError::Other(format!(
-            "ListResourceRecordSets of zone {} did not end after {MAX_PAGES} pages",
-            self.zone_id
-        )))
     }
 
     async fn apply(&self, changes: &[Change]) -> Result<(), ProviderError> {

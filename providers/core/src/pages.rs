@@ -1,0 +1,79 @@
+//! The one pagination guard: a listing that follows page tokens stops with an error, instead of
+//! looping, when the server repeats a position or never ends.
+
+use std::collections::HashSet;
+use std::hash::Hash;
+
+/// Pages a listing may take before it is given up (a server that never ends).
+pub const MAX_PAGES: usize = 10_000;
+
+/// Why a listing was given up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PageError {
+    /// The server named a next position it had named before (it ignores the position).
+    #[error("the server repeated a page position")]
+    Repeated,
+    /// The listing did not end after [`MAX_PAGES`] pages.
+    #[error("the listing did not end after {MAX_PAGES} pages")]
+    Endless,
+}
+
+/// Remembers the positions (page tokens, start keys) a listing has been at.
+#[derive(Debug)]
+pub struct PageGuard<K> {
+    seen: HashSet<K>,
+    pages: usize,
+}
+
+impl<K: Hash + Eq> Default for PageGuard<K> {
+    fn default() -> Self {
+        Self {
+            seen: HashSet::new(),
+            pages: 0,
+        }
+    }
+}
+
+impl<K: Hash + Eq> PageGuard<K> {
+    /// A guard for a listing that starts without a position.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A guard for a listing that starts at `start` (which a server must not name again).
+    pub fn starting_at(start: K) -> Self {
+        let mut g = Self::new();
+        g.seen.insert(start);
+        g
+    }
+
+    /// Records that the page just read names `next` as the next position: an error when the
+    /// listing was there before or has taken too many pages.
+    pub fn advance(&mut self, next: K) -> Result<(), PageError> {
+        self.pages += 1;
+        if !self.seen.insert(next) {
+            return Err(PageError::Repeated);
+        }
+        if self.pages >= MAX_PAGES {
+            return Err(PageError::Endless);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_position_or_an_endless_listing_is_an_error() {
+        let mut g = PageGuard::starting_at("a");
+        assert_eq!(g.advance("b"), Ok(()));
+        assert_eq!(g.advance("a"), Err(PageError::Repeated));
+        let mut g = PageGuard::new();
+        for i in 1..MAX_PAGES {
+            assert_eq!(g.advance(i), Ok(()));
+        }
+        assert_eq!(g.advance(MAX_PAGES), Err(PageError::Endless));
+    }
+}
