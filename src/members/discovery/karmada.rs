@@ -1,0 +1,125 @@
+//! Registry: Karmada `Cluster`s (`cluster.karmada.io/v1alpha1`, cluster-scoped): the host is then
+//! the Karmada API server, where these objects and their Secrets live.
+
+use std::collections::BTreeSet;
+
+use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::runtime::watcher;
+use kube::{Api, Client};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use super::source::{
+    Endpoint, Item, NameRef, SecretRef, check_pem, kubeconfig_yaml, member_of, object_item,
+    referenced_secret, server_url, spec_of, token_of,
+};
+use super::state::{Msg, Task, spawn_watch};
+use super::{Discovered, DiscoverySettings, Registry};
+
+/// Every Karmada Cluster.
+pub(super) struct Karmada;
+
+impl Registry for Karmada {
+    fn watch(&self, client: Client, id: u64, tx: mpsc::Sender<Msg>, settings: DiscoverySettings) -> Task {
+        let api: Api<DynamicObject> = Api::all_with(client, &resource());
+        let stream = watcher::watcher(api, watcher::Config::default());
+        spawn_watch(id, stream, object_item, tx, settings)
+    }
+
+    fn member<'a>(&self, object: &Item, secrets: &dyn Fn(&str, &str) -> SecretRef<'a>) -> Option<Discovered> {
+        Some(from_karmada(object, secrets))
+    }
+
+    fn secret_namespaces(&self, objects: &mut dyn Iterator<Item = &Item>) -> BTreeSet<String> {
+        objects.filter_map(karmada_secret_namespace).collect()
+    }
+
+    fn failure(&self, error: String, code: Option<u16>) -> String {
+        match code {
+            Some(404) => format!(
+                "the host API server does not serve clusters.cluster.karmada.io/v1alpha1 \
+                 (404): the host must be the Karmada API server ({error})"
+            ),
+            _ => error,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct KarmadaClusterSpec {
+    #[serde(default)]
+    sync_mode: Option<String>,
+    #[serde(default)]
+    api_endpoint: Option<String>,
+    #[serde(default)]
+    secret_ref: Option<NameRef>,
+    #[serde(default, rename = "insecureSkipTLSVerification")]
+    insecure_skip_tls_verification: Option<bool>,
+    #[serde(default, rename = "proxyURL")]
+    proxy_url: Option<String>,
+}
+
+/// The namespace of a Karmada Cluster's `spec.secretRef`, if it has one.
+pub(super) fn karmada_secret_namespace(cluster: &Item) -> Option<String> {
+    let spec: KarmadaClusterSpec = spec_of(&cluster.object).ok()?;
+    spec.secret_ref?.namespace.filter(|n| !n.is_empty())
+}
+
+/// A member from a Karmada Cluster in Push mode: `spec.apiEndpoint`, Secret
+/// `spec.secretRef` (keys `token`, `caBundle`), `spec.insecureSkipTLSVerification`,
+/// `spec.proxyURL`. Pull-mode clusters are an error: the host cannot reach them.
+pub(super) fn from_karmada<'a>(cluster: &Item, lookup: impl Fn(&str, &str) -> SecretRef<'a>) -> Discovered {
+    member_of("Karmada Cluster", cluster, &cluster.name, |name| {
+        kubeconfig(cluster, name, lookup)
+    })
+}
+
+fn kubeconfig<'a>(
+    cluster: &Item,
+    name: &str,
+    lookup: impl Fn(&str, &str) -> SecretRef<'a>,
+) -> Result<String, String> {
+    let spec: KarmadaClusterSpec = spec_of(&cluster.object)?;
+    if spec.sync_mode.as_deref() == Some("Pull") {
+        return Err(
+            "is in Pull sync mode: its karmada-agent connects out to Karmada, and its API \
+                    server is not reachable from the host (no apiEndpoint or credentials are kept); \
+                    list it as a member with its own kubeconfig instead"
+                .into(),
+        );
+    }
+    let server = server_url(spec.api_endpoint.as_deref().unwrap_or(""))?;
+    let secret_ref = spec.secret_ref.ok_or("has no spec.secretRef")?;
+    let (Some(ns), Some(secret_name)) = (
+        secret_ref.namespace.filter(|n| !n.is_empty()),
+        secret_ref.name.filter(|n| !n.is_empty()),
+    ) else {
+        return Err("spec.secretRef needs both namespace and name".into());
+    };
+    let (data, shown) = referenced_secret(lookup, &ns, &secret_name)?;
+    let token = token_of(data, &shown)?;
+    let insecure = spec.insecure_skip_tls_verification.unwrap_or(false);
+    let ca = match data.get("caBundle").filter(|c| !c.is_empty()) {
+        Some(c) if !insecure => {
+            check_pem(c, &format!("key `caBundle` of its Secret {shown}"))?;
+            Some(c.as_slice())
+        }
+        _ => None,
+    };
+    Ok(kubeconfig_yaml(&Endpoint {
+        member: name,
+        server,
+        ca_pem: ca,
+        token,
+        insecure,
+        proxy_url: spec.proxy_url.as_deref().filter(|p| !p.is_empty()),
+    }))
+}
+
+fn resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("cluster.karmada.io", "v1alpha1", "Cluster"),
+        "clusters",
+    )
+}

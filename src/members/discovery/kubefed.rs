@@ -1,0 +1,122 @@
+//! Registry: kubefed `KubeFedCluster`s (`core.kubefed.io/v1beta1`) in one namespace, with their
+//! token Secrets in the same namespace.
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::ByteString;
+use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::runtime::watcher;
+use kube::{Api, Client};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use super::source::{
+    Endpoint, Item, NameRef, SecretRef, check_pem, kubeconfig_yaml, member_of, object_item,
+    referenced_secret, server_url, spec_of, token_of,
+};
+use super::state::{Msg, Task, spawn_watch};
+use super::{Discovered, DiscoverySettings, Registry};
+
+/// The KubeFedClusters of `namespace`.
+pub(super) struct Kubefed<'c> {
+    pub(super) namespace: &'c str,
+}
+
+impl Registry for Kubefed<'_> {
+    fn watch(&self, client: Client, id: u64, tx: mpsc::Sender<Msg>, settings: DiscoverySettings) -> Task {
+        let api: Api<DynamicObject> = Api::namespaced_with(client, self.namespace, &resource());
+        let stream = watcher::watcher(api, watcher::Config::default());
+        spawn_watch(id, stream, object_item, tx, settings)
+    }
+
+    fn member<'a>(&self, object: &Item, secrets: &dyn Fn(&str, &str) -> SecretRef<'a>) -> Option<Discovered> {
+        Some(from_kubefed(object, secrets))
+    }
+
+    fn secret_namespaces(&self, _: &mut dyn Iterator<Item = &Item>) -> BTreeSet<String> {
+        BTreeSet::from([self.namespace.to_string()])
+    }
+
+    fn failure(&self, error: String, code: Option<u16>) -> String {
+        match code {
+            Some(404) => format!(
+                "the host API server does not serve kubefedclusters.core.kubefed.io/v1beta1 \
+                 (404): is kubefed installed? ({error})"
+            ),
+            _ => error,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct KubeFedClusterSpec {
+    #[serde(default)]
+    api_endpoint: Option<String>,
+    #[serde(default)]
+    ca_bundle: Option<ByteString>,
+    #[serde(default)]
+    secret_ref: Option<NameRef>,
+    #[serde(default, rename = "disabledTLSValidations")]
+    disabled_tls_validations: Option<Vec<String>>,
+    #[serde(default, rename = "proxyURL")]
+    proxy_url: Option<String>,
+}
+
+/// A member from a KubeFedCluster: `spec.apiEndpoint`, `spec.caBundle` (else the Secret's
+/// `ca.crt`), the token of Secret `spec.secretRef.name` in the same namespace;
+/// `spec.disabledTLSValidations: ["*"]` turns off certificate verification.
+pub(super) fn from_kubefed<'a>(cluster: &Item, lookup: impl Fn(&str, &str) -> SecretRef<'a>) -> Discovered {
+    member_of("KubeFedCluster", cluster, &cluster.name, |name| {
+        kubeconfig(cluster, name, lookup)
+    })
+}
+
+fn kubeconfig<'a>(
+    cluster: &Item,
+    name: &str,
+    lookup: impl Fn(&str, &str) -> SecretRef<'a>,
+) -> Result<String, String> {
+    let spec: KubeFedClusterSpec = spec_of(&cluster.object)?;
+    let server = server_url(spec.api_endpoint.as_deref().unwrap_or(""))?;
+    let secret_name = spec
+        .secret_ref
+        .and_then(|r| r.name)
+        .filter(|n| !n.is_empty())
+        .ok_or("has no spec.secretRef.name")?;
+    let (data, shown) = referenced_secret(lookup, &cluster.namespace, &secret_name)?;
+    let token = token_of(data, &shown)?;
+    let insecure = spec
+        .disabled_tls_validations
+        .unwrap_or_default()
+        .iter()
+        .any(|v| v == "*");
+    let ca = match spec.ca_bundle.as_ref().filter(|b| !b.0.is_empty()) {
+        Some(b) => {
+            check_pem(&b.0, "spec.caBundle")?;
+            Some(b.0.as_slice())
+        }
+        None => match data.get("ca.crt").filter(|c| !c.is_empty()) {
+            Some(c) => {
+                check_pem(c, &format!("key `ca.crt` of its Secret {shown}"))?;
+                Some(c.as_slice())
+            }
+            None => None,
+        },
+    };
+    Ok(kubeconfig_yaml(&Endpoint {
+        member: name,
+        server,
+        ca_pem: ca,
+        token,
+        insecure,
+        proxy_url: spec.proxy_url.as_deref().filter(|p| !p.is_empty()),
+    }))
+}
+
+fn resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("core.kubefed.io", "v1beta1", "KubeFedCluster"),
+        "kubefedclusters",
+    )
+}
