@@ -8,8 +8,7 @@ use std::time::Duration;
 use feddns_provider::{
     ApiGate, ApiStats, Capabilities, Change, DnsName, ErrorClass, Limits, MAX_PAGES, PageError, PageGuard,
     Provider, ProviderError, RecordKey, RecordSet, RecordType, Retrier, RetryPolicy, Routing, SelfRetried,
-    SetRules, SyncOutcome, SyncPoll, SyncWait, check_name, check_values, in_zone, normalize_name,
-    wait_until_synced,
+    SetRules, SyncPoll, SyncWait, check_name, check_values, in_zone, normalize_name, wait_until_synced,
 };
 use gcp_auth::TokenProvider;
 use tracing::{debug, warn};
@@ -644,28 +643,20 @@ impl CloudDnsProvider {
 
     async fn wait_done(&self, id: &str) {
         let outcome = wait_until_synced(DONE_WAIT, || async {
-            match self
+            let change = self
                 .call(
                     Operation::ChangesGet,
                     self.api.get_change(&self.project, &self.managed_zone, id),
                 )
-                .await
-            {
-                Ok(c) if c.status.as_deref() == Some("done") => SyncPoll::Synced,
-                Ok(_) => SyncPoll::Pending,
-                Err(e) if e.is_transient() => SyncPoll::Pending,
-                Err(e) => SyncPoll::Lost(e.to_string()),
-            }
+                .await;
+            SyncPoll::of(
+                change.map(|c| c.status.as_deref() == Some("done")),
+                ApiError::is_transient,
+            )
         })
         .await;
-        match outcome {
-            SyncOutcome::Synced => {}
-            SyncOutcome::TimedOut => {
-                warn!(change = id, timeout = ?DONE_WAIT.timeout, "clouddns change still pending; not waiting longer");
-            }
-            SyncOutcome::Lost(error) => {
-                warn!(change = id, %error, "cannot follow the clouddns change; not waiting for done");
-            }
+        if let Some(problem) = outcome.problem() {
+            warn!(change = id, "clouddns change not followed until done: {problem}");
         }
     }
 }

@@ -7,11 +7,11 @@
 
 use std::collections::BTreeMap;
 
+use feddns_provider::txt::{self, Escape};
 use feddns_provider::{RecordSet, RecordType, Routing, Unmodelled, normalize_name};
 use serde::{Deserialize, Serialize};
 
-/// Longest character-string in a TXT rrdata.
-pub const TXT_STRING_MAX: usize = 255;
+pub use feddns_provider::txt::{TXT_STRING_MAX, fqdn};
 
 /// A `ResourceRecordSet`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -213,15 +213,6 @@ pub struct WireErrorItem {
     pub message: String,
 }
 
-/// `name` with a trailing dot.
-pub fn fqdn(name: &str) -> String {
-    if name.ends_with('.') {
-        name.to_string()
-    } else {
-        format!("{name}.")
-    }
-}
-
 /// A wire name in feddns form: lower-case, without the trailing dot.
 pub fn decode_name(wire: &str) -> String {
     normalize_name(wire.trim())
@@ -231,94 +222,19 @@ pub fn decode_name(wire: &str) -> String {
 /// space, with `"` and `\` backslash-escaped and control and non-ASCII bytes as `\DDD` decimal
 /// escapes (RFC 1035 §5.1). An empty value is `""`.
 pub fn encode_txt(value: &str) -> String {
-    let bytes = value.as_bytes();
-    if bytes.is_empty() {
-        return "\"\"".to_string();
-    }
-    let mut out = String::with_capacity(bytes.len() + 8);
-    for (i, chunk) in bytes.chunks(TXT_STRING_MAX).enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        out.push('"');
-        for &b in chunk {
-            match b {
-                b'"' => out.push_str("\\\""),
-                b'\\' => out.push_str("\\\\"),
-                0x20..=0x7e => out.push(char::from(b)),
-                _ => out.push_str(&format!("\\{b:03}")),
-            }
-        }
-        out.push('"');
-    }
-    out
-}
-
-fn decimal3(s: &[u8]) -> Option<u8> {
-    let d = s.get(..3)?;
-    if !d.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let v = u32::from(d[0] - b'0') * 100 + u32::from(d[1] - b'0') * 10 + u32::from(d[2] - b'0');
-    u8::try_from(v).ok()
+    txt::encode_txt(value, Escape::Decimal)
 }
 
 /// The character-strings of a TXT rrdata, unescaped. Quoted strings are separated by blanks;
 /// text outside quotes is taken word by word. `Err` for an unterminated quote.
 pub fn txt_strings(wire: &str) -> Result<Vec<Vec<u8>>, String> {
-    let b = wire.as_bytes();
-    let mut strings = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i].is_ascii_whitespace() {
-            i += 1;
-            continue;
-        }
-        let quoted = b[i] == b'"';
-        if quoted {
-            i += 1;
-        }
-        let mut s = Vec::new();
-        let mut closed = !quoted;
-        while i < b.len() {
-            let c = b[i];
-            if quoted && c == b'"' {
-                i += 1;
-                closed = true;
-                break;
-            }
-            if !quoted && c.is_ascii_whitespace() {
-                break;
-            }
-            if c == b'\\' && i + 1 < b.len() {
-                if let Some(v) = decimal3(&b[i + 1..]) {
-                    s.push(v);
-                    i += 4;
-                } else {
-                    s.push(b[i + 1]);
-                    i += 2;
-                }
-            } else {
-                s.push(c);
-                i += 1;
-            }
-        }
-        if !closed {
-            return Err(format!("unterminated quoted string in {wire:?}"));
-        }
-        strings.push(s);
-    }
-    Ok(strings)
+    txt::txt_strings(wire, Escape::Decimal)
 }
 
 /// The feddns form of a TXT rrdata: every character-string unescaped and joined (an unterminated
 /// quote is taken to the end).
 pub fn decode_txt(wire: &str) -> String {
-    let joined: Vec<u8> = match txt_strings(wire) {
-        Ok(s) => s.concat(),
-        Err(_) => txt_strings(&format!("{wire}\"")).unwrap_or_default().concat(),
-    };
-    String::from_utf8_lossy(&joined).into_owned()
+    txt::decode_txt(wire, Escape::Decimal)
 }
 
 /// A feddns value as a Cloud DNS rrdata of type `rtype`.

@@ -19,6 +19,7 @@ mod record;
 pub mod retry;
 mod slots;
 pub mod synced;
+pub mod txt;
 pub mod validate;
 
 pub use batch::{check_batch, check_limits};

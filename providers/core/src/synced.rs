@@ -26,15 +26,39 @@ pub enum SyncPoll {
     Lost(String),
 }
 
+impl SyncPoll {
+    /// The poll's answer `r` (`Ok(true)`: in effect, `Ok(false)`: pending); an error is worth
+    /// polling again when `retryable` says so, else the change is lost.
+    pub fn of<E: std::fmt::Display>(r: Result<bool, E>, retryable: impl Fn(&E) -> bool) -> Self {
+        match r {
+            Ok(true) => Self::Synced,
+            Ok(false) => Self::Pending,
+            Err(e) if retryable(&e) => Self::Pending,
+            Err(e) => Self::Lost(e.to_string()),
+        }
+    }
+}
+
 /// How the wait ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncOutcome {
     /// The change is in effect.
     Synced,
     /// Still pending after the timeout.
-    TimedOut,
+    TimedOut(Duration),
     /// A poll failed for good; the message says why.
     Lost(String),
+}
+
+impl SyncOutcome {
+    /// Why the change was not followed until it was in effect, for a warning; `None` if it was.
+    pub fn problem(&self) -> Option<String> {
+        match self {
+            Self::Synced => None,
+            Self::TimedOut(t) => Some(format!("still pending after {t:?}; not waiting longer")),
+            Self::Lost(why) => Some(format!("cannot follow the change ({why}); not waiting longer")),
+        }
+    }
 }
 
 /// Polls with `poll`, first after `first_interval`, until it reports synced or lost or the
@@ -49,7 +73,7 @@ where
     loop {
         let now = tokio::time::Instant::now();
         if now >= deadline {
-            return SyncOutcome::TimedOut;
+            return SyncOutcome::TimedOut(wait.timeout);
         }
         tokio::time::sleep(delay.min(deadline - now)).await;
         match poll().await {
@@ -100,7 +124,8 @@ mod tests {
             async { SyncPoll::Pending }
         })
         .await;
-        assert_eq!(out, SyncOutcome::TimedOut);
+        assert_eq!(out, SyncOutcome::TimedOut(WAIT.timeout));
+        assert!(out.problem().unwrap().contains("still pending after 10s"));
         assert_eq!(start.elapsed(), WAIT.timeout);
         // 1 + 2 + 4 + 3 (cut at the deadline) seconds.
         assert_eq!(polls.load(Ordering::SeqCst), 4);

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use feddns_provider::{
     ApiGate, ApiStats, Capabilities, Change, ErrorClass, Limits, MAX_PAGES, PageError, PageGuard, Provider,
-    ProviderError, RecordKey, RecordSet, Retrier, RetryPolicy, Routing, SelfRetried, SetRules, SyncOutcome,
-    SyncPoll, SyncWait, check_name, check_values, normalize_name, wait_until_synced,
+    ProviderError, RecordKey, RecordSet, Retrier, RetryPolicy, Routing, SelfRetried, SetRules, SyncPoll,
+    SyncWait, check_name, check_values, normalize_name, wait_until_synced,
 };
 use tracing::{debug, warn};
 
@@ -421,25 +421,17 @@ impl Route53Provider {
 
     async fn wait_insync(&self, change_id: &str) {
         let outcome = wait_until_synced(INSYNC_WAIT, || async {
-            match self
+            let info = self
                 .call(Operation::GetChange, self.api.get_change(change_id))
-                .await
-            {
-                Ok(info) if info.status == ChangeStatus::InSync => SyncPoll::Synced,
-                Ok(_) => SyncPoll::Pending,
-                Err(e) if is_transient(&e) => SyncPoll::Pending,
-                Err(e) => SyncPoll::Lost(e.to_string()),
-            }
+                .await;
+            SyncPoll::of(info.map(|i| i.status == ChangeStatus::InSync), is_transient)
         })
         .await;
-        match outcome {
-            SyncOutcome::Synced => {}
-            SyncOutcome::TimedOut => {
-                warn!(change = change_id, timeout = ?INSYNC_WAIT.timeout, "route53 change still PENDING; not waiting longer");
-            }
-            SyncOutcome::Lost(error) => {
-                warn!(change = change_id, %error, "cannot follow the route53 change; not waiting for INSYNC");
-            }
+        if let Some(problem) = outcome.problem() {
+            warn!(
+                change = change_id,
+                "route53 change not followed to INSYNC: {problem}"
+            );
         }
     }
 }

@@ -7,23 +7,14 @@
 
 use std::collections::BTreeMap;
 
+use feddns_provider::txt::{self, Escape};
 use feddns_provider::{AliasTarget, RecordSet, RecordType, Routing, Unmodelled};
 
 use crate::api::{
     ChangeAction, WireAlias, WireChange, WireCidrRouting, WireGeoLocation, WireGeoProximity, WireRecordSet,
 };
 
-/// The longest character-string in a TXT record, in bytes.
-pub const TXT_STRING_MAX: usize = 255;
-
-/// `name` with one trailing dot (the root stays `.`).
-pub fn fqdn(name: &str) -> String {
-    if name.ends_with('.') {
-        name.to_string()
-    } else {
-        format!("{name}.")
-    }
-}
+pub use feddns_provider::txt::{TXT_STRING_MAX, fqdn};
 
 /// A name as Route53 lists it (`\052.Example.com.`) in feddns form (`*.example.com`): octal
 /// escapes decoded, lower-case, no trailing dot.
@@ -49,109 +40,30 @@ pub fn canonical_wire_name(name: &str) -> String {
     fqdn(&out)
 }
 
-/// Decodes `\ddd` (three octal digits) and `\c` escapes into raw bytes; a lone trailing
-/// backslash stays as is.
+/// Decodes `\ddd` (three octal digits) and `\c` escapes into raw bytes.
 fn unescape(input: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while i < input.len() {
-        let b = input[i];
-        if b != b'\\' || i + 1 >= input.len() {
-            out.push(b);
-            i += 1;
-            continue;
-        }
-        if let Some(v) = octal3(&input[i + 1..]) {
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(input[i + 1]);
-            i += 2;
-        }
-    }
-    out
-}
-
-fn octal3(s: &[u8]) -> Option<u8> {
-    let d = s.get(..3)?;
-    if !d.iter().all(|c| (b'0'..=b'7').contains(c)) {
-        return None;
-    }
-    let v = u32::from(d[0] - b'0') * 64 + u32::from(d[1] - b'0') * 8 + u32::from(d[2] - b'0');
-    u8::try_from(v).ok()
+    txt::unescape(input, Escape::Octal)
 }
 
 /// Quotes a TXT value for Route53: split into character-strings of at most 255 bytes, each in
 /// double quotes, with `"` and `\` backslash-escaped and control and non-ASCII bytes written as
 /// `\ddd` octal escapes. The strings are separated by a space. An empty value is `""`.
 pub fn encode_txt(value: &str) -> String {
-    let bytes = value.as_bytes();
-    if bytes.is_empty() {
-        return "\"\"".to_string();
-    }
-    let mut out = String::with_capacity(bytes.len() + 8);
-    for (i, chunk) in bytes.chunks(TXT_STRING_MAX).enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        out.push('"');
-        for &b in chunk {
-            match b {
-                b'"' => out.push_str("\\\""),
-                b'\\' => out.push_str("\\\\"),
-                0x20..=0x7e => out.push(char::from(b)),
-                _ => out.push_str(&format!("\\{b:03o}")),
-            }
-        }
-        out.push('"');
-    }
-    out
+    txt::encode_txt(value, Escape::Octal)
 }
 
 /// The character-strings of a TXT value as Route53 holds it, each unescaped. Quoted strings are
 /// separated by blanks; text outside quotes is taken word by word (Route53 never lists such
-/// values, but other tools and stand-ins store them).
+/// values, but other tools and stand-ins store them); an unterminated quote is taken to the end.
 pub fn txt_strings(wire: &str) -> Vec<Vec<u8>> {
-    let b = wire.as_bytes();
-    let mut strings = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i].is_ascii_whitespace() {
-            i += 1;
-            continue;
-        }
-        let quoted = b[i] == b'"';
-        if quoted {
-            i += 1;
-        }
-        let mut raw = Vec::new();
-        while i < b.len() {
-            let c = b[i];
-            if quoted && c == b'"' {
-                i += 1;
-                break;
-            }
-            if !quoted && c.is_ascii_whitespace() {
-                break;
-            }
-            if c == b'\\' && i + 1 < b.len() {
-                let skip = if octal3(&b[i + 1..]).is_some() { 4 } else { 2 };
-                raw.extend_from_slice(&b[i..i + skip]);
-                i += skip;
-            } else {
-                raw.push(c);
-                i += 1;
-            }
-        }
-        strings.push(unescape(&raw));
-    }
-    strings
+    txt::txt_strings(wire, Escape::Octal)
+        .or_else(|_| txt::txt_strings(&format!("{wire}\""), Escape::Octal))
+        .unwrap_or_default()
 }
 
 /// The feddns form of a TXT value: every character-string unescaped and joined.
 pub fn decode_txt(wire: &str) -> String {
-    let joined: Vec<u8> = txt_strings(wire).concat();
-    String::from_utf8_lossy(&joined).into_owned()
+    txt::decode_txt(wire, Escape::Octal)
 }
 
 fn is_text_type(rtype: &RecordType) -> bool {

@@ -3,15 +3,15 @@
 
 use std::collections::BTreeSet;
 
-use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::core::DynamicObject;
 use kube::runtime::watcher;
 use kube::{Api, Client};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use super::source::{
-    Endpoint, Item, NameRef, SecretRef, check_pem, kubeconfig_yaml, member_of, object_item,
-    referenced_secret, server_url, spec_of, token_of,
+    Endpoint, Item, NameRef, SecretRef, custom_resource, kubeconfig_yaml, member_of, object_item,
+    referenced_secret, secret_ca, server_url, spec_of, token_of,
 };
 use super::state::{Msg, Task, spawn_watch};
 use super::{Discovered, DiscoverySettings, Registry};
@@ -21,7 +21,10 @@ pub(super) struct Karmada;
 
 impl Registry for Karmada {
     fn watch(&self, client: Client, id: u64, tx: mpsc::Sender<Msg>, settings: DiscoverySettings) -> Task {
-        let api: Api<DynamicObject> = Api::all_with(client, &resource());
+        let api: Api<DynamicObject> = Api::all_with(
+            client,
+            &custom_resource("cluster.karmada.io", "v1alpha1", "Cluster", "clusters"),
+        );
         let stream = watcher::watcher(api, watcher::Config::default());
         spawn_watch(id, stream, object_item, tx, settings)
     }
@@ -100,26 +103,13 @@ fn kubeconfig<'a>(
     let (data, shown) = referenced_secret(lookup, &ns, &secret_name)?;
     let token = token_of(data, &shown)?;
     let insecure = spec.insecure_skip_tls_verification.unwrap_or(false);
-    let ca = match data.get("caBundle").filter(|c| !c.is_empty()) {
-        Some(c) if !insecure => {
-            check_pem(c, &format!("key `caBundle` of its Secret {shown}"))?;
-            Some(c.as_slice())
-        }
-        _ => None,
+    let ca = if insecure {
+        None
+    } else {
+        secret_ca(data, "caBundle", &shown)?
     };
-    Ok(kubeconfig_yaml(&Endpoint {
-        member: name,
-        server,
-        ca_pem: ca,
-        token,
-        insecure,
-        proxy_url: spec.proxy_url.as_deref().filter(|p| !p.is_empty()),
-    }))
-}
-
-fn resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("cluster.karmada.io", "v1alpha1", "Cluster"),
-        "clusters",
-    )
+    let proxy_url = spec.proxy_url.as_deref();
+    Ok(kubeconfig_yaml(&Endpoint::new(
+        name, server, ca, token, insecure, proxy_url,
+    )))
 }

@@ -4,15 +4,15 @@
 use std::collections::BTreeSet;
 
 use k8s_openapi::ByteString;
-use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::core::DynamicObject;
 use kube::runtime::watcher;
 use kube::{Api, Client};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use super::source::{
-    Endpoint, Item, NameRef, SecretRef, check_pem, kubeconfig_yaml, member_of, object_item,
-    referenced_secret, server_url, spec_of, token_of,
+    Endpoint, Item, NameRef, SecretRef, check_pem, custom_resource, kubeconfig_yaml, member_of, object_item,
+    referenced_secret, secret_ca, server_url, spec_of, token_of,
 };
 use super::state::{Msg, Task, spawn_watch};
 use super::{Discovered, DiscoverySettings, Registry};
@@ -24,7 +24,11 @@ pub(super) struct Kubefed<'c> {
 
 impl Registry for Kubefed<'_> {
     fn watch(&self, client: Client, id: u64, tx: mpsc::Sender<Msg>, settings: DiscoverySettings) -> Task {
-        let api: Api<DynamicObject> = Api::namespaced_with(client, self.namespace, &resource());
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            client,
+            self.namespace,
+            &custom_resource("core.kubefed.io", "v1beta1", "KubeFedCluster", "kubefedclusters"),
+        );
         let stream = watcher::watcher(api, watcher::Config::default());
         spawn_watch(id, stream, object_item, tx, settings)
     }
@@ -96,27 +100,10 @@ fn kubeconfig<'a>(
             check_pem(&b.0, "spec.caBundle")?;
             Some(b.0.as_slice())
         }
-        None => match data.get("ca.crt").filter(|c| !c.is_empty()) {
-            Some(c) => {
-                check_pem(c, &format!("key `ca.crt` of its Secret {shown}"))?;
-                Some(c.as_slice())
-            }
-            None => None,
-        },
+        None => secret_ca(data, "ca.crt", &shown)?,
     };
-    Ok(kubeconfig_yaml(&Endpoint {
-        member: name,
-        server,
-        ca_pem: ca,
-        token,
-        insecure,
-        proxy_url: spec.proxy_url.as_deref().filter(|p| !p.is_empty()),
-    }))
-}
-
-fn resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("core.kubefed.io", "v1beta1", "KubeFedCluster"),
-        "kubefedclusters",
-    )
+    let proxy_url = spec.proxy_url.as_deref();
+    Ok(kubeconfig_yaml(&Endpoint::new(
+        name, server, ca, token, insecure, proxy_url,
+    )))
 }

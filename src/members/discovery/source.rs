@@ -8,7 +8,7 @@ use feddns_provider::parse_error::serde_reason;
 use k8s_openapi::ByteString;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::config::Kubeconfig;
-use kube::core::DynamicObject;
+use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -84,6 +84,28 @@ pub(super) struct Endpoint<'a> {
     pub(super) proxy_url: Option<&'a str>,
 }
 
+impl<'a> Endpoint<'a> {
+    /// The endpoint of `member` at `server`, authenticated by a bearer token; an empty proxy
+    /// URL is none.
+    pub(super) fn new(
+        member: &'a str,
+        server: String,
+        ca_pem: Option<&'a [u8]>,
+        token: &'a str,
+        insecure: bool,
+        proxy_url: Option<&'a str>,
+    ) -> Self {
+        Self {
+            member,
+            server,
+            ca_pem,
+            token,
+            insecure,
+            proxy_url: proxy_url.filter(|p| !p.is_empty()),
+        }
+    }
+}
+
 /// A kubeconfig with one cluster, user and context, all named after the member; the context is
 /// current.
 pub(super) fn kubeconfig_yaml(e: &Endpoint<'_>) -> String {
@@ -109,21 +131,6 @@ pub(super) fn kubeconfig_yaml(e: &Endpoint<'_>) -> String {
     });
     // JSON is YAML too, should the YAML serializer ever refuse.
     serde_saphyr::to_string(&config).unwrap_or_else(|_| config.to_string())
-}
-
-/// An error and its sources, on one line.
-pub(super) fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    text
 }
 
 /// Checks that kubeconfig text parses and that its current context leads to a cluster with a
@@ -299,4 +306,25 @@ pub(super) fn object_item(o: DynamicObject) -> Option<Item> {
     let mut item = Item::from_meta(o.metadata)?;
     item.object = o.data;
     Some(item)
+}
+
+/// The API resource of a registry's custom objects.
+pub(super) fn custom_resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+}
+
+/// The CA certificate under `key` of a referenced Secret (`shown`), checked; `None` when the key
+/// is absent or empty.
+pub(super) fn secret_ca<'a>(
+    data: &'a BTreeMap<String, Vec<u8>>,
+    key: &str,
+    shown: &str,
+) -> Result<Option<&'a [u8]>, String> {
+    match data.get(key).filter(|c| !c.is_empty()) {
+        Some(c) => {
+            check_pem(c, &format!("key `{key}` of its Secret {shown}"))?;
+            Ok(Some(c.as_slice()))
+        }
+        None => Ok(None),
+    }
 }
