@@ -256,12 +256,7 @@ impl Instance {
 pub async fn connect_host(cfg: &Config) -> anyhow::Result<::kube::Client> {
     crate::members::kube::connect(&cfg.host.as_member())
         .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "host cluster (field `host`): {}",
-                e.trim_start_matches("member host: ")
-            )
-        })
+        .map_err(|e| anyhow::anyhow!("host cluster (field `host`): {}", e.problem))
 }
 
 /// The members to run: the configured ones, and the discovered ones whose names the

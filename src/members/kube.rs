@@ -69,54 +69,98 @@ pub struct WatchSettings {
     pub backoff_max: Duration,
 }
 
+/// Why a member's client cannot be built: the member, and what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("member {member}: {problem}")]
+pub struct ConnectError {
+    /// The member's name.
+    pub member: String,
+    /// What is wrong.
+    pub problem: ConnectProblem,
+}
+
+/// What is wrong with a member's connection settings. Messages name the file, field or registry
+/// object and the problem, never the content of a kubeconfig (it holds credentials).
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectProblem {
+    /// The member is a snapshot file.
+    #[error("is a snapshot file, not a cluster")]
+    SnapshotFile,
+    /// The registry entry the member was discovered from is unusable.
+    #[error("{0}")]
+    Discovered(String),
+    /// Its kubeconfig cannot be read, or its context is missing or broken.
+    #[error("{0}")]
+    Kubeconfig(String),
+    /// `in_cluster` outside a pod.
+    #[error("in_cluster: not running in a Kubernetes pod with a service account: {source}")]
+    InCluster {
+        /// Why kube cannot read the pod's service account.
+        #[source]
+        source: kube::config::InClusterError,
+    },
+    /// kube refused the configuration (TLS, proxy).
+    #[error("cannot build a client: {detail}")]
+    Client {
+        /// The error and its sources, on one line.
+        detail: String,
+        /// kube's error.
+        #[source]
+        source: kube::Error,
+    },
+}
+
 /// A client for a Kubernetes member. Errors name the member and say what is wrong with its
 /// kubeconfig or environment; nothing is contacted yet.
-pub async fn connect(member: &MemberConfig) -> Result<Client, String> {
-    let name = &member.name;
+pub async fn connect(member: &MemberConfig) -> Result<Client, ConnectError> {
+    let fail = |problem| ConnectError {
+        member: member.name.clone(),
+        problem,
+    };
+    let kubeconfig = |text: String| fail(ConnectProblem::Kubeconfig(text));
     let config = match member.source() {
-        MemberSource::File(_) => return Err(format!("member {name}: is a snapshot file, not a cluster")),
+        MemberSource::File(_) => return Err(fail(ConnectProblem::SnapshotFile)),
         MemberSource::Discovered(d) => {
             let origin = &d.origin;
-            let text = d.kubeconfig.map_err(|e| format!("member {name}: {e}"))?;
-            let kubeconfig = Kubeconfig::from_yaml(&text)
-                .map_err(|e| format!("member {name}: {origin}: kubeconfig: {}", kubeconfig_problem(&e)))?;
-            check_context(&kubeconfig, None)
-                .map_err(|e| format!("member {name}: {origin}: kubeconfig {e}"))?;
-            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            let text = d.kubeconfig.map_err(|e| fail(ConnectProblem::Discovered(e)))?;
+            let parsed = Kubeconfig::from_yaml(&text)
+                .map_err(|e| kubeconfig(format!("{origin}: kubeconfig: {}", kubeconfig_problem(&e))))?;
+            check_context(&parsed, None).map_err(|e| kubeconfig(format!("{origin}: kubeconfig {e}")))?;
+            kube::Config::from_custom_kubeconfig(parsed, &KubeConfigOptions::default())
                 .await
-                .map_err(|e| format!("member {name}: {origin}: kubeconfig: {}", kubeconfig_problem(&e)))?
+                .map_err(|e| kubeconfig(format!("{origin}: kubeconfig: {}", kubeconfig_problem(&e))))?
         }
-        MemberSource::InCluster => kube::Config::incluster().map_err(|e| {
-            format!("member {name}: in_cluster: not running in a Kubernetes pod with a service account: {e}")
-        })?,
+        MemberSource::InCluster => {
+            kube::Config::incluster().map_err(|source| fail(ConnectProblem::InCluster { source }))?
+        }
         MemberSource::Kubeconfig { path, context } => {
-            let (kubeconfig, shown) = match &path {
+            let (loaded, shown) = match &path {
                 Some(p) => (Kubeconfig::read_from(p), p.display().to_string()),
                 None => (Kubeconfig::read(), "$KUBECONFIG or ~/.kube/config".to_string()),
             };
-            let kubeconfig = kubeconfig.map_err(|e| {
-                format!(
-                    "member {name}: cannot load kubeconfig {}",
+            let loaded = loaded.map_err(|e| {
+                kubeconfig(format!(
+                    "cannot load kubeconfig {}",
                     parse_errors::kubeconfig(&shown, &e)
-                )
+                ))
             })?;
-            check_context(&kubeconfig, context.as_deref())
-                .map_err(|e| format!("member {name}: kubeconfig {shown}: {e}"))?;
+            check_context(&loaded, context.as_deref())
+                .map_err(|e| kubeconfig(format!("kubeconfig {shown}: {e}")))?;
             let options = KubeConfigOptions {
                 context,
                 ..KubeConfigOptions::default()
             };
-            kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+            kube::Config::from_custom_kubeconfig(loaded, &options)
                 .await
-                .map_err(|e| {
-                    format!(
-                        "member {name}: kubeconfig {}",
-                        parse_errors::kubeconfig(&shown, &e)
-                    )
-                })?
+                .map_err(|e| kubeconfig(format!("kubeconfig {}", parse_errors::kubeconfig(&shown, &e))))?
         }
     };
-    Client::try_from(config).map_err(|e| format!("member {name}: cannot build a client: {}", chain(&e)))
+    Client::try_from(config).map_err(|source| {
+        fail(ConnectProblem::Client {
+            detail: chain(&source),
+            source,
+        })
+    })
 }
 
 /// The context to use must exist (kube's own message for a missing one is unclear).
@@ -747,7 +791,7 @@ pub async fn list_once(
     selection: &Selection,
     timeout: Duration,
 ) -> Result<MemberSnapshot, String> {
-    let client = connect(member).await?;
+    let client = connect(member).await.map_err(|e| e.to_string())?;
     let (tx, mut rx) = tokio::sync::mpsc::channel(4);
     let settings = WatchSettings {
         selection: selection.clone(),

@@ -169,9 +169,9 @@ impl Supervisor {
                     Ok(c) => Source::Kube(c),
                     // A discovered member's problem is its own: reported on it, never blocking
                     // the others.
-                    Err(e) if matches!(source, MemberSource::Discovered(_)) => Source::Broken(e),
+                    Err(e) if matches!(source, MemberSource::Discovered(_)) => Source::Broken(e.to_string()),
                     Err(e) => {
-                        errors.push(e);
+                        errors.push(e.to_string());
                         continue;
                     }
                 },

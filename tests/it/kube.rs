@@ -9,6 +9,7 @@ use fake_apiserver::FakeApiServer;
 pub(crate) use fake_apiserver::fixtures::{lb, node, slice};
 use feddns::config::Config;
 use feddns::controller::{Controller, Stats};
+use feddns::members::kube::ConnectProblem;
 use feddns::members::{SourceSettings, Supervisor};
 use feddns_embedded::{EmbeddedConfig, EmbeddedProvider};
 use hickory_net::proto::rr::RecordType;
@@ -518,7 +519,10 @@ async fn bad_kubeconfigs_and_contexts_name_the_member() {
     };
     let connect_err = async |m| match feddns::members::kube::connect(&m).await {
         Ok(_) => panic!("member {} connected", m.name),
-        Err(e) => e,
+        Err(e) => {
+            assert!(matches!(e.problem, ConnectProblem::Kubeconfig(_)), "{e:?}");
+            e.to_string()
+        }
     };
     let missing = connect_err(member("kubeconfig: /nonexistent/kc")).await;
     assert!(
@@ -592,10 +596,17 @@ async fn in_cluster_outside_a_pod_names_the_member() {
     let cfg = Config::parse(text, Path::new("/x/config.yaml")).unwrap();
     match feddns::members::kube::connect(&cfg.members[0]).await {
         Ok(_) => panic!("connected outside a pod"),
-        Err(e) => assert!(
-            e.starts_with("member home: in_cluster: not running in a Kubernetes pod"),
-            "{e}"
-        ),
+        Err(e) => {
+            // A kind callers can match, with kube's error kept as its source.
+            assert_eq!(e.member, "home");
+            assert!(matches!(e.problem, ConnectProblem::InCluster { .. }), "{e:?}");
+            assert!(std::error::Error::source(&e.problem).is_some());
+            let e = e.to_string();
+            assert!(
+                e.starts_with("member home: in_cluster: not running in a Kubernetes pod"),
+                "{e}"
+            )
+        }
     }
 }
 
