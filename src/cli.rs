@@ -242,7 +242,7 @@ async fn stub(args: StubArgs) -> anyhow::Result<()> {
         },
         admin: args.admin,
     };
-    let stub = Stub::start(client, options).await.map_err(anyhow::Error::msg)?;
+    let stub = Stub::start(client, options).await?;
     let addr = stub.local_addr();
     info!(
         %addr,
@@ -255,7 +255,7 @@ async fn stub(args: StubArgs) -> anyhow::Result<()> {
         "stub DNS server listening (UDP and TCP)"
     );
     shutdown_signal().await;
-    stub.shutdown().await.map_err(anyhow::Error::msg)?;
+    stub.shutdown().await?;
     info!("stopped");
     Ok(())
 }

@@ -92,11 +92,36 @@ pub struct Stub {
     admin: Option<AdminServer>,
 }
 
+/// Why the stub cannot start or stop, by the flag whose address failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StubError {
+    /// The DNS server cannot serve `--listen`.
+    #[error("--listen {addr}: {reason}")]
+    Listen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// What failed (the protocol, the address and the system's error).
+        reason: String,
+    },
+    /// The admin port cannot listen on `--admin`.
+    #[error("--admin {addr}")]
+    Admin {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The DNS server failed while stopping.
+    #[error("{0}")]
+    Shutdown(String),
+}
+
 impl Stub {
     /// Starts answering on `options.listen` and following the cluster behind `client`. Until
     /// the cluster has been listed (and the ConfigMap, when one is configured, listed or found
     /// unreadable), federation queries are SERVFAIL. Errors name the address that failed.
-    pub async fn start(client: Client, options: StubOptions) -> Result<Self, String> {
+    pub async fn start(client: Client, options: StubOptions) -> Result<Self, StubError> {
         let StubOptions {
             listen,
             settings,
@@ -120,7 +145,7 @@ impl Stub {
         };
         let server = StubServer::start(listen, answering)
             .await
-            .map_err(|e| format!("--listen {listen}: {e}"))?;
+            .map_err(|reason| StubError::Listen { addr: listen, reason })?;
         let stats = Arc::new(StubStats::default());
         let (ready, ready_rx) = channel::channel(Err("the local cluster is not listed yet".to_string()));
         let heartbeat = Arc::new(Heartbeat::new());
@@ -137,7 +162,7 @@ impl Stub {
                 };
                 let served = crate::admin::serve(addr, state)
                     .await
-                    .map_err(|e| format!("--admin {addr}: {e}"))?;
+                    .map_err(|source| StubError::Admin { addr, source })?;
                 Some(served)
             }
         };
@@ -185,13 +210,13 @@ impl Stub {
     }
 
     /// Stops following the cluster, answering and the admin port.
-    pub async fn shutdown(self) -> Result<(), String> {
+    pub async fn shutdown(self) -> Result<(), StubError> {
         self.follow.abort();
         let _ = self.follow.await;
         if let Some(admin) = self.admin {
             admin.shutdown().await;
         }
-        self.server.shutdown().await
+        self.server.shutdown().await.map_err(StubError::Shutdown)
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use fake_apiserver::FakeApiServer;
 use feddns::stub::query::parse_federations;
-use feddns::stub::{ClientSource, Sources, Stub, StubOptions, StubSettings, UpstreamSettings};
+use feddns::stub::{ClientSource, Sources, Stub, StubError, StubOptions, StubSettings, UpstreamSettings};
 use hickory_net::proto::op::{DnsResponse, ResponseCode};
 use hickory_net::proto::rr::{RData, RecordType};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -226,6 +226,42 @@ async fn start_stub(kubeconfig: PathBuf, flag: &str, upstream: Upstream, admin: 
         admin: admin.then(|| "127.0.0.1:0".parse().unwrap()),
     };
     Stub::start(client, options).await.unwrap()
+}
+
+/// A busy `--admin` port is a typed error naming the flag and the address, with the system's
+/// error as its source; the DNS server started before it is stopped with it.
+#[tokio::test]
+async fn a_busy_admin_port_is_an_admin_error_naming_the_address() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap();
+    // Nothing is contacted before the admin port listens.
+    let config = kube::Config::new(format!("http://{}", nowhere()).parse().unwrap());
+    let client = kube::Client::try_from(config).unwrap();
+    let options = StubOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        settings: StubSettings::new("cluster.local", 30).unwrap(),
+        sources: Sources {
+            node_name: NODE.into(),
+            configmap: None,
+            federations: parse_federations("myfed=example.com").unwrap(),
+            backoff: Duration::from_millis(50),
+            backoff_max: Duration::from_millis(200),
+        },
+        upstream: UpstreamSettings {
+            servers: vec![nowhere()],
+            timeout: Duration::from_millis(200),
+            cache_size: 10,
+        },
+        admin: Some(addr),
+    };
+    match Stub::start(client, options).await {
+        Err(StubError::Admin { addr: failed, source }) => {
+            assert_eq!(failed, addr);
+            assert_eq!(source.kind(), std::io::ErrorKind::AddrInUse);
+        }
+        Err(e) => panic!("not an admin error: {e:?}"),
+        Ok(_) => panic!("the stub started on a busy admin port"),
+    }
 }
 
 fn cname(target: &str) -> String {
