@@ -52,7 +52,7 @@ use crate::config::{MemberConfig, MemberSource};
 use feddns_provider::DnsName;
 
 use crate::model::{MemberSnapshot, ObjectChange, RouteKey, RouteKind, ServiceKey, SourceKind};
-use crate::parse_errors::{self, kubeconfig_problem};
+use crate::parse_errors::{self, chain, kubeconfig_problem};
 use crate::selector::Selection;
 
 /// Most events gathered into one [`MemberEvent::Changes`].
@@ -185,21 +185,6 @@ fn check_context(kubeconfig: &Kubeconfig, context: Option<&str>) -> Result<(), S
             }
         ))
     }
-}
-
-/// An error and its sources, on one line.
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    text
 }
 
 /// The kinds watched.

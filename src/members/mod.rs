@@ -1,6 +1,10 @@
 //! Member clusters: where their state comes from (snapshot files or Kubernetes API servers), and
 //! the [`Supervisor`] that runs one source per configured member and follows configuration
 //! changes.
+//!
+//! Owns: every read of a member cluster (watchers, projections into the model, discovery of
+//! members from a registry). May not: plan records or call a DNS provider; it only sends
+//! [`MemberEvent`]s to the controller.
 
 pub mod discovery;
 pub mod gateway_api;

@@ -22,6 +22,10 @@
 //! * [`watch`]: the Kubernetes side that builds new zones as the cluster and the kube-dns
 //!   ConfigMap change.
 //! * [`metrics`]: `feddns_stub_*`, served with `/healthz`, `/readyz` and `/status` on `--admin`.
+//!
+//! Owns: everything `feddns stub` does inside one member cluster. May not: run the controller
+//! or call a DNS provider; it shares the pure core, the member projections and connection, the
+//! watch backoff and the admin port.
 
 pub mod chain;
 pub mod cluster;

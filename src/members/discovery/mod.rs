@@ -7,7 +7,7 @@
 //! watcher(referenced Secrets, per namespace) ─┼─► stores ─► assemble (pure) ─► watch::Sender<map>
 //! ```
 //!
-//! One file per registry, each implementing the small [`Registry`] trait (which objects it
+//! One file per registry, each implementing the small `Registry` trait (which objects it
 //! watches, how one becomes a member source): `kubeconfig_secrets`, `kubefed`, `karmada`,
 //! `cluster_api`. What they share (the item kept of an object, referenced Secrets, kubeconfig
 //! checks and synthesis) is in `source`; the state machine that runs the watchers and assembles

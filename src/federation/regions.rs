@@ -1,12 +1,12 @@
 //! Region data that ships with feddns. Pure.
 //!
-//! * [`RegionMap`]: member region → AWS region for latency routing (`src/data/latency-regions.yaml`),
+//! * [`RegionMap`]: member region → AWS region for latency routing (`src/federation/data/latency-regions.yaml`),
 //!   extended or overridden by the configuration. A region that is not in it is reported, never
 //!   guessed.
 //! * [`RegionMap::geo_location`]: member region → GCP region for Cloud DNS geo routing
-//!   (`src/data/geo-locations.yaml`), extended or overridden by `routing.locations`.
+//!   (`src/federation/data/geo-locations.yaml`), extended or overridden by `routing.locations`.
 //! * [`elb_alias`]: the Route53 alias target of an AWS load balancer hostname, from the canonical
-//!   hosted zone ids of Elastic Load Balancing (`src/data/elb-hosted-zones.yaml`).
+//!   hosted zone ids of Elastic Load Balancing (`src/federation/data/elb-hosted-zones.yaml`).
 
 use std::collections::BTreeMap;
 

@@ -12,8 +12,6 @@ use feddns_provider::parse_error::{free_text, serde_reason, unexpected_kind};
 use kube::config::KubeconfigError;
 use serde_saphyr::{DefaultMessageFormatter, Error, MessageFormatter};
 
-use crate::members::kube::chain;
-
 /// A YAML error of the text from `origin`, without any of the text.
 pub fn yaml(origin: impl Into<String>, e: &Error) -> ParseError {
     let location = e.location();
@@ -97,6 +95,21 @@ pub fn kubeconfig_problem(e: &KubeconfigError) -> String {
         KubeconfigError::Parse(p) => yaml("", p).located(),
         other => chain(other),
     }
+}
+
+/// An error and its sources, on one line.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
 }
 
 #[cfg(test)]
