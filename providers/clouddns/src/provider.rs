@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use feddns_provider::{
-    ApiGate, ApiStats, Capabilities, Change, DnsName, ErrorClass, Limits, MAX_PAGES, PageError, PageGuard,
-    Provider, ProviderError, RecordKey, RecordSet, RecordType, Retrier, RetryPolicy, Routing, SelfRetried,
-    SetRules, SyncPoll, SyncWait, check_name, check_values, in_zone, normalize_name, wait_until_synced,
+    ApiGate, ApiStats, Capabilities, Change, DnsName, ErrorClass, Limits, PageGuard, Provider, ProviderError,
+    RecordKey, RecordSet, RecordType, Retrier, RetryPolicy, Routing, SelfRetried, SetRules, SyncPoll,
+    SyncWait, check_name, check_values, in_zone, normalize_name, wait_until_synced,
 };
 use gcp_auth::TokenProvider;
 use tracing::{debug, warn};
@@ -344,19 +344,14 @@ impl CloudDnsProvider {
                         }),
                     };
                 }
-                Some(t) => match pages.advance(t.clone()) {
-                    Ok(()) => token = Some(t),
-                    Err(PageError::Repeated) => {
-                        return Err(CloudDnsError::Protocol(format!(
-                            "managedZones.list repeated the page token {t:?}"
-                        )));
-                    }
-                    Err(PageError::Endless) => {
-                        return Err(CloudDnsError::Protocol(format!(
-                            "managedZones.list did not end after {MAX_PAGES} pages"
-                        )));
-                    }
-                },
+                Some(t) => {
+                    pages
+                        .check(t.clone(), "managedZones.list", || {
+                            format!("repeated the page token {t:?}")
+                        })
+                        .map_err(CloudDnsError::Protocol)?;
+                    token = Some(t);
+                }
             }
         }
     }
@@ -386,21 +381,15 @@ impl CloudDnsProvider {
             out.extend(page.rrsets);
             match page.next_page_token {
                 None => return Ok(out),
-                Some(t) => match pages.advance(t.clone()) {
-                    Ok(()) => query.page_token = Some(t),
-                    Err(PageError::Repeated) => {
-                        return Err(ProviderError::Other(format!(
-                            "clouddns: rrsets.list of zone {} repeated the page token {t:?}; stopping instead of looping",
-                            self.managed_zone
-                        )));
-                    }
-                    Err(PageError::Endless) => {
-                        return Err(ProviderError::Other(format!(
-                            "clouddns: rrsets.list of zone {} did not end after {MAX_PAGES} pages",
-                            self.managed_zone
-                        )));
-                    }
-                },
+                Some(t) => {
+                    let listing = format!("clouddns: rrsets.list of zone {}", self.managed_zone);
+                    pages
+                        .check(t.clone(), &listing, || {
+                            format!("repeated the page token {t:?}; stopping instead of looping")
+                        })
+                        .map_err(ProviderError::Other)?;
+                    query.page_token = Some(t);
+                }
             }
         }
     }

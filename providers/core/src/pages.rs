@@ -59,6 +59,16 @@ impl<K: Hash + Eq> PageGuard<K> {
         }
         Ok(())
     }
+
+    /// [`Self::advance`] with the error as text for `listing` (what is listed, e.g.
+    /// `rrsets.list of zone z`): `{listing} {repeated()}` or `{listing} did not end after 10000
+    /// pages`.
+    pub fn check(&mut self, next: K, listing: &str, repeated: impl FnOnce() -> String) -> Result<(), String> {
+        self.advance(next).map_err(|e| match e {
+            PageError::Repeated => format!("{listing} {}", repeated()),
+            PageError::Endless => format!("{listing} did not end after {MAX_PAGES} pages"),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -75,5 +85,10 @@ mod tests {
             assert_eq!(g.advance(i), Ok(()));
         }
         assert_eq!(g.advance(MAX_PAGES), Err(PageError::Endless));
+        let mut g = PageGuard::starting_at(1);
+        assert_eq!(
+            g.check(1, "rrsets.list of zone z", || "repeated the page token 1".into()),
+            Err("rrsets.list of zone z repeated the page token 1".to_string())
+        );
     }
 }

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use feddns_provider::{
-    ApiGate, ApiStats, Capabilities, Change, ErrorClass, Limits, MAX_PAGES, PageError, PageGuard, Provider,
-    ProviderError, RecordKey, RecordSet, Retrier, RetryPolicy, Routing, SelfRetried, SetRules, SyncPoll,
-    SyncWait, check_name, check_values, normalize_name, wait_until_synced,
+    ApiGate, ApiStats, Capabilities, Change, ErrorClass, Limits, PageGuard, Provider, ProviderError,
+    RecordKey, RecordSet, Retrier, RetryPolicy, Routing, SelfRetried, SetRules, SyncPoll, SyncWait,
+    check_name, check_values, normalize_name, wait_until_synced,
 };
 use tracing::{debug, warn};
 
@@ -271,25 +271,21 @@ impl Route53Provider {
                 return Ok(());
             }
             next = (page.next_dns_name.clone(), page.next_hosted_zone_id.clone());
-            let guard = if next.0.is_none() {
-                Err(PageError::Repeated)
-            } else {
-                pages.advance(next.clone())
+            let position = || {
+                format!(
+                    "repeated or lost its position (next name {:?}, next id {:?})",
+                    next.0, next.1
+                )
             };
-            match guard {
-                Ok(()) => {}
-                Err(PageError::Repeated) => {
-                    return Err(Route53Error::Protocol(format!(
-                        "ListHostedZonesByName repeated or lost its position (next name {:?}, next id {:?})",
-                        next.0, next.1
-                    )));
-                }
-                Err(PageError::Endless) => {
-                    return Err(Route53Error::Protocol(format!(
-                        "ListHostedZonesByName did not end after {MAX_PAGES} pages"
-                    )));
-                }
+            if next.0.is_none() {
+                return Err(Route53Error::Protocol(format!(
+                    "ListHostedZonesByName {}",
+                    position()
+                )));
             }
+            pages
+                .check(next.clone(), "ListHostedZonesByName", position)
+                .map_err(Route53Error::Protocol)?;
         }
     }
 
@@ -547,22 +543,17 @@ impl Provider for Route53Provider {
                     self.zone_id
                 )));
             }
-            match pages.advance(next.clone()) {
-                Ok(()) => start = next,
-                Err(PageError::Repeated) => {
-                    return Err(ProviderError::Other(format!(
-                        "ListResourceRecordSets of zone {} repeated the page starting at {:?} {:?} {:?}; \
+            let listing = format!("ListResourceRecordSets of zone {}", self.zone_id);
+            pages
+                .check(next.clone(), &listing, || {
+                    format!(
+                        "repeated the page starting at {:?} {:?} {:?}; \
                          the server ignores the start position, stopping instead of looping",
-                        self.zone_id, next.name, next.rtype, next.identifier
-                    )));
-                }
-                Err(PageError::Endless) => {
-                    return Err(ProviderError::Other(format!(
-                        "ListResourceRecordSets of zone {} did not end after {MAX_PAGES} pages",
-                        self.zone_id
-                    )));
-                }
-            }
+                        next.name, next.rtype, next.identifier
+                    )
+                })
+                .map_err(ProviderError::Other)?;
+            start = next;
         }
     }
 
