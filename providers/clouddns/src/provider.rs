@@ -232,12 +232,6 @@ impl CloudDnsProvider {
         &self.managed_zone
     }
 
-    /// Requests, throttles and errors, by operation (`managedZones.get`, `managedZones.list`,
-    /// `rrsets.list`, `changes.create`, `changes.get`).
-    pub fn api_stats(&self) -> ApiStats {
-        self.gate.stats()
-    }
-
     /// One rate-limited, counted call.
     async fn call<T>(
         &self,

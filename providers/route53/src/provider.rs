@@ -1,6 +1,6 @@
 //! [`Route53Provider`]: the feddns [`Provider`] for one Route53 hosted zone.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -134,17 +134,6 @@ impl Route53Provider {
     /// The hosted zone id (without `/hostedzone/`).
     pub fn zone_id(&self) -> &str {
         &self.zone_id
-    }
-
-    /// Requests sent, by operation (`ListHostedZonesByName`, `ListResourceRecordSets`,
-    /// `ChangeResourceRecordSets`, `GetChange`).
-    pub fn api_calls(&self) -> BTreeMap<String, u64> {
-        self.gate.stats().calls
-    }
-
-    /// Requests, throttles and errors, by operation.
-    pub fn api_stats(&self) -> ApiStats {
-        self.gate.stats()
     }
 
     /// One rate-limited, counted call.
