@@ -10,7 +10,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use super::source::{
-    Endpoint, Item, NameRef, SecretRef, custom_resource, kubeconfig_yaml, member_of, object_item,
+    Endpoint, Item, NameRef, SecretRef, cluster_member, custom_resource, kubeconfig_yaml, object_item,
     referenced_secret, secret_ca, server_url, spec_of, token_of,
 };
 use super::state::{Msg, Task, spawn_watch};
@@ -73,43 +73,39 @@ pub(super) fn karmada_secret_namespace(cluster: &Item) -> Option<String> {
 /// `spec.secretRef` (keys `token`, `caBundle`), `spec.insecureSkipTLSVerification`,
 /// `spec.proxyURL`. Pull-mode clusters are an error: the host cannot reach them.
 pub(super) fn from_karmada<'a>(cluster: &Item, lookup: impl Fn(&str, &str) -> SecretRef<'a>) -> Discovered {
-    member_of("Karmada Cluster", cluster, &cluster.name, |name| {
-        kubeconfig(cluster, name, lookup)
-    })
-}
-
-fn kubeconfig<'a>(
-    cluster: &Item,
-    name: &str,
-    lookup: impl Fn(&str, &str) -> SecretRef<'a>,
-) -> Result<String, String> {
-    let spec: KarmadaClusterSpec = spec_of(&cluster.object)?;
-    if spec.sync_mode.as_deref() == Some("Pull") {
-        return Err(
-            "is in Pull sync mode: its karmada-agent connects out to Karmada, and its API \
-                    server is not reachable from the host (no apiEndpoint or credentials are kept); \
-                    list it as a member with its own kubeconfig instead"
-                .into(),
-        );
-    }
-    let server = server_url(spec.api_endpoint.as_deref().unwrap_or(""))?;
-    let secret_ref = spec.secret_ref.ok_or("has no spec.secretRef")?;
-    let (Some(ns), Some(secret_name)) = (
-        secret_ref.namespace.filter(|n| !n.is_empty()),
-        secret_ref.name.filter(|n| !n.is_empty()),
-    ) else {
-        return Err("spec.secretRef needs both namespace and name".into());
-    };
-    let (data, shown) = referenced_secret(lookup, &ns, &secret_name)?;
-    let token = token_of(data, &shown)?;
-    let insecure = spec.insecure_skip_tls_verification.unwrap_or(false);
-    let ca = if insecure {
-        None
-    } else {
-        secret_ca(data, "caBundle", &shown)?
-    };
-    let proxy_url = spec.proxy_url.as_deref();
-    Ok(kubeconfig_yaml(&Endpoint::new(
-        name, server, ca, token, insecure, proxy_url,
-    )))
+    cluster_member(
+        "Karmada Cluster",
+        cluster,
+        lookup,
+        |spec: KarmadaClusterSpec, name, lookup| {
+            if spec.sync_mode.as_deref() == Some("Pull") {
+                return Err(
+                    "is in Pull sync mode: its karmada-agent connects out to Karmada, and its API \
+                        server is not reachable from the host (no apiEndpoint or credentials are kept); \
+                        list it as a member with its own kubeconfig instead"
+                        .into(),
+                );
+            }
+            let server = server_url(spec.api_endpoint.as_deref().unwrap_or(""))?;
+            let secret_ref = spec.secret_ref.ok_or("has no spec.secretRef")?;
+            let (Some(ns), Some(secret_name)) = (
+                secret_ref.namespace.filter(|n| !n.is_empty()),
+                secret_ref.name.filter(|n| !n.is_empty()),
+            ) else {
+                return Err("spec.secretRef needs both namespace and name".into());
+            };
+            let (data, shown) = referenced_secret(lookup, &ns, &secret_name)?;
+            let token = token_of(data, &shown)?;
+            let insecure = spec.insecure_skip_tls_verification.unwrap_or(false);
+            let ca = if insecure {
+                None
+            } else {
+                secret_ca(data, "caBundle", &shown)?
+            };
+            let proxy_url = spec.proxy_url.as_deref();
+            Ok(kubeconfig_yaml(&Endpoint::new(
+                name, server, ca, token, insecure, proxy_url,
+            )))
+        },
+    )
 }

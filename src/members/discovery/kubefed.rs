@@ -11,8 +11,8 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use super::source::{
-    Endpoint, Item, NameRef, SecretRef, check_pem, custom_resource, kubeconfig_yaml, member_of, object_item,
-    referenced_secret, secret_ca, server_url, spec_of, token_of,
+    Endpoint, Item, NameRef, SecretRef, check_pem, cluster_member, custom_resource, kubeconfig_yaml,
+    object_item, referenced_secret, secret_ca, server_url, token_of,
 };
 use super::state::{Msg, Task, spawn_watch};
 use super::{Discovered, DiscoverySettings, Registry};
@@ -71,39 +71,35 @@ struct KubeFedClusterSpec {
 /// `ca.crt`), the token of Secret `spec.secretRef.name` in the same namespace;
 /// `spec.disabledTLSValidations: ["*"]` turns off certificate verification.
 pub(super) fn from_kubefed<'a>(cluster: &Item, lookup: impl Fn(&str, &str) -> SecretRef<'a>) -> Discovered {
-    member_of("KubeFedCluster", cluster, &cluster.name, |name| {
-        kubeconfig(cluster, name, lookup)
-    })
-}
-
-fn kubeconfig<'a>(
-    cluster: &Item,
-    name: &str,
-    lookup: impl Fn(&str, &str) -> SecretRef<'a>,
-) -> Result<String, String> {
-    let spec: KubeFedClusterSpec = spec_of(&cluster.object)?;
-    let server = server_url(spec.api_endpoint.as_deref().unwrap_or(""))?;
-    let secret_name = spec
-        .secret_ref
-        .and_then(|r| r.name)
-        .filter(|n| !n.is_empty())
-        .ok_or("has no spec.secretRef.name")?;
-    let (data, shown) = referenced_secret(lookup, &cluster.namespace, &secret_name)?;
-    let token = token_of(data, &shown)?;
-    let insecure = spec
-        .disabled_tls_validations
-        .unwrap_or_default()
-        .iter()
-        .any(|v| v == "*");
-    let ca = match spec.ca_bundle.as_ref().filter(|b| !b.0.is_empty()) {
-        Some(b) => {
-            check_pem(&b.0, "spec.caBundle")?;
-            Some(b.0.as_slice())
-        }
-        None => secret_ca(data, "ca.crt", &shown)?,
-    };
-    let proxy_url = spec.proxy_url.as_deref();
-    Ok(kubeconfig_yaml(&Endpoint::new(
-        name, server, ca, token, insecure, proxy_url,
-    )))
+    cluster_member(
+        "KubeFedCluster",
+        cluster,
+        lookup,
+        |spec: KubeFedClusterSpec, name, lookup| {
+            let server = server_url(spec.api_endpoint.as_deref().unwrap_or(""))?;
+            let secret_name = spec
+                .secret_ref
+                .and_then(|r| r.name)
+                .filter(|n| !n.is_empty())
+                .ok_or("has no spec.secretRef.name")?;
+            let (data, shown) = referenced_secret(lookup, &cluster.namespace, &secret_name)?;
+            let token = token_of(data, &shown)?;
+            let insecure = spec
+                .disabled_tls_validations
+                .unwrap_or_default()
+                .iter()
+                .any(|v| v == "*");
+            let ca = match spec.ca_bundle.as_ref().filter(|b| !b.0.is_empty()) {
+                Some(b) => {
+                    check_pem(&b.0, "spec.caBundle")?;
+                    Some(b.0.as_slice())
+                }
+                None => secret_ca(data, "ca.crt", &shown)?,
+            };
+            let proxy_url = spec.proxy_url.as_deref();
+            Ok(kubeconfig_yaml(&Endpoint::new(
+                name, server, ca, token, insecure, proxy_url,
+            )))
+        },
+    )
 }

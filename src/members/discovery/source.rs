@@ -287,6 +287,19 @@ pub(super) fn member_of(
     }
 }
 
+/// A member from a registry's cluster object: named after it (or the annotation), its `spec`
+/// read as `S` and turned into a kubeconfig by `build`, given the member name and the Secrets.
+pub(super) fn cluster_member<'a, S: for<'de> Deserialize<'de> + Default>(
+    kind: &str,
+    cluster: &Item,
+    lookup: impl Fn(&str, &str) -> SecretRef<'a>,
+    build: impl FnOnce(S, &str, &dyn Fn(&str, &str) -> SecretRef<'a>) -> Result<String, String>,
+) -> Discovered {
+    member_of(kind, cluster, &cluster.name, |name| {
+        build(spec_of(&cluster.object)?, name, &lookup)
+    })
+}
+
 /// The data of Secret `namespace/name`, referenced by a registry object, and its name to show.
 pub(super) fn referenced_secret<'a>(
     lookup: impl Fn(&str, &str) -> SecretRef<'a>,
