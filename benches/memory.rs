@@ -44,6 +44,20 @@ fn live() -> i64 {
         - i64::try_from(s.bytes_deallocated).unwrap_or(i64::MAX)
 }
 
+/// The index of the members' snapshots `snapshots` makes, with the live bytes of the snapshots
+/// alone and of the index built from them (which holds the snapshots).
+fn indexed(snapshots: impl Iterator<Item = MemberSnapshot>) -> (Index, i64, i64) {
+    let base = live();
+    let snapshots: Vec<MemberSnapshot> = snapshots.collect();
+    let snapshot_bytes = live() - base;
+    let mut index = Index::new();
+    for (m, s) in snapshots.into_iter().enumerate() {
+        index.set_snapshot(&format!("member-{m}"), s);
+    }
+    index.take_dirty();
+    (index, snapshot_bytes, live() - base)
+}
+
 fn env_u32(name: &str, default: u32) -> u32 {
     match std::env::var(name) {
         Ok(v) => v.parse().unwrap_or_else(|_| {
@@ -87,15 +101,8 @@ fn main() {
     );
     let opts = PlanOptions::default();
 
-    let base = live();
-    let snapshots: Vec<MemberSnapshot> = (0..members).map(|m| member_snapshot_of(m, services, 0)).collect();
-    let snapshot_bytes = live() - base;
-    let mut index = Index::new();
-    for (m, s) in snapshots.into_iter().enumerate() {
-        index.set_snapshot(&format!("member-{m}"), s);
-    }
-    index.take_dirty();
-    let index_bytes = live() - base;
+    let (index, snapshot_bytes, index_bytes) =
+        indexed((0..members).map(|m| member_snapshot_of(m, services, 0)));
 
     let empty = ZoneCache::new("_feddns", &opts.owner_id, "bench");
     let keys = all_services(&index, &empty);
@@ -176,15 +183,7 @@ fn main() {
     drop(rt);
 
     let hosts = env_u32("FEDDNS_BENCH_HOSTS", 5_000);
-    let base = live();
-    let snapshots: Vec<MemberSnapshot> = (0..members).map(|m| ingress_snapshot_of(m, hosts)).collect();
-    let snapshot_bytes = live() - base;
-    let mut index = Index::new();
-    for (m, s) in snapshots.into_iter().enumerate() {
-        index.set_snapshot(&format!("member-{m}"), s);
-    }
-    index.take_dirty();
-    let index_bytes = live() - base;
+    let (index, snapshot_bytes, index_bytes) = indexed((0..members).map(|m| ingress_snapshot_of(m, hosts)));
     let keys = all_services(&index, &empty);
     let before = live();
     let p = plan(&index, &empty, &keys, &cfg, &NoLookup, &opts);

@@ -36,7 +36,9 @@ enum Owner {
     /// value, no routing), only its TTL is kept: the record is made again when it is needed.
     Ours {
         subject: Subject,
-        source: Option<HostSource>,
+        /// The object a host's record names; boxed, so that the many Service owners pay a
+        /// pointer for it, not the object's key (one entry per owned name).
+        source: Option<Box<HostSource>>,
         record_ttl: Option<u32>,
     },
     /// Another feddns instance's (why the name is not ours).
@@ -269,7 +271,7 @@ impl ZoneCache {
                 && txt.unmodelled.is_none();
             Owner::Ours {
                 subject: own.subject,
-                source: own.source,
+                source: own.source.map(Box::new),
                 record_ttl: exact.then_some(txt.ttl),
             }
         } else {
@@ -314,7 +316,7 @@ impl ZoneCache {
                     owner: self.owner_id.clone(),
                     federation: self.federation.clone(),
                     subject: subject.clone(),
-                    source: source.clone(),
+                    source: source.as_deref().cloned(),
                 };
                 Some(Arc::new(RecordSet::new(
                     &companion,
