@@ -36,11 +36,11 @@ use fake_apiserver::FakeApiServer;
 use fake_apiserver::fixtures::{lb, node, slice};
 use fake_apiserver::proxy::HangingProxy;
 use feddns::config::Config;
-use feddns::controller::Controller;
+use feddns::control::controller::Controller;
+use feddns::control::resolver::{Resolution, Resolve};
+use feddns::control::runner::Instance;
 use feddns::members::MemberEvent;
 use feddns::members::snapshot::parse_snapshot;
-use feddns::resolver::{Resolution, Resolve};
-use feddns::runner::Instance;
 use feddns_provider::probe::Probe;
 use feddns_provider::{Capabilities, Change, Limits, Provider, ProviderError, RecordSet, RecordType};
 use feddns_route53::fake::FakeRoute53;
@@ -955,7 +955,7 @@ async fn slow_list(services: usize) -> anyhow::Result<Row> {
     while started.elapsed() < SLOW_LIST - Duration::from_secs(5) {
         for path in ["/healthz", "/status"] {
             let t = Instant::now();
-            feddns::admin::http_get(&addr, path, Duration::from_secs(2))
+            feddns::ops::admin::http_get(&addr, path, Duration::from_secs(2))
                 .await
                 .with_context(|| format!("{path} during the listing"))?;
             slowest = slowest.max(t.elapsed());

@@ -17,13 +17,13 @@
 
 use std::alloc::System;
 
-use feddns::applier::batches;
-use feddns::diff::ZoneCache;
-use feddns::index::Index;
-use feddns::model::{IngressProj, MemberSnapshot, ServiceKey, ServiceOptions, Target};
-use feddns::names::Naming;
-use feddns::plan::{PlanOptions, all_services, plan};
-use feddns::planner::{DEFAULT_TTL, NoLookup, PlannerConfig};
+use feddns::control::applier::batches;
+use feddns::federation::diff::ZoneCache;
+use feddns::federation::index::Index;
+use feddns::federation::model::{IngressProj, MemberSnapshot, ServiceKey, ServiceOptions, Target};
+use feddns::federation::names::Naming;
+use feddns::federation::plan::{PlanOptions, all_services, plan};
+use feddns::federation::planner::{DEFAULT_TTL, NoLookup, PlannerConfig};
 use feddns_embedded::{EmbeddedConfig, EmbeddedProvider};
 use feddns_provider::{Capabilities, Change, MemoryProvider, Provider};
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};

@@ -6,12 +6,12 @@
 
 use std::time::{Duration, Instant};
 
-use feddns::diff::ZoneCache;
-use feddns::index::Index;
-use feddns::model::{MemberSnapshot, ServiceKey, Target};
-use feddns::names::Naming;
-use feddns::plan::{PlanOptions, all_services, plan};
-use feddns::planner::{DEFAULT_TTL, NoLookup, PlannerConfig};
+use feddns::federation::diff::ZoneCache;
+use feddns::federation::index::Index;
+use feddns::federation::model::{MemberSnapshot, ServiceKey, Target};
+use feddns::federation::names::Naming;
+use feddns::federation::plan::{PlanOptions, all_services, plan};
+use feddns::federation::planner::{DEFAULT_TTL, NoLookup, PlannerConfig};
 use feddns_provider::{Capabilities, Change};
 
 #[path = "support/mod.rs"]

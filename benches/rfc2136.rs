@@ -29,10 +29,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail, ensure};
 use feddns::config::Config;
-use feddns::controller::{Controller, Stats};
+use feddns::control::controller::{Controller, Stats};
+use feddns::control::resolver::DnsResolver;
+use feddns::federation::model::{ObjectChange, Target};
 use feddns::members::MemberEvent;
-use feddns::model::{ObjectChange, Target};
-use feddns::resolver::DnsResolver;
 use feddns_provider::{Change, Provider, RecordSet, RecordType};
 use feddns_rfc2136::testing::{DnsServer, KEY_NAME, Kind, Options};
 use hickory_proto::op::Message;

@@ -14,15 +14,15 @@ use feddns_route53::Route53Provider;
 use tracing::{info, warn};
 
 use crate::config::{Config, MemberSource, ProviderConfig};
-use crate::controller::Controller;
-use crate::index::Topology;
+use crate::control::controller::Controller;
+use crate::control::resolver::DnsResolver;
+use crate::control::runner::Instance;
+use crate::federation::index::Topology;
+use crate::federation::model::SourceKind;
+use crate::federation::plan::render_table;
 use crate::members::kube::list_once;
 use crate::members::snapshot::load_snapshot;
 use crate::members::{MemberEvent, Supervisor};
-use crate::model::SourceKind;
-use crate::plan::render_table;
-use crate::resolver::DnsResolver;
-use crate::runner::Instance;
 
 /// Federated DNS controller for Kubernetes.
 #[derive(Debug, Parser)]
@@ -206,8 +206,8 @@ async fn stub(args: StubArgs) -> anyhow::Result<()> {
             let (ns, name) = text.split_once('/').ok_or_else(|| {
                 anyhow::anyhow!("--configmap {text:?}: expected namespace/name, e.g. kube-system/kube-dns")
             })?;
-            crate::names::check_label("--configmap namespace", ns)?;
-            crate::names::check_name("--configmap name", name)?;
+            crate::federation::names::check_label("--configmap namespace", ns)?;
+            crate::federation::names::check_name("--configmap name", name)?;
             Some((ns.to_string(), name.to_string()))
         }
     };
@@ -290,10 +290,10 @@ async fn run_controller(path: &Path, force: bool) -> anyhow::Result<()> {
 }
 
 /// Applies edits of the configuration file to the running members (see
-/// [`crate::runner::follow_membership`]); runs until the task is dropped.
+/// [`crate::control::runner::follow_membership`]); runs until the task is dropped.
 pub async fn follow_config(path: PathBuf, current: Config, supervisor: Supervisor) {
     let (_keep, stop) = tokio::sync::watch::channel(false);
-    crate::runner::follow_membership(path, current, supervisor, None, stop).await;
+    crate::control::runner::follow_membership(path, current, supervisor, None, stop).await;
 }
 
 /// `feddns status`: asks a running instance's admin port.
@@ -320,13 +320,13 @@ async fn status(admin: Option<String>, config: Option<PathBuf>, output: Output) 
         }
         (None, None) => bail!("give the running instance's admin address with --admin, or its --config"),
     };
-    let body = crate::admin::http_get(&addr, "/status", Duration::from_secs(10))
+    let body = crate::ops::admin::http_get(&addr, "/status", Duration::from_secs(10))
         .await
         .with_context(|| format!("cannot get the status from {addr}"))?;
-    let report: crate::status::StatusReport = serde_json::from_str(&body)
+    let report: crate::ops::status::StatusReport = serde_json::from_str(&body)
         .with_context(|| format!("{addr}/status did not answer with a status report"))?;
     match output {
-        Output::Table => print!("{}", crate::status::render(&report)),
+        Output::Table => print!("{}", crate::ops::status::render(&report)),
         Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
     }
     Ok(())
@@ -439,7 +439,7 @@ async fn discover_once(cfg: &Config) -> anyhow::Result<Vec<crate::config::Member
     if !cfg.discovers() {
         return Ok(Vec::new());
     }
-    let host = crate::runner::connect_host(cfg).await?;
+    let host = crate::control::runner::connect_host(cfg).await?;
     let (tx, mut rx) = tokio::sync::watch::channel(None);
     let task = tokio::spawn(crate::members::discovery::follow(
         host,

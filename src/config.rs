@@ -45,12 +45,12 @@ use std::time::Duration;
 use feddns_provider::ParseError;
 use serde::{Deserialize, Deserializer};
 
-use crate::model::{RoutingMode, SourceKind};
-use crate::names::{Naming, check_label};
-use crate::ownership::DEFAULT_PREFIX;
-use crate::parse_errors;
-use crate::planner::DEFAULT_TTL;
-use crate::selector::{LabelSelector, Selection};
+use crate::federation::model::{RoutingMode, SourceKind};
+use crate::federation::names::{Naming, check_label};
+use crate::federation::ownership::DEFAULT_PREFIX;
+use crate::federation::parse_errors;
+use crate::federation::planner::DEFAULT_TTL;
+use crate::federation::selector::{LabelSelector, Selection};
 
 /// A configuration error: which file, which field, what is wrong.
 #[derive(Debug, thiserror::Error)]
@@ -430,7 +430,7 @@ impl LeaderElectionConfig {
     }
 
     fn check(&self) -> Result<(), (&'static str, String)> {
-        crate::names::check_name("lease name", &self.lease)
+        crate::federation::names::check_name("lease name", &self.lease)
             .map_err(|e| ("leader_election.lease", e.to_string()))?;
         if let Some(ns) = &self.namespace {
             check_label("namespace", ns).map_err(|e| ("leader_election.namespace", e.to_string()))?;
@@ -754,7 +754,7 @@ impl Config {
             }
         }
         for host in self.resolver.hosts.keys() {
-            crate::names::check_name("resolver host", &feddns_provider::normalize_name(host))
+            crate::federation::names::check_name("resolver host", &feddns_provider::normalize_name(host))
                 .map_err(|e| self.invalid(format!("resolver.hosts.{host}"), e))?;
         }
         Ok(())

@@ -1,9 +1,10 @@
 //! feddns: a federated DNS controller for Kubernetes.
 //!
-//! Data flow: member sources ([`members`]) feed the pure federation [`index`]; the [`planner`]
-//! turns dirty Services into desired record sets; [`diff`] compares them with the provider cache
-//! (owned names only, see [`ownership`]); [`plan`] applies the safety rules; the applier writes
-//! batches to a `feddns_provider::Provider`.
+//! Data flow: member sources ([`members`]) feed the pure federation [`index`](federation::index);
+//! the [`planner`](federation::planner) turns dirty Services and hosts into desired record sets;
+//! [`diff`](federation::diff) compares them with the provider cache (owned names only, see
+//! [`ownership`](federation::ownership)); [`plan`](federation::plan) applies the safety rules;
+//! the [`applier`](control::applier) writes batches to a `feddns_provider::Provider`.
 //!
 //! Layout: [`federation`] is the pure core (no I/O), [`control`] the running controller,
 //! [`members`] the member edge (Kubernetes clusters, snapshot files, discovery), [`ops`] what
@@ -17,10 +18,3 @@ pub mod federation;
 pub mod members;
 pub mod ops;
 pub mod stub;
-
-// The modules under their former paths (`crate::planner`, `feddns::controller`, ...).
-pub use control::{applier, backoff, controller, leader, resolver, runner, writer};
-pub use federation::{
-    diff, hosts, index, model, names, ownership, parse_errors, plan, planner, regions, selector,
-};
-pub use ops::{admin, metrics, status};

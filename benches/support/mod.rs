@@ -2,7 +2,9 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use feddns::model::{MemberSnapshot, NodeProj, ServiceKey, ServiceOptions, ServiceProj, SliceProj, Target};
+use feddns::federation::model::{
+    MemberSnapshot, NodeProj, ServiceKey, ServiceOptions, ServiceProj, SliceProj, Target,
+};
 
 /// Members of the benchmark federation.
 pub(crate) const MEMBERS: u32 = 20;

@@ -19,9 +19,9 @@ use std::collections::BTreeSet;
 use feddns_provider::{Change, ErrorClass, Limits, Provider, ProviderError, Retrier};
 use tracing::{debug, info, warn};
 
-use crate::diff::NameChanges;
-use crate::model::Subject;
-use crate::writer::{Fence, Fenced};
+use crate::control::writer::{Fence, Fenced};
+use crate::federation::diff::NameChanges;
+use crate::federation::model::Subject;
 
 /// The retry settings of provider calls: the one policy of `feddns_provider::retry`.
 pub use feddns_provider::RetryPolicy;
@@ -245,7 +245,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::diff::ZoneCache;
+    use crate::federation::diff::ZoneCache;
 
     fn group(name: &str, values: usize) -> NameChanges {
         let set = RecordSet::new(
@@ -256,7 +256,7 @@ mod tests {
         );
         NameChanges {
             name: set.name.to_string(),
-            service: Subject::Service(crate::model::ServiceKey::new("ns", name)),
+            service: Subject::Service(crate::federation::model::ServiceKey::new("ns", name)),
             changes: vec![Change::create(set)],
         }
     }
@@ -443,7 +443,7 @@ mod tests {
     /// A lease past its renew deadline sends nothing, even a retry of a batch already tried.
     #[tokio::test(start_paused = true)]
     async fn an_expired_lease_sends_nothing_not_even_a_retry() {
-        use crate::leader::LeaseClock;
+        use crate::control::leader::LeaseClock;
         let clock = std::sync::Arc::new(LeaseClock::new());
         let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let fence = Fence::new(Some(clock.clone()), stop_rx);

@@ -28,21 +28,21 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, error, info, warn};
 
-use crate::admin::Heartbeat;
-use crate::applier::{ApplyOutcome, CallError, RetryPolicy};
 use crate::config::Config;
-use crate::diff::ZoneCache;
-use crate::index::{Index, MemberStatus};
-use crate::leader::LeaseClock;
+use crate::control::applier::{ApplyOutcome, CallError, RetryPolicy};
+use crate::control::leader::LeaseClock;
+use crate::control::resolver::{HostCache, Resolution, Resolve};
+use crate::control::writer::{Fence, Job, Report, Writer};
+use crate::federation::diff::ZoneCache;
+use crate::federation::index::{Index, MemberStatus};
+use crate::federation::model::Subject;
+use crate::federation::plan::{HostDeps, Plan, PlanOptions, all_services, host_reports, plan, refusal};
+use crate::federation::planner::PlannerConfig;
+use crate::federation::regions::RegionMap;
 use crate::members::MemberEvent;
-use crate::metrics::{ChangeOp, Metrics};
-use crate::model::Subject;
-use crate::plan::{HostDeps, Plan, PlanOptions, all_services, host_reports, plan, refusal};
-use crate::planner::PlannerConfig;
-use crate::regions::RegionMap;
-use crate::resolver::{HostCache, Resolution, Resolve};
-use crate::status::{StatusContext, StatusReport};
-use crate::writer::{Fence, Job, Report, Writer};
+use crate::ops::admin::Heartbeat;
+use crate::ops::metrics::{ChangeOp, Metrics};
+use crate::ops::status::{StatusContext, StatusReport};
 
 /// Delay before services whose changes failed transiently are planned again.
 const RETRY_DELAY: Duration = Duration::from_secs(5);
@@ -302,7 +302,7 @@ impl Controller {
 
     /// The status report of this instance, now.
     pub fn status(&self) -> StatusReport {
-        crate::status::build(
+        crate::ops::status::build(
             &self.index,
             &self.cache,
             StatusContext {
@@ -915,7 +915,7 @@ impl Controller {
     /// the same Services `run` plans after a listing, so the plan shows exactly what run does.
     pub async fn plan_once(&mut self) -> Result<Plan, ProviderError> {
         let self_retried = self.provider.self_retried().reads;
-        let sets = crate::applier::retry_transient(
+        let sets = crate::control::applier::retry_transient(
             self.settings.retry,
             "list",
             &Fence::open(),

@@ -14,7 +14,7 @@ use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use tokio::time::Instant;
 
 use crate::config::ResolverConfig;
-use crate::planner::{HostLookup, Lookup};
+use crate::federation::planner::{HostLookup, Lookup};
 
 /// Shortest time between two resolutions of one hostname.
 const MIN_REFRESH: Duration = Duration::from_secs(1);

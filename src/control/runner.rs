@@ -17,15 +17,15 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
-use crate::admin::{AdminServer, AdminState, Heartbeat};
 use crate::config::{Config, MemberConfig};
-use crate::controller::{Controller, Stats, StatusHandle};
-use crate::leader::{ElectionSettings, Leadership};
+use crate::control::controller::{Controller, Stats, StatusHandle};
+use crate::control::leader::{ElectionSettings, Leadership};
+use crate::control::resolver::Resolve;
 use crate::members::discovery::{self, Discovered, DiscoverySettings};
 use crate::members::snapshot::Stamp;
 use crate::members::{MemberEvent, SourceSettings, Supervisor};
-use crate::metrics::Metrics;
-use crate::resolver::Resolve;
+use crate::ops::admin::{AdminServer, AdminState, Heartbeat};
+use crate::ops::metrics::Metrics;
 
 /// `/healthz` fails when the controller loop has not turned for this long (it turns at least
 /// once a second).
@@ -140,7 +140,7 @@ impl Instance {
                         })
                     }),
                 };
-                let server = crate::admin::serve(a.listen, state)
+                let server = crate::ops::admin::serve(a.listen, state)
                     .await
                     .with_context(|| format!("cannot serve the admin port (admin.listen {})", a.listen))?;
                 Some(server)

@@ -26,10 +26,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::warn;
 
-use crate::applier::{self, ApplyOutcome, CallError, RetryPolicy};
-use crate::controller::Stats;
-use crate::diff::NameChanges;
-use crate::leader::LeaseClock;
+use crate::control::applier::{self, ApplyOutcome, CallError, RetryPolicy};
+use crate::control::controller::Stats;
+use crate::control::leader::LeaseClock;
+use crate::federation::diff::NameChanges;
 
 /// Why the fence refuses a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

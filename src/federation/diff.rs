@@ -12,9 +12,9 @@ use std::sync::Arc;
 use feddns_provider::{Change, DnsName, RecordSet, RecordType, SetsAtName};
 use serde::Serialize;
 
-use crate::model::{HostSource, Subject};
-use crate::ownership::{Ownership, companion_name, covered_name};
-use crate::planner::DesiredService;
+use crate::federation::model::{HostSource, Subject};
+use crate::federation::ownership::{Ownership, companion_name, covered_name};
+use crate::federation::planner::DesiredService;
 
 /// Who holds a name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -571,7 +571,7 @@ pub fn diff_service(
                     .iter()
                     .map(|s| s.ttl)
                     .min()
-                    .unwrap_or(crate::planner::DEFAULT_TTL);
+                    .unwrap_or(crate::federation::planner::DEFAULT_TTL);
                 let txt = RecordSet::new(&companion, RecordType::Txt, ttl, [owner.encode()]);
                 match current_txt {
                     None => changes.push(Change::create(txt)),
@@ -605,7 +605,7 @@ pub fn diff_service(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ServiceKey;
+    use crate::federation::model::ServiceKey;
 
     fn set(name: &str, rtype: RecordType, value: &str) -> Arc<RecordSet> {
         Arc::new(RecordSet::new(name, rtype, 60, [value.to_string()]))

@@ -19,8 +19,8 @@ use std::fmt;
 use feddns_provider::DnsName;
 use serde::Serialize;
 
-use crate::index::Index;
-use crate::model::{
+use crate::federation::index::Index;
+use crate::federation::model::{
     GatewayProj, HostKind, HostSource, IngressProj, RouteKey, RouteProj, RoutingMode, ServiceKey, Target,
 };
 
@@ -171,7 +171,12 @@ struct Gathering {
 }
 
 impl Gathering {
-    fn add(&mut self, served: &ServedBy, addresses: &[Target], options: &crate::model::ServiceOptions) {
+    fn add(
+        &mut self,
+        served: &ServedBy,
+        addresses: &[Target],
+        options: &crate::federation::model::ServiceOptions,
+    ) {
         if !self.sources.contains(served) {
             self.sources.push(served.clone());
         }
@@ -292,7 +297,7 @@ pub fn member_hosts(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ListenerProj, ParentProj, RouteKind, ServiceOptions};
+    use crate::federation::model::{ListenerProj, ParentProj, RouteKind, ServiceOptions};
 
     #[test]
     fn intersection_follows_the_gateway_api() {

@@ -5,7 +5,7 @@
 //!     |
 //!     +--services + endpoint slices--> shard per Service (ingress targets, ready endpoints)
 //!     |
-//!     +--ingresses, gateways, routes (+ ready endpoints)--> hosts (see `crate::hosts`)
+//!     +--ingresses, gateways, routes (+ ready endpoints)--> hosts (see `crate::federation::hosts`)
 //! ```
 //!
 //! Every change marks the Services and hosts it affects dirty ([`Subject`]); the planner
@@ -20,8 +20,8 @@ use serde::Serialize;
 
 use feddns_provider::DnsName;
 
-use crate::hosts::{HostShard, member_hosts};
-use crate::model::{
+use crate::federation::hosts::{HostShard, member_hosts};
+use crate::federation::model::{
     GatewayProj, IngressProj, MemberSnapshot, NodeProj, ObjectChange, RouteKey, RouteProj, ServiceKey,
     ServiceProj, SliceProj, Subject, put,
 };
@@ -719,7 +719,7 @@ fn changed_hosts(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::model::{ServiceOptions, SliceProj, Target};
+    use crate::federation::model::{ServiceOptions, SliceProj, Target};
 
     pub(crate) fn node(name: &str, zone: Option<&str>, region: Option<&str>) -> NodeProj {
         NodeProj {
@@ -786,7 +786,7 @@ pub(crate) mod tests {
         ) -> Self {
             self.0.ingresses.insert(
                 ServiceKey::new(ns, name),
-                crate::model::IngressProj {
+                crate::federation::model::IngressProj {
                     federated: true,
                     hosts: hosts.iter().map(|h| (*h).into()).collect(),
                     addresses: targets(addresses),
@@ -817,12 +817,12 @@ pub(crate) mod tests {
         ) -> Self {
             self.0.gateways.insert(
                 ServiceKey::new("infra", name),
-                crate::model::GatewayProj {
+                crate::federation::model::GatewayProj {
                     federated: true,
                     addresses: targets(addresses),
                     listeners: listeners
                         .iter()
-                        .map(|(n, port, h)| crate::model::ListenerProj {
+                        .map(|(n, port, h)| crate::federation::model::ListenerProj {
                             name: (*n).into(),
                             port: *port,
                             hostname: h.map(Into::into),
@@ -844,13 +844,16 @@ pub(crate) mod tests {
             parents: &[(&str, Option<&str>)],
         ) -> Self {
             self.0.routes.insert(
-                (crate::model::RouteKind::Http, ServiceKey::new("web", name)),
-                crate::model::RouteProj {
+                (
+                    crate::federation::model::RouteKind::Http,
+                    ServiceKey::new("web", name),
+                ),
+                crate::federation::model::RouteProj {
                     federated: true,
                     hostnames: hostnames.iter().map(|h| (*h).into()).collect(),
                     parents: parents
                         .iter()
-                        .map(|(g, section)| crate::model::ParentProj {
+                        .map(|(g, section)| crate::federation::model::ParentProj {
                             gateway: ServiceKey::new("infra", *g),
                             section: section.map(Into::into),
                             port: None,

@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use crate::model::ServiceKey;
+use crate::federation::model::ServiceKey;
 
 /// Longest label (RFC 1035 §2.3.4).
 pub const MAX_LABEL: usize = 63;

@@ -17,7 +17,7 @@
 
 use feddns_provider::DnsName;
 
-use crate::model::{HostKind, HostSource, ServiceKey, Subject};
+use crate::federation::model::{HostKind, HostSource, ServiceKey, Subject};
 
 /// The longest ownership value: one TXT character-string.
 pub const MAX_VALUE: usize = 255;

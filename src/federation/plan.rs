@@ -13,12 +13,12 @@ use std::fmt::Write as _;
 use feddns_provider::{Change, RecordType};
 use serde::Serialize;
 
-use crate::diff::{Conflict, NameChanges, ZoneCache, diff_service};
-use crate::hosts::{HostReport, host_report};
-use crate::index::Index;
-use crate::model::Subject;
-use crate::ownership::Ownership;
-use crate::planner::{HostLookup, PlannerConfig, desired_subject};
+use crate::federation::diff::{Conflict, NameChanges, ZoneCache, diff_service};
+use crate::federation::hosts::{HostReport, host_report};
+use crate::federation::index::Index;
+use crate::federation::model::Subject;
+use crate::federation::ownership::Ownership;
+use crate::federation::planner::{HostLookup, PlannerConfig, desired_subject};
 
 /// Ownership and safety settings of planning.
 #[derive(Debug, Clone, PartialEq)]

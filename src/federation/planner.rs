@@ -24,11 +24,11 @@ use std::sync::Arc;
 
 use feddns_provider::{Capabilities, RecordSet, RecordType, Routing};
 
-use crate::hosts::{HostShard, is_wildcard};
-use crate::index::{Index, Member};
-use crate::model::{HostSource, RoutingMode, ServiceKey, ServiceProj, Subject, Target};
-use crate::names::{Level, Naming};
-use crate::regions::{RegionMap, elb_alias};
+use crate::federation::hosts::{HostShard, is_wildcard};
+use crate::federation::index::{Index, Member};
+use crate::federation::model::{HostSource, RoutingMode, ServiceKey, ServiceProj, Subject, Target};
+use crate::federation::names::{Level, Naming};
+use crate::federation::regions::{RegionMap, elb_alias};
 
 /// Federation v1's TTL: the default for every record.
 pub const DEFAULT_TTL: u32 = 180;
@@ -214,7 +214,7 @@ pub fn desired_host(
         return out;
     }
     let checked = if wildcard { &host[2..] } else { host };
-    if let Err(e) = crate::names::check_name("host", checked) {
+    if let Err(e) = crate::federation::names::check_name("host", checked) {
         out.problems.push(format!("{what} ({}): {e}; skipped", behind()));
         return out;
     }
@@ -419,7 +419,7 @@ pub fn desired(
         .flat_map(|(_, _, s)| &s.options.hostnames)
         .collect();
     for v in vanity {
-        if let Err(e) = crate::names::check_name("vanity hostname", v) {
+        if let Err(e) = crate::federation::names::check_name("vanity hostname", v) {
             out.problems.push(format!("service {key}: {e}; skipped"));
             continue;
         }

@@ -9,8 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use crate::model::SourceKind;
-use crate::names::check_label;
+use crate::federation::model::SourceKind;
+use crate::federation::names::check_label;
 
 /// One requirement of a label selector.
 #[derive(Debug, Clone, PartialEq, Eq)]

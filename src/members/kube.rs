@@ -47,13 +47,13 @@ use super::project::{
     DEFAULT_NAMESPACE, project_gateway, project_ingress, project_node_meta, project_route, project_service,
     project_slice, service_key,
 };
-use crate::backoff::Backoff;
 use crate::config::{MemberConfig, MemberSource};
+use crate::control::backoff::Backoff;
 use feddns_provider::DnsName;
 
-use crate::model::{MemberSnapshot, ObjectChange, RouteKey, RouteKind, ServiceKey, SourceKind};
-use crate::parse_errors::{self, chain, kubeconfig_problem};
-use crate::selector::Selection;
+use crate::federation::model::{MemberSnapshot, ObjectChange, RouteKey, RouteKind, ServiceKey, SourceKind};
+use crate::federation::parse_errors::{self, chain, kubeconfig_problem};
+use crate::federation::selector::Selection;
 
 /// Most events gathered into one [`MemberEvent::Changes`].
 const MAX_BURST: usize = 4096;

@@ -20,8 +20,8 @@ use tokio::task::JoinHandle;
 use tracing::info;
 
 use crate::config::{MemberConfig, MemberSource};
-use crate::model::{MemberSnapshot, ObjectChange};
-use crate::selector::Selection;
+use crate::federation::model::{MemberSnapshot, ObjectChange};
+use crate::federation::selector::Selection;
 
 /// What a member source reports to the federation.
 #[derive(Debug, Clone)]

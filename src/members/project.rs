@@ -14,7 +14,7 @@ use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::gateway_api::{self, Gateway, ParentRef, Route};
-use crate::model::{
+use crate::federation::model::{
     ANNOTATION_EXCLUDE, ANNOTATION_HOSTNAMES, ANNOTATION_ROUTING, ANNOTATION_TTL, GatewayProj, IngressProj,
     LABEL_SERVICE_NAME, ListenerProj, NodeProj, ParentProj, REGION_LABELS, RouteKind, RouteProj, RoutingMode,
     ServiceKey, ServiceOptions, ServiceProj, SliceProj, Target, ZONE_LABELS,

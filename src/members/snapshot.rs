@@ -31,8 +31,8 @@ use super::project::{
     DEFAULT_NAMESPACE, project_gateway, project_ingress, project_node, project_route, project_service,
     project_slice, service_key,
 };
-use crate::model::{MemberSnapshot, RouteKind, SourceKind};
-use crate::selector::Selection;
+use crate::federation::model::{MemberSnapshot, RouteKind, SourceKind};
+use crate::federation::selector::Selection;
 
 /// A parsed snapshot file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -621,7 +621,7 @@ impl<'de> Deserialize<'de> for Doc {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ServiceKey, Target};
+    use crate::federation::model::{ServiceKey, Target};
     use tokio::sync::mpsc;
     use tokio::time::timeout;
 

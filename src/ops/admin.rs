@@ -24,7 +24,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
-use crate::metrics::MetricsText;
+use crate::ops::metrics::MetricsText;
 
 /// Content type of `/metrics`.
 pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -361,7 +361,7 @@ fn parse_response(raw: &[u8]) -> Option<(u16, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::Metrics;
+    use crate::ops::metrics::Metrics;
 
     /// A parsed HTTP/1.1 response.
     #[derive(Debug)]

@@ -1,4 +1,4 @@
-//! The controller's Prometheus metrics, served by the admin port (see [`crate::admin`]).
+//! The controller's Prometheus metrics, served by the admin port (see [`crate::ops::admin`]).
 //!
 //! [`Metrics`] owns a `prometheus-client` registry and exposes typed setters, so the rest of the
 //! controller never touches prometheus types. Every name is prefixed `feddns_`. Provider API

@@ -10,10 +10,10 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::diff::ZoneCache;
-use crate::hosts::{HostMember, host_report};
-use crate::index::{Index, MemberStatus};
-use crate::model::{ServiceKey, Subject};
+use crate::federation::diff::ZoneCache;
+use crate::federation::hosts::{HostMember, host_report};
+use crate::federation::index::{Index, MemberStatus};
+use crate::federation::model::{ServiceKey, Subject};
 
 /// The whole report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -405,8 +405,8 @@ fn table(out: &mut String, rows: &[Vec<String>]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::tests::Snap;
-    use crate::ownership::{Ownership, companion_name};
+    use crate::federation::index::tests::Snap;
+    use crate::federation::ownership::{Ownership, companion_name};
     use feddns_provider::{Change, RecordSet, RecordType};
 
     #[test]

@@ -17,8 +17,8 @@ use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::zone::{LocalAnswer, LocalServices, StubSettings};
+use crate::federation::model::LABEL_SERVICE_NAME;
 use crate::members::project::DEFAULT_NAMESPACE;
-use crate::model::LABEL_SERVICE_NAME;
 
 /// An object's namespace and name.
 pub type ObjectKey = (String, String);

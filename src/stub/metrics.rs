@@ -11,7 +11,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use super::chain::ChainError;
-use crate::metrics::{MetricsText, encode_registry};
+use crate::ops::metrics::{MetricsText, encode_registry};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct AnswerLabels {

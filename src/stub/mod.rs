@@ -48,8 +48,8 @@ use tokio::task::JoinHandle;
 
 use self::chain::Resolver;
 use self::upstream::DnsUpstream;
-use crate::admin::{AdminServer, AdminState, Heartbeat};
 use crate::config::MemberConfig;
+use crate::ops::admin::{AdminServer, AdminState, Heartbeat};
 
 pub use self::metrics::StubMetrics;
 pub use self::server::{Answering, Shared, StubServer};
@@ -164,7 +164,7 @@ impl Stub {
                     stale_after: STALE_AFTER,
                     status,
                 };
-                let served = crate::admin::serve(addr, state)
+                let served = crate::ops::admin::serve(addr, state)
                     .await
                     .map_err(|source| StubError::Admin { addr, source })?;
                 Some(served)
@@ -230,7 +230,7 @@ fn status_source(
     resolver: &Resolver,
     sources: &Sources,
     upstream: &UpstreamSettings,
-) -> Arc<dyn Fn() -> crate::admin::StatusFuture + Send + Sync> {
+) -> Arc<dyn Fn() -> crate::ops::admin::StatusFuture + Send + Sync> {
     let (shared, resolver) = (shared.clone(), resolver.clone());
     let node = sources.node_name.clone();
     let servers: Vec<String> = upstream.servers.iter().map(ToString::to_string).collect();

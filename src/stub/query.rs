@@ -26,7 +26,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::names::{MAX_LABEL, check_label, check_name};
+use crate::federation::names::{MAX_LABEL, check_label, check_name};
 
 /// A federation query: `<service>.<namespace>.<federation>.svc.<cluster-domain>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -27,10 +27,10 @@ use super::metrics::StubMetrics;
 use super::query::{format_federations, parse_federations};
 use super::server::Shared;
 use super::zone::{Location, StubSettings, StubState, Zone};
-use crate::admin::Heartbeat;
-use crate::backoff::Backoff;
+use crate::control::backoff::Backoff;
+use crate::federation::model::NodeProj;
 use crate::members::project::project_node_meta;
-use crate::model::NodeProj;
+use crate::ops::admin::Heartbeat;
 
 /// Most watch events handled before the zone is compiled again.
 const MAX_BATCH: usize = 1024;

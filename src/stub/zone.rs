@@ -13,7 +13,7 @@ use hickory_proto::rr::rdata::{A, AAAA, SOA};
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
 use super::query::{Outcome, classify, classify_labels};
-use crate::names::{check_label, check_name};
+use crate::federation::names::{check_label, check_name};
 
 /// SOA refresh of the served zone, in seconds (what CoreDNS' kubernetes plugin uses).
 pub const SOA_REFRESH: i32 = 7200;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use feddns::config::{Config, ProviderConfig};
-use feddns::controller::Controller;
+use feddns::control::controller::Controller;
 use feddns::members::MemberEvent;
 use feddns_clouddns::CloudDnsProvider;
 use feddns_clouddns::fake::{FakeCloudDns, StaticTokenProvider};
@@ -171,10 +171,12 @@ async fn a_primary_backup_policy_at_an_owned_name_is_a_conflict_never_retried() 
     }))
     .unwrap();
     assert!(fake.put_rrset(PROJECT, "example-com", policy.clone()));
-    let owner = feddns::ownership::Ownership {
+    let owner = feddns::federation::ownership::Ownership {
         owner: "o1".into(),
         federation: "myfed".into(),
-        subject: feddns::model::Subject::Service(feddns::model::ServiceKey::new("default", "nginx")),
+        subject: feddns::federation::model::Subject::Service(feddns::federation::model::ServiceKey::new(
+            "default", "nginx",
+        )),
         source: None,
     };
     let txt = WireRrset {

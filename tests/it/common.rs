@@ -160,8 +160,8 @@ pub(crate) const ELB: &str = "a9d02aafa350411e7999c0ad4271fa7c-336709007.us-east
 pub(crate) struct NoResolve;
 
 #[async_trait::async_trait]
-impl feddns::resolver::Resolve for NoResolve {
-    async fn resolve(&self, host: &str) -> Result<feddns::resolver::Resolution, String> {
+impl feddns::control::resolver::Resolve for NoResolve {
+    async fn resolve(&self, host: &str) -> Result<feddns::control::resolver::Resolution, String> {
         Err(format!("no resolution in this test ({host})"))
     }
 }
@@ -289,8 +289,8 @@ pub(crate) fn member_snapshot(
     region: &str,
     zones: &[&str],
     services: &[(&str, &str, usize)],
-) -> feddns::model::MemberSnapshot {
-    use feddns::model::{
+) -> feddns::federation::model::MemberSnapshot {
+    use feddns::federation::model::{
         MemberSnapshot, NodeProj, ServiceKey, ServiceOptions, ServiceProj, SliceProj, Target,
     };
     let mut s = MemberSnapshot::default();
@@ -338,8 +338,8 @@ pub(crate) fn ingress_snapshot(
     hosts: &[&str],
     ip: &str,
     ready: usize,
-) -> feddns::model::MemberSnapshot {
-    use feddns::model::SourceKind;
+) -> feddns::federation::model::MemberSnapshot {
+    use feddns::federation::model::SourceKind;
     let rules: Vec<String> = hosts
         .iter()
         .map(|h| {
@@ -360,7 +360,7 @@ pub(crate) fn ingress_snapshot(
         rules.concat(),
         endpoints.join(", ")
     );
-    let selection = feddns::selector::Selection::default().with_sources([SourceKind::Ingress]);
+    let selection = feddns::federation::selector::Selection::default().with_sources([SourceKind::Ingress]);
     let parsed = feddns::members::snapshot::parse_snapshot(&text, "ingress.yaml", &selection).unwrap();
     assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
     assert_eq!(parsed.snapshot.ingresses.len(), 1, "{text}");

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use feddns::config::Config;
-use feddns::controller::{Controller, Stats};
+use feddns::control::controller::{Controller, Stats};
+use feddns::control::resolver::{Resolution, Resolve};
+use feddns::federation::model::{MemberSnapshot, Target};
 use feddns::members::MemberEvent;
-use feddns::model::{MemberSnapshot, Target};
-use feddns::resolver::{Resolution, Resolve};
 use feddns_embedded::{EmbeddedConfig, EmbeddedProvider};
 use hickory_net::proto::rr::RecordType;
 use tokio::sync::{mpsc, oneshot};

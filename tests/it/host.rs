@@ -1,6 +1,6 @@
 //! Alongside a federation control plane: a fake API server as the host cluster (member
 //! registries, the Lease), fake member clusters, whole `feddns run` instances in-process
-//! ([`feddns::runner::Instance`]) writing to a shared in-memory zone, and the admin port.
+//! ([`feddns::control::runner::Instance`]) writing to a shared in-memory zone, and the admin port.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use fake_apiserver::FakeApiServer;
 use feddns::config::Config;
-use feddns::runner::Instance;
+use feddns::control::runner::Instance;
 use feddns_provider::{MemoryProvider, Provider};
 use serde_json::{Value, json};
 
@@ -545,7 +545,7 @@ async fn a_leader_whose_lease_calls_hang_stops_writing_before_the_lease_expires(
 }
 
 async fn get(addr: std::net::SocketAddr, path: &str) -> String {
-    feddns::admin::http_get(&addr.to_string(), path, Duration::from_secs(5))
+    feddns::ops::admin::http_get(&addr.to_string(), path, Duration::from_secs(5))
         .await
         .unwrap()
 }
@@ -563,7 +563,7 @@ async fn admin_port_metrics_readiness_and_status() {
     let addr = instance.admin_addr().unwrap();
     expect_records(&zone, GLOBAL, &["A 192.0.2.1"]).await;
     eventually("ready", || async {
-        let r = feddns::admin::http_get(&addr.to_string(), "/readyz", Duration::from_secs(5)).await;
+        let r = feddns::ops::admin::http_get(&addr.to_string(), "/readyz", Duration::from_secs(5)).await;
         match r {
             Ok(body) if body.trim() == "ok" => Ok(()),
             other => Err(format!("{other:?}")),
@@ -596,7 +596,8 @@ async fn admin_port_metrics_readiness_and_status() {
             "{series} missing from /metrics:\n{metrics}"
         );
     }
-    let status: feddns::status::StatusReport = serde_json::from_str(&get(addr, "/status").await).unwrap();
+    let status: feddns::ops::status::StatusReport =
+        serde_json::from_str(&get(addr, "/status").await).unwrap();
     assert_eq!(status.leader, Some(true));
     assert_eq!(status.members[0].name, "us");
     assert_eq!(status.services[0].service, "default/nginx");
@@ -625,7 +626,7 @@ async fn admin_port_metrics_readiness_and_status() {
         .output()
         .await
         .unwrap();
-    let json: feddns::status::StatusReport = serde_json::from_slice(&out.stdout).unwrap();
+    let json: feddns::ops::status::StatusReport = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json.services, status.services);
     // Nothing listening: a clear error and a non-zero exit.
     let out = tokio::process::Command::new(bin)

@@ -14,7 +14,7 @@ const WWW: &str = "www.example.com";
 async fn status_until(
     fed: &Fed,
     what: &str,
-    check: impl Fn(&feddns::status::StatusReport) -> Result<(), String>,
+    check: impl Fn(&feddns::ops::status::StatusReport) -> Result<(), String>,
 ) {
     eventually(what, || async {
         let report = fed.status.get().await.ok_or("controller stopped")?;
@@ -200,7 +200,7 @@ async fn a_crd_not_installed_is_reported_and_retried_and_never_blocks_the_member
             .filter(|m| m.name != "m1")
             .all(|m| m.unread.is_empty())
     );
-    let rendered = feddns::status::render(&report);
+    let rendered = feddns::ops::status::render(&report);
     assert!(
         rendered.contains("member m1 cannot read (retried): gateways: not served"),
         "{rendered}"

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use fake_apiserver::FakeApiServer;
 pub(crate) use fake_apiserver::fixtures::{lb, node, slice};
 use feddns::config::Config;
-use feddns::controller::{Controller, Stats};
+use feddns::control::controller::{Controller, Stats};
 use feddns::members::kube::ConnectProblem;
 use feddns::members::{SourceSettings, Supervisor};
 use feddns_embedded::{EmbeddedConfig, EmbeddedProvider};
@@ -60,7 +60,7 @@ pub(crate) struct Fed {
     extra: String,
     pub(crate) dns: Dns,
     stats: Arc<Stats>,
-    pub(crate) status: feddns::controller::StatusHandle,
+    pub(crate) status: feddns::control::controller::StatusHandle,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
     reload: tokio::task::JoinHandle<()>,
@@ -545,7 +545,7 @@ async fn bad_kubeconfigs_and_contexts_name_the_member() {
     // Unreachable: the error names the member and what could not be listed.
     api.write_kubeconfig(&kc, "real").unwrap();
     api.stop().await;
-    let selection = feddns::selector::Selection::default();
+    let selection = feddns::federation::selector::Selection::default();
     let err = feddns::members::kube::list_once(
         &member(&format!("kubeconfig: {}", kc.display())),
         &selection,

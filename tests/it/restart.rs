@@ -7,9 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use feddns::config::{Config, ProviderConfig};
-use feddns::controller::Controller;
+use feddns::control::controller::Controller;
+use feddns::federation::model::MemberSnapshot;
 use feddns::members::MemberEvent;
-use feddns::model::MemberSnapshot;
 use feddns_provider::{Change, MemoryProvider, Provider, RecordSet, RecordType};
 use futures_util::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};

@@ -7,10 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use feddns::config::Config;
-use feddns::controller::{Controller, Stats};
+use feddns::control::controller::{Controller, Stats};
+use feddns::federation::model::{
+    MemberSnapshot, NodeProj, ServiceKey, ServiceOptions, ServiceProj, SliceProj, Target,
+};
+use feddns::federation::plan::Plan;
 use feddns::members::MemberEvent;
-use feddns::model::{MemberSnapshot, NodeProj, ServiceKey, ServiceOptions, ServiceProj, SliceProj, Target};
-use feddns::plan::Plan;
 use feddns_provider::{RecordSet, RecordType, Routing};
 use feddns_route53::Route53Provider;
 use feddns_route53::WireRecordSet;
@@ -466,10 +468,10 @@ async fn members_mapping_to_one_aws_region_share_one_latency_set() {
 /// created, in one batch, so the strict fake's one-set-per-Region rule never refuses it.
 #[tokio::test]
 async fn latency_sets_named_by_member_region_migrate_to_aws_regions() {
-    let owner = feddns::ownership::Ownership {
+    let owner = feddns::federation::ownership::Ownership {
         owner: "o1".into(),
         federation: "myfed".into(),
-        subject: feddns::model::Subject::Service(ServiceKey::new("ns-0", "svc-0")),
+        subject: feddns::federation::model::Subject::Service(ServiceKey::new("ns-0", "svc-0")),
         source: None,
     };
     let old = |id: &str, region: &str, ip: &str| {
@@ -515,10 +517,10 @@ const ROUNDS: &str = "safety: { member_grace: 400ms }\n\
                       controller: { debounce: 20ms, max_debounce: 200ms, verify_interval: 100ms }\n";
 
 fn ownership_txt(name: &str) -> RecordSet {
-    let owner = feddns::ownership::Ownership {
+    let owner = feddns::federation::ownership::Ownership {
         owner: "o1".into(),
         federation: "myfed".into(),
-        subject: feddns::model::Subject::Service(ServiceKey::new("ns-0", "svc-0")),
+        subject: feddns::federation::model::Subject::Service(ServiceKey::new("ns-0", "svc-0")),
         source: None,
     };
     RecordSet::new(&format!("_feddns.{name}"), RecordType::Txt, 180, [owner.encode()])

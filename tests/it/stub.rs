@@ -487,7 +487,7 @@ fn metric(text: &str, series: &str) -> f64 {
 }
 
 async fn admin_get(addr: SocketAddr, path: &str) -> std::io::Result<String> {
-    feddns::admin::http_get(&addr.to_string(), path, Duration::from_secs(5)).await
+    feddns::ops::admin::http_get(&addr.to_string(), path, Duration::from_secs(5)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use feddns::config::Config;
-use feddns::runner::Instance;
+use feddns::control::runner::Instance;
 use feddns_provider::{Limits, MemoryProvider, Provider};
 
 use crate::common::*;
@@ -44,7 +44,7 @@ async fn start(dir: &Path, services: usize, provider: Arc<dyn Provider>) -> Inst
 
 async fn admin(instance: &Instance, path: &str) -> Result<String, String> {
     let addr = instance.admin_addr().unwrap().to_string();
-    feddns::admin::http_get(&addr, path, Duration::from_secs(2))
+    feddns::ops::admin::http_get(&addr, path, Duration::from_secs(2))
         .await
         .map_err(|e| e.to_string())
 }
@@ -72,7 +72,7 @@ async fn a_stop_mid_plan_finishes_the_batch_in_flight_only() {
     let stopping = tokio::spawn(instance.stop());
     // The loop sees the stop while the batch is still held (it reports it is not ready).
     eventually("the instance says it is stopping", || async {
-        match feddns::admin::http_get(&addr, "/readyz", Duration::from_secs(2)).await {
+        match feddns::ops::admin::http_get(&addr, "/readyz", Duration::from_secs(2)).await {
             Err(e) if e.to_string().contains("stopping") => Ok(()),
             other => Err(format!("{other:?}")),
         }
@@ -113,7 +113,7 @@ async fn healthz_and_status_answer_during_a_long_listing() {
         "/status shows the member indexed while the zone is being listed",
         || async {
             let body = admin(&instance, "/status").await?;
-            let status: feddns::status::StatusReport =
+            let status: feddns::ops::status::StatusReport =
                 serde_json::from_str(&body).map_err(|e| e.to_string())?;
             let synced = status
                 .members
@@ -149,7 +149,7 @@ async fn healthz_and_status_answer_during_a_long_listing() {
 /// A controller on `provider` fed member events directly (no member sources).
 struct Direct {
     tx: tokio::sync::mpsc::Sender<feddns::members::MemberEvent>,
-    stats: Arc<feddns::controller::Stats>,
+    stats: Arc<feddns::control::controller::Stats>,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -161,7 +161,8 @@ impl Direct {
                     members: [{ name: m1, file: m1.yaml }]\n\
                     controller: { debounce: 20ms, max_debounce: 200ms }\n";
         let cfg = Config::parse(text, Path::new("/nowhere/config.yaml")).unwrap();
-        let controller = feddns::controller::Controller::new(&cfg, provider, Arc::new(NoResolve), false);
+        let controller =
+            feddns::control::controller::Controller::new(&cfg, provider, Arc::new(NoResolve), false);
         let stats = controller.stats();
         let (tx, rx) = tokio::sync::mpsc::channel(8);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -10,10 +10,10 @@ use feddns_provider::{Capabilities, Change, Limits, RecordSet, RecordType, ZoneS
 use proptest::prelude::*;
 
 use super::*;
-use crate::index::tests::Snap;
-use crate::model::MemberSnapshot;
-use crate::names::Naming;
-use crate::planner::{DEFAULT_TTL, PlannerConfig};
+use crate::federation::index::tests::Snap;
+use crate::federation::model::MemberSnapshot;
+use crate::federation::names::Naming;
+use crate::federation::planner::{DEFAULT_TTL, PlannerConfig};
 
 mod hosts;
 
@@ -640,7 +640,7 @@ fn latency_harness() -> Harness {
         ..Capabilities::default()
     };
     let mut h = Harness::new(caps);
-    h.cfg.routing = crate::model::RoutingMode::Latency;
+    h.cfg.routing = crate::federation::model::RoutingMode::Latency;
     h
 }
 
@@ -677,7 +677,7 @@ fn latency_sets_follow_regions_gaining_and_losing_healthy_shards() {
     let with_node = |mut s: MemberSnapshot, zone: &str, region: &str| {
         s.nodes.insert(
             "n".into(),
-            crate::index::tests::node("n", Some(zone), Some(region)),
+            crate::federation::index::tests::node("n", Some(zone), Some(region)),
         );
         s
     };
@@ -812,7 +812,7 @@ fn latency_regions_are_mapped_from_gce_and_azure_and_unknown_ones_reported() {
     // An override maps it.
     let mut regions = BTreeMap::new();
     regions.insert("moon-base".to_string(), "us-west-2".to_string());
-    h.cfg.regions = std::sync::Arc::new(crate::regions::RegionMap::shipped_with(&regions));
+    h.cfg.regions = std::sync::Arc::new(crate::federation::regions::RegionMap::shipped_with(&regions));
     h.index.mark_all_dirty();
     h.reconcile();
     assert!(
@@ -915,7 +915,9 @@ fn latency_sets_named_by_member_region_migrate_to_aws_regions() {
     let owner = Ownership {
         owner: "test-owner".into(),
         federation: "ufp".into(),
-        subject: crate::model::Subject::Service(crate::model::ServiceKey::new("test", "nginx")),
+        subject: crate::federation::model::Subject::Service(crate::federation::model::ServiceKey::new(
+            "test", "nginx",
+        )),
         source: None,
     };
     let old = |id: &str, region: &str, ip: &str| {
@@ -1063,7 +1065,7 @@ fn latency_regions_mixing_other_hostnames_and_ips_resolve_the_hostnames() {
         ..Capabilities::default()
     };
     let mut h = Harness::new(caps);
-    h.cfg.routing = crate::model::RoutingMode::Latency;
+    h.cfg.routing = crate::federation::model::RoutingMode::Latency;
     h.member(
         "c1",
         "foozone",
@@ -1138,7 +1140,7 @@ fn elb_hostnames_mixed_with_ips_become_weighted_alias_sets_on_route53() {
 #[test]
 fn latency_on_a_provider_without_it_is_reported_and_plain_records_written() {
     let mut h = Harness::v1();
-    h.cfg.routing = crate::model::RoutingMode::Latency;
+    h.cfg.routing = crate::federation::model::RoutingMode::Latency;
     h.member("c1", "foozone", "fooregion", &["198.51.100.1"], 1);
     let p = h.reconcile();
     assert!(
@@ -1245,7 +1247,7 @@ proptest! {
             let keys = all_services(&h.index, &h.cache);
             let mut want: BTreeSet<RecordSet> = BTreeSet::new();
             for k in &keys {
-                let d = crate::planner::desired_subject(&h.index, k, &h.cfg, &h.hosts);
+                let d = crate::federation::planner::desired_subject(&h.index, k, &h.cfg, &h.hosts);
                 for (name, sets) in d.names {
                     if name != foreign.name {
                         want.extend(sets);
@@ -1270,7 +1272,7 @@ fn geo_harness() -> Harness {
         ..Capabilities::default()
     };
     let mut h = Harness::new(caps);
-    h.cfg.routing = crate::model::RoutingMode::Latency;
+    h.cfg.routing = crate::federation::model::RoutingMode::Latency;
     h
 }
 
@@ -1329,7 +1331,7 @@ fn geo_items_follow_regions_gaining_and_losing_healthy_shards() {
     assert!(!geo_items(&h, global).iter().any(|i| i.contains("us-east1")));
     assert!(h.plan_all().is_empty());
     // An override maps the unknown region.
-    let m = crate::regions::RegionMap::default().with_locations(&BTreeMap::from([(
+    let m = crate::federation::regions::RegionMap::default().with_locations(&BTreeMap::from([(
         "moon-base".to_string(),
         "us-west1".to_string(),
     )]));

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use super::source::{Item, SecretRef, kubeconfig_from_data, member_of, only_key};
 use super::state::{Msg, Task, secrets, spawn_watch};
 use super::{Discovered, DiscoverySettings, Registry};
-use crate::selector::LabelSelector;
+use crate::federation::selector::LabelSelector;
 
 /// Kubeconfig Secrets in `namespace` (all when `None`) matching `selector`.
 pub(super) struct KubeconfigSecrets<'c> {

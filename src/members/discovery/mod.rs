@@ -50,8 +50,8 @@ use tokio::sync::mpsc;
 use self::source::{Item, SecretRef};
 pub use self::state::follow;
 use self::state::{Msg, Task};
-use crate::names::check_label;
-use crate::selector::LabelSelector;
+use crate::federation::names::check_label;
+use crate::federation::selector::LabelSelector;
 
 /// Annotation on a registry object (Secret, KubeFedCluster, Karmada Cluster) that overrides the
 /// member name derived from it.

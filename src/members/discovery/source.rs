@@ -13,8 +13,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Discovered, MEMBER_NAME_ANNOTATION};
-use crate::names::check_label;
-use crate::parse_errors::kubeconfig_problem;
+use crate::federation::names::check_label;
+use crate::federation::parse_errors::kubeconfig_problem;
 
 /// What discovery keeps of a Secret or registry object.
 #[derive(Debug, Clone, Default, PartialEq)]

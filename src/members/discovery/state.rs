@@ -14,9 +14,9 @@ use tracing::{debug, error, info, warn};
 
 use super::source::{Item, SecretRef};
 use super::{Discovered, DiscoverySettings, MEMBER_NAME_ANNOTATION, RegistryConfig};
-use crate::backoff::Backoff;
+use crate::control::backoff::Backoff;
+use crate::federation::parse_errors::chain;
 use crate::members::kube::status_code;
-use crate::parse_errors::chain;
 
 /// Most watch events folded in before the member map is assembled again.
 const MAX_BURST: usize = 4096;

@@ -1,7 +1,7 @@
 //! Hosts of Ingresses and Gateways through planner → diff → the reference zone.
 
 use super::*;
-use crate::model::{ObjectChange, ServiceKey};
+use crate::federation::model::{ObjectChange, ServiceKey};
 
 const WWW: &str = "www.example.com";
 
