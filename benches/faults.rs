@@ -556,7 +556,7 @@ impl Provider for Frozen {
         Ok(self.sets.clone())
     }
     async fn apply(&self, _: &[Change]) -> Result<(), ProviderError> {
-        Err(ProviderError::Other("a copy of the zone is read only".into()))
+        Err(ProviderError::other("a copy of the zone is read only"))
     }
 }
 

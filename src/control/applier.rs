@@ -319,7 +319,7 @@ mod tests {
             self.calls.lock().unwrap().push(changes.len());
             if self.transient.load(Ordering::SeqCst) > 0 {
                 self.transient.fetch_sub(1, Ordering::SeqCst);
-                return Err(ProviderError::Transient("Throttling: Rate exceeded".into()));
+                return Err(ProviderError::transient("Throttling: Rate exceeded"));
             }
             if let Some(c) = changes.iter().find(|c| c.name().contains("bad")) {
                 return Err(ProviderError::Invalid {

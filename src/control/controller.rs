@@ -928,7 +928,7 @@ impl Controller {
         .await
         .map_err(|e| match e {
             CallError::Provider(e) => e,
-            CallError::Fenced(why) => ProviderError::Other(why.to_string()),
+            CallError::Fenced(why) => ProviderError::other(why.to_string()),
         })?;
         self.cache.load(sets);
         self.listed = true;

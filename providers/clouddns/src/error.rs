@@ -46,16 +46,19 @@ pub enum CloudDnsError {
     /// A Cloud DNS call failed.
     #[error("clouddns: {0}")]
     Api(#[from] ApiError),
-    /// A Cloud DNS answer made no sense (for example a listing that never ends).
+    /// A Cloud DNS answer made no sense.
     #[error("clouddns: {0}")]
     Protocol(String),
+    /// A listing was given up: it repeated a page or never ended.
+    #[error("clouddns: {0}")]
+    Listing(#[from] feddns_provider::ListingStopped),
 }
 
 impl From<CloudDnsError> for ProviderError {
     fn from(e: CloudDnsError) -> Self {
         match e {
-            CloudDnsError::Api(api) if api.is_transient() => Self::Transient(api.to_string()),
-            other => Self::Other(other.to_string()),
+            CloudDnsError::Api(api) if api.is_transient() => Self::transient_from(api.to_string(), api),
+            other => Self::other_from(other.to_string(), other),
         }
     }
 }
@@ -128,7 +131,7 @@ impl Origins {
 /// Maps a failed `changes.create` to the provider's error.
 pub(crate) fn map_change_error(e: &ApiError, origins: &Origins) -> ProviderError {
     if e.is_transient() {
-        return ProviderError::Transient(format!("changes.create: {e}"));
+        return ProviderError::transient_from(format!("changes.create: {e}"), e.clone());
     }
     let key = || origins.key_in(&e.message).unwrap_or_else(|| origins.fallback());
     let reason = e.reason.as_deref().unwrap_or_default();
@@ -147,23 +150,28 @@ pub(crate) fn map_change_error(e: &ApiError, origins: &Origins) -> ProviderError
             key: key(),
             reason: e.to_string(),
         },
-        Some(401) => ProviderError::Other(format!(
-            "clouddns: changes.create: not authenticated; check the credentials ({e})"
-        )),
-        Some(403) => ProviderError::Other(format!(
-            "clouddns: changes.create: permission denied; the credentials need roles/dns.admin on the zone ({e})"
-        )),
-        Some(404) => ProviderError::Other(format!(
-            "clouddns: changes.create: the managed zone or project no longer exists ({e})"
-        )),
-        _ => ProviderError::Other(format!("clouddns: changes.create: {e}")),
+        Some(401) => ProviderError::other_from(
+            format!("clouddns: changes.create: not authenticated; check the credentials ({e})"),
+            e.clone(),
+        ),
+        Some(403) => ProviderError::other_from(
+            format!(
+                "clouddns: changes.create: permission denied; the credentials need roles/dns.admin on the zone ({e})"
+            ),
+            e.clone(),
+        ),
+        Some(404) => ProviderError::other_from(
+            format!("clouddns: changes.create: the managed zone or project no longer exists ({e})"),
+            e.clone(),
+        ),
+        _ => ProviderError::other_from(format!("clouddns: changes.create: {e}"), e.clone()),
     }
 }
 
 /// Maps a failed read (list pages, zone lookups) to the provider's error.
 pub(crate) fn map_read_error(op: &str, e: &ApiError) -> ProviderError {
     if e.is_transient() {
-        return ProviderError::Transient(format!("{op}: {e}"));
+        return ProviderError::transient_from(format!("{op}: {e}"), e.clone());
     }
     let hint = match e.status {
         Some(401) => "not authenticated; check the credentials: ",
@@ -171,7 +179,7 @@ pub(crate) fn map_read_error(op: &str, e: &ApiError) -> ProviderError {
         Some(404) => "not found: ",
         _ => "",
     };
-    ProviderError::Other(format!("clouddns: {op}: {hint}{e}"))
+    ProviderError::other_from(format!("clouddns: {op}: {hint}{e}"), e.clone())
 }
 
 #[cfg(test)]
@@ -221,14 +229,28 @@ mod tests {
         );
         let e = ApiError::http(400, Some("quotaExceeded".into()), "too many");
         assert!(matches!(map_change_error(&e, &o), ProviderError::TooLarge(_)));
+        let api_source = |e: &ProviderError| -> Option<ApiError> {
+            std::error::Error::source(e)?.downcast_ref::<ApiError>().cloned()
+        };
         for s in [429, 500, 503] {
-            assert!(map_change_error(&ApiError::http(s, None, "x"), &o).is_transient());
+            let api = ApiError::http(s, None, "x");
+            let mapped = map_change_error(&api, &o);
+            assert!(mapped.is_transient());
+            assert_eq!(
+                api_source(&mapped),
+                Some(api),
+                "the API error is kept as the source"
+            );
         }
         for s in [401, 403, 404] {
-            assert!(matches!(
-                map_change_error(&ApiError::http(s, None, "x"), &o),
-                ProviderError::Other(_)
-            ));
+            let api = ApiError::http(s, None, "x");
+            let mapped = map_change_error(&api, &o);
+            assert!(matches!(mapped, ProviderError::Other { .. }));
+            assert_eq!(
+                api_source(&mapped),
+                Some(api),
+                "the API error is kept as the source"
+            );
         }
     }
 }

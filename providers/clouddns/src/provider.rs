@@ -339,11 +339,9 @@ impl CloudDnsProvider {
                     };
                 }
                 Some(t) => {
-                    pages
-                        .check(t.clone(), "managedZones.list", || {
-                            format!("repeated the page token {t:?}")
-                        })
-                        .map_err(CloudDnsError::Protocol)?;
+                    pages.check(t.clone(), "managedZones.list", || {
+                        format!("repeated the page token {t:?}")
+                    })?;
                     token = Some(t);
                 }
             }
@@ -377,11 +375,9 @@ impl CloudDnsProvider {
                 None => return Ok(out),
                 Some(t) => {
                     let listing = format!("clouddns: rrsets.list of zone {}", self.managed_zone);
-                    pages
-                        .check(t.clone(), &listing, || {
-                            format!("repeated the page token {t:?}; stopping instead of looping")
-                        })
-                        .map_err(ProviderError::Other)?;
+                    pages.check(t.clone(), &listing, || {
+                        format!("repeated the page token {t:?}; stopping instead of looping")
+                    })?;
                     query.page_token = Some(t);
                 }
             }

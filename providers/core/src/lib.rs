@@ -26,9 +26,9 @@ pub use batch::{check_batch, check_limits};
 pub use gate::ApiGate;
 pub use memory::{MemoryProvider, ZoneState};
 pub use name::DnsName;
-pub use pages::{MAX_PAGES, PageError, PageGuard};
+pub use pages::{ListingStopped, MAX_PAGES, PageError, PageGuard};
 pub use parse_error::ParseError;
-pub use provider::{ApiStats, Capabilities, Change, Limits, Provider, ProviderError, SelfRetried};
+pub use provider::{ApiStats, BoxError, Capabilities, Change, Limits, Provider, ProviderError, SelfRetried};
 pub use record::{
     AliasTarget, RecordKey, RecordSet, RecordType, Routing, Unmodelled, in_zone, normalize_name,
 };

@@ -18,6 +18,28 @@ pub enum PageError {
     Endless,
 }
 
+/// A listing given up, in words that name what was listed; the [`PageError`] is its source.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ListingStopped {
+    message: String,
+    #[source]
+    cause: PageError,
+}
+
+impl ListingStopped {
+    /// Why the listing was given up.
+    pub fn cause(&self) -> PageError {
+        self.cause
+    }
+}
+
+impl From<ListingStopped> for crate::ProviderError {
+    fn from(e: ListingStopped) -> Self {
+        Self::other_from(e.message.clone(), e)
+    }
+}
+
 /// Remembers the positions (page tokens, start keys) a listing has been at.
 #[derive(Debug)]
 pub struct PageGuard<K> {
@@ -60,13 +82,21 @@ impl<K: Hash + Eq> PageGuard<K> {
         Ok(())
     }
 
-    /// [`Self::advance`] with the error as text for `listing` (what is listed, e.g.
+    /// [`Self::advance`] with the error worded for `listing` (what is listed, e.g.
     /// `rrsets.list of zone z`): `{listing} {repeated()}` or `{listing} did not end after 10000
     /// pages`.
-    pub fn check(&mut self, next: K, listing: &str, repeated: impl FnOnce() -> String) -> Result<(), String> {
-        self.advance(next).map_err(|e| match e {
-            PageError::Repeated => format!("{listing} {}", repeated()),
-            PageError::Endless => format!("{listing} did not end after {MAX_PAGES} pages"),
+    pub fn check(
+        &mut self,
+        next: K,
+        listing: &str,
+        repeated: impl FnOnce() -> String,
+    ) -> Result<(), ListingStopped> {
+        self.advance(next).map_err(|cause| ListingStopped {
+            message: match cause {
+                PageError::Repeated => format!("{listing} {}", repeated()),
+                PageError::Endless => format!("{listing} did not end after {MAX_PAGES} pages"),
+            },
+            cause,
         })
     }
 }
@@ -86,9 +116,20 @@ mod tests {
         }
         assert_eq!(g.advance(MAX_PAGES), Err(PageError::Endless));
         let mut g = PageGuard::starting_at(1);
+        let e = g
+            .check(1, "rrsets.list of zone z", || "repeated the page token 1".into())
+            .unwrap_err();
+        assert_eq!(e.to_string(), "rrsets.list of zone z repeated the page token 1");
+        assert_eq!(e.cause(), PageError::Repeated);
+        let e = crate::ProviderError::from(e);
         assert_eq!(
-            g.check(1, "rrsets.list of zone z", || "repeated the page token 1".into()),
-            Err("rrsets.list of zone z repeated the page token 1".to_string())
+            e.to_string(),
+            "provider error: rrsets.list of zone z repeated the page token 1"
+        );
+        let source = std::error::Error::source(&e).expect("the listing error is kept as the source");
+        assert_eq!(
+            source.to_string(),
+            "rrsets.list of zone z repeated the page token 1"
         );
     }
 }

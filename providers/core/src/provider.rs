@@ -187,12 +187,27 @@ pub enum ProviderError {
     #[error("batch too large: {0}")]
     TooLarge(String),
     /// Throttling, a server error or a network failure: retry with backoff.
-    #[error("transient provider error: {0}")]
-    Transient(String),
+    #[error("transient provider error: {message}")]
+    Transient {
+        /// What failed, with the call it failed in.
+        message: String,
+        /// The error the provider's API or transport returned, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
     /// Anything else (authentication, zone not found, a broken response).
-    #[error("provider error: {0}")]
-    Other(String),
+    #[error("provider error: {message}")]
+    Other {
+        /// What failed, with the call it failed in.
+        message: String,
+        /// The error the provider's API or transport returned, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
 }
+
+/// The cause a [`ProviderError`] keeps: whatever error the provider's API or transport gave.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 impl ProviderError {
     /// [`Self::Invalid`] for `key`.
@@ -211,9 +226,42 @@ impl ProviderError {
         }
     }
 
+    /// [`Self::Transient`] without an underlying error.
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self::Transient {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// [`Self::Transient`] caused by `source`; `message` says what failed (the message is what
+    /// a user reads, so it usually includes the source's text too).
+    pub fn transient_from(message: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self::Transient {
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// [`Self::Other`] without an underlying error.
+    pub fn other(message: impl Into<String>) -> Self {
+        Self::Other {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// [`Self::Other`] caused by `source` (see [`Self::transient_from`]).
+    pub fn other_from(message: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self::Other {
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+
     /// True when retrying the same request later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Transient(_))
+        matches!(self, Self::Transient { .. })
     }
 
     /// A short low-cardinality label for metrics and logs.
@@ -222,8 +270,8 @@ impl ProviderError {
             Self::Invalid { .. } => "invalid",
             Self::Conflict { .. } => "conflict",
             Self::TooLarge(_) => "too_large",
-            Self::Transient(_) => "transient",
-            Self::Other(_) => "other",
+            Self::Transient { .. } => "transient",
+            Self::Other { .. } => "other",
         }
     }
 }

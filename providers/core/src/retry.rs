@@ -38,10 +38,10 @@ impl ErrorClass {
     /// tell throttling apart classifies its own API errors before mapping them).
     pub fn of(e: &ProviderError) -> Self {
         match e {
-            ProviderError::Transient(_) => Self::Retryable,
+            ProviderError::Transient { .. } => Self::Retryable,
             ProviderError::Conflict { .. } => Self::Conflict,
             ProviderError::Invalid { .. } | ProviderError::TooLarge(_) => Self::Invalid,
-            ProviderError::Other(_) => Self::Fatal,
+            ProviderError::Other { .. } => Self::Fatal,
         }
     }
 }
@@ -329,7 +329,7 @@ mod tests {
             set_id: None,
         };
         assert_eq!(
-            ErrorClass::of(&ProviderError::Transient("x".into())),
+            ErrorClass::of(&ProviderError::transient("x")),
             ErrorClass::Retryable
         );
         assert_eq!(
@@ -344,9 +344,6 @@ mod tests {
             ErrorClass::of(&ProviderError::TooLarge("x".into())),
             ErrorClass::Invalid
         );
-        assert_eq!(
-            ErrorClass::of(&ProviderError::Other("x".into())),
-            ErrorClass::Fatal
-        );
+        assert_eq!(ErrorClass::of(&ProviderError::other("x")), ErrorClass::Fatal);
     }
 }

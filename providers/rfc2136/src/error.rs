@@ -207,9 +207,9 @@ impl Rfc2136Error {
 impl From<Rfc2136Error> for ProviderError {
     fn from(e: Rfc2136Error) -> Self {
         if e.is_transient() {
-            Self::Transient(e.to_string())
+            Self::transient_from(e.to_string(), e)
         } else {
-            Self::Other(e.to_string())
+            Self::other_from(e.to_string(), e)
         }
     }
 }
@@ -248,7 +248,7 @@ mod tests {
         ] {
             assert!(text.contains(want), "{text} lacks {want}");
         }
-        assert!(matches!(ProviderError::from(e), ProviderError::Other(_)));
+        assert!(matches!(ProviderError::from(e), ProviderError::Other { .. }));
         let refused = Rfc2136Error::Refused {
             op: Operation::Update,
             target: target(),

@@ -40,16 +40,19 @@ pub enum Route53Error {
     /// A Route53 call failed.
     #[error("route53: {0}")]
     Api(#[from] ApiError),
-    /// A Route53 answer made no sense (for example a listing that never ends).
+    /// A Route53 answer made no sense (for example a truncated page that names no next one).
     #[error("route53: {0}")]
     Protocol(String),
+    /// A listing was given up: it repeated a page or never ended.
+    #[error("route53: {0}")]
+    Listing(#[from] feddns_provider::ListingStopped),
 }
 
 impl From<Route53Error> for ProviderError {
     fn from(e: Route53Error) -> Self {
         match e {
-            Route53Error::Api(api) if is_transient(&api) => Self::Transient(api.to_string()),
-            other => Self::Other(other.to_string()),
+            Route53Error::Api(api) if is_transient(&api) => Self::transient_from(api.to_string(), api),
+            other => Self::other_from(other.to_string(), other),
         }
     }
 }
@@ -88,7 +91,7 @@ pub(crate) fn map_change_error(
     changes: &[Change],
 ) -> ProviderError {
     if is_transient(e) {
-        return ProviderError::Transient(e.to_string());
+        return ProviderError::transient_from(e.to_string(), e.clone());
     }
     let code = e.code.as_deref().unwrap_or_default();
     match code {
@@ -110,7 +113,7 @@ pub(crate) fn map_change_error(
                 ProviderError::Invalid { key, reason }
             }
         }
-        _ => ProviderError::Other(e.to_string()),
+        _ => ProviderError::other_from(e.to_string(), e.clone()),
     }
 }
 
@@ -187,6 +190,11 @@ mod tests {
 
     use super::*;
     use crate::api::Operation;
+
+    /// The Route53 API error a provider error was made from, found by walking its source chain.
+    fn api_source(e: &ProviderError) -> Option<&ApiError> {
+        std::error::Error::source(e)?.downcast_ref::<ApiError>()
+    }
 
     fn batch() -> Vec<Change> {
         vec![
@@ -354,7 +362,13 @@ mod tests {
                 "connection reset",
             ),
         ] {
-            assert!(map_change_error(&e, &[], &ch).is_transient(), "{e}");
+            let mapped = map_change_error(&e, &[], &ch);
+            assert!(mapped.is_transient(), "{e}");
+            assert_eq!(
+                api_source(&mapped),
+                Some(&e),
+                "the API error is kept as the source"
+            );
         }
         for e in [
             ApiError::service(
@@ -370,9 +384,12 @@ mod tests {
                 "bad",
             ),
         ] {
-            assert!(
-                matches!(map_change_error(&e, &[], &ch), ProviderError::Other(_)),
-                "{e}"
+            let mapped = map_change_error(&e, &[], &ch);
+            assert!(matches!(mapped, ProviderError::Other { .. }), "{e}");
+            assert_eq!(
+                api_source(&mapped),
+                Some(&e),
+                "the API error is kept as the source"
             );
         }
     }

@@ -272,9 +272,7 @@ impl Route53Provider {
                     position()
                 )));
             }
-            pages
-                .check(next.clone(), "ListHostedZonesByName", position)
-                .map_err(Route53Error::Protocol)?;
+            pages.check(next.clone(), "ListHostedZonesByName", position)?;
         }
     }
 
@@ -447,9 +445,9 @@ fn upsert_compatible(old: &RecordSet, new: &RecordSet) -> bool {
 
 fn list_error(e: &ApiError) -> ProviderError {
     if is_transient(e) {
-        ProviderError::Transient(e.to_string())
+        ProviderError::transient_from(e.to_string(), e.clone())
     } else {
-        ProviderError::Other(e.to_string())
+        ProviderError::other_from(e.to_string(), e.clone())
     }
 }
 
@@ -527,21 +525,19 @@ impl Provider for Route53Provider {
                 return Ok(out);
             };
             if next.name.is_none() {
-                return Err(ProviderError::Other(format!(
+                return Err(ProviderError::other(format!(
                     "ListResourceRecordSets of zone {} is truncated but names no next record",
                     self.zone_id
                 )));
             }
             let listing = format!("ListResourceRecordSets of zone {}", self.zone_id);
-            pages
-                .check(next.clone(), &listing, || {
-                    format!(
-                        "repeated the page starting at {:?} {:?} {:?}; \
+            pages.check(next.clone(), &listing, || {
+                format!(
+                    "repeated the page starting at {:?} {:?} {:?}; \
                          the server ignores the start position, stopping instead of looping",
-                        next.name, next.rtype, next.identifier
-                    )
-                })
-                .map_err(ProviderError::Other)?;
+                    next.name, next.rtype, next.identifier
+                )
+            })?;
             start = next;
         }
     }

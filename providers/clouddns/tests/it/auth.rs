@@ -140,7 +140,7 @@ async fn a_wrong_token_gets_a_clear_error_not_a_panic() {
             .await
             .unwrap_err(),
     ] {
-        assert!(matches!(e, ProviderError::Other(_)), "{e}");
+        assert!(matches!(e, ProviderError::Other { .. }), "{e}");
         assert!(e.to_string().contains("not authenticated"), "{e}");
     }
     let stats = p.api_stats();

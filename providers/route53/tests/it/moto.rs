@@ -269,7 +269,7 @@ async fn service_errors_are_mapped() {
         .unwrap_err();
     assert!(missing.to_string().contains("ZNOSUCHZONE"), "{missing}");
     let gone: ProviderError = missing.into();
-    assert!(matches!(gone, ProviderError::Other(_)));
+    assert!(matches!(gone, ProviderError::Other { .. }));
 }
 
 /// moto ignores StartRecordIdentifier (standins.md §1.4): with pages smaller than a group of
@@ -305,7 +305,7 @@ async fn small_pages_inside_a_routed_group_fail_instead_of_looping() {
     .with_page_size(1);
     let e = small.list().await.unwrap_err();
     assert!(
-        matches!(&e, ProviderError::Other(m) if m.contains("repeated the page")),
+        matches!(&e, ProviderError::Other { message: m, .. } if m.contains("repeated the page")),
         "{e}"
     );
     assert!(small.api_calls()["ListResourceRecordSets"] < 10);

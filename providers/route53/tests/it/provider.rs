@@ -275,7 +275,7 @@ async fn pagination_follows_split_groups_and_refuses_repeated_pages() {
     fake.set_list_quirk(ListQuirk::IgnoreStartIdentifier);
     let e = p.list().await.unwrap_err();
     assert!(
-        matches!(&e, ProviderError::Other(m) if m.contains("repeated the page")),
+        matches!(&e, ProviderError::Other { message: m, .. } if m.contains("repeated the page")),
         "{e}"
     );
     // With pages larger than the group it still makes progress (duplicates are dropped).
@@ -287,7 +287,7 @@ async fn pagination_follows_split_groups_and_refuses_repeated_pages() {
     let before = p.api_calls()["ListResourceRecordSets"];
     let e = p.list().await.unwrap_err();
     assert!(
-        matches!(&e, ProviderError::Other(m) if m.contains("repeated the page")),
+        matches!(&e, ProviderError::Other { message: m, .. } if m.contains("repeated the page")),
         "{e}"
     );
     assert_eq!(p.api_calls()["ListResourceRecordSets"] - before, 2);
@@ -317,7 +317,7 @@ async fn errors_map_to_provider_errors() {
     ] {
         fake.push_error(e.clone());
         let got = p.apply(&[create(&s)]).await.unwrap_err();
-        assert!(matches!(got, ProviderError::Other(_)), "{e} became {got}");
+        assert!(matches!(got, ProviderError::Other { .. }), "{e} became {got}");
     }
     // The service's own refusals.
     fake.seed_set(&z, &s);
@@ -368,7 +368,7 @@ async fn errors_map_to_provider_errors() {
     }
     assert!(p.list().await.unwrap_err().is_transient());
     fake.push_error(ApiError::service(list, 404, "NoSuchHostedZone", "gone"));
-    assert!(matches!(p.list().await.unwrap_err(), ProviderError::Other(_)));
+    assert!(matches!(p.list().await.unwrap_err(), ProviderError::Other { .. }));
     let stats = p.api_stats();
     assert_eq!(stats.throttles["ListResourceRecordSets"], 2);
     assert_eq!(stats.throttles["ChangeResourceRecordSets"], 2);
