@@ -44,7 +44,7 @@ use fake_apiserver::FakeApiServer;
 use fake_apiserver::fixtures::{lb, node, slice};
 use feddns::config::Config;
 use feddns::control::controller::{Controller, Stats};
-use feddns::control::resolver::{Resolution, Resolve};
+use feddns::control::resolver::{Resolution, Resolve, ResolveError};
 use feddns::members::{SourceSettings, Supervisor};
 use feddns_embedded::{EmbeddedConfig, EmbeddedProvider};
 use feddns_provider::Provider;
@@ -447,8 +447,8 @@ struct NoResolve;
 
 #[async_trait::async_trait]
 impl Resolve for NoResolve {
-    async fn resolve(&self, host: &str) -> Result<Resolution, String> {
-        Err(format!("no resolution in this benchmark ({host})"))
+    async fn resolve(&self, host: &str) -> Result<Resolution, ResolveError> {
+        Err(ResolveError::lookup(host, "no resolution in this benchmark"))
     }
 }
 

@@ -37,7 +37,7 @@ use fake_apiserver::fixtures::{lb, node, slice};
 use fake_apiserver::proxy::HangingProxy;
 use feddns::config::Config;
 use feddns::control::controller::Controller;
-use feddns::control::resolver::{Resolution, Resolve};
+use feddns::control::resolver::{Resolution, Resolve, ResolveError};
 use feddns::control::runner::Instance;
 use feddns::members::MemberEvent;
 use feddns::members::snapshot::parse_snapshot;
@@ -564,8 +564,8 @@ struct NoResolve;
 
 #[async_trait::async_trait]
 impl Resolve for NoResolve {
-    async fn resolve(&self, host: &str) -> Result<Resolution, String> {
-        Err(format!("no resolution in this benchmark ({host})"))
+    async fn resolve(&self, host: &str) -> Result<Resolution, ResolveError> {
+        Err(ResolveError::lookup(host, "no resolution in this benchmark"))
     }
 }
 

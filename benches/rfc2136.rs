@@ -208,8 +208,7 @@ async fn row(kind: Kind) -> anyhow::Result<Row> {
         .map_err(|e| anyhow!(e))?;
     let cfg = config(&server)?;
     let provider = Arc::new(server.provider().await.map_err(|e| anyhow!(e))?);
-    let resolver =
-        Arc::new(DnsResolver::new(&cfg.resolver, Duration::from_secs(180)).map_err(|e| anyhow!(e))?);
+    let resolver = Arc::new(DnsResolver::new(&cfg.resolver, Duration::from_secs(180))?);
     let controller = Controller::new(&cfg, provider.clone(), resolver, false);
     let stats: Arc<Stats> = controller.stats();
     let (tx, rx) = mpsc::channel(64);

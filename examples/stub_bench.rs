@@ -87,7 +87,7 @@ fn main() -> Result<(), String> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let settings = StubSettings::new("cluster.local", 30)?;
+    let settings = StubSettings::new("cluster.local", 30).map_err(|e| e.to_string())?;
     let names: Vec<(String, String)> = (0..args.services)
         .map(|i| (format!("web-{i}"), format!("ns-{}", i % 100)))
         .collect();
@@ -160,7 +160,9 @@ fn main() -> Result<(), String> {
             resolver,
             metrics,
         };
-        let server = StubServer::start(args.listen, answering).await?;
+        let server = StubServer::start(args.listen, answering)
+            .await
+            .map_err(|e| e.to_string())?;
         println!(
             "stub listening on {} with {} services, upstream {}; Ctrl-C stops it",
             server.local_addr(),
@@ -168,6 +170,6 @@ fn main() -> Result<(), String> {
             args.upstream
         );
         let _ = tokio::signal::ctrl_c().await;
-        server.shutdown().await
+        server.shutdown().await.map_err(|e| e.to_string())
     })
 }

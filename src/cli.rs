@@ -195,7 +195,7 @@ async fn stub(args: StubArgs) -> anyhow::Result<()> {
 
     let federations =
         parse_federations(&args.federations).map_err(|e| anyhow::anyhow!("--federations: {e}"))?;
-    let settings = StubSettings::new(&args.cluster_domain, args.ttl).map_err(anyhow::Error::msg)?;
+    let settings = StubSettings::new(&args.cluster_domain, args.ttl)?;
     let node_name = args.node_name.trim();
     if node_name.is_empty() {
         bail!("--node-name (or NODE_NAME) must name the node this stub runs on");
@@ -224,7 +224,7 @@ async fn stub(args: StubArgs) -> anyhow::Result<()> {
         std::env::var("KUBECONFIG").ok(),
         std::env::var_os("HOME").as_deref().map(Path::new),
     );
-    let client = source.connect().await.map_err(anyhow::Error::msg)?;
+    let client = source.connect().await?;
     let options = StubOptions {
         listen: args.listen,
         settings: settings.clone(),
@@ -264,8 +264,7 @@ async fn stub(args: StubArgs) -> anyhow::Result<()> {
 const RESOLV_CONF: &str = "/etc/resolv.conf";
 
 fn resolver(cfg: &Config) -> anyhow::Result<Arc<DnsResolver>> {
-    let r = DnsResolver::new(&cfg.resolver, Duration::from_secs(u64::from(cfg.ttl)))
-        .map_err(anyhow::Error::msg)?;
+    let r = DnsResolver::new(&cfg.resolver, Duration::from_secs(u64::from(cfg.ttl)))?;
     Ok(Arc::new(r))
 }
 

@@ -31,7 +31,7 @@ use tracing::{debug, error, info, warn};
 use crate::config::Config;
 use crate::control::applier::{ApplyOutcome, CallError, RetryPolicy};
 use crate::control::leader::LeaseClock;
-use crate::control::resolver::{HostCache, Resolution, Resolve};
+use crate::control::resolver::{HostCache, Resolution, Resolve, ResolveError};
 use crate::control::writer::{Fence, Job, Report, Writer};
 use crate::federation::diff::ZoneCache;
 use crate::federation::index::{Index, MemberStatus};
@@ -402,7 +402,7 @@ impl Controller {
             self.settings.retry,
             self.stats.clone(),
         );
-        let (res_tx, mut res_rx) = mpsc::channel::<(String, Result<Resolution, String>)>(256);
+        let (res_tx, mut res_rx) = mpsc::channel::<(String, Result<Resolution, ResolveError>)>(256);
         tokio::pin!(shutdown);
         let tick = (self.settings.member_grace / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
         let mut housekeeping = tokio::time::interval(tick);
@@ -501,7 +501,7 @@ impl Controller {
 
     /// Gives the writer its next job when it is idle and this instance leads: a listing when
     /// one is needed, else the plan that is due.
-    fn drive(&mut self, writer: &Writer, res_tx: &mpsc::Sender<(String, Result<Resolution, String>)>) {
+    fn drive(&mut self, writer: &Writer, res_tx: &mpsc::Sender<(String, Result<Resolution, ResolveError>)>) {
         if self.busy.is_some() || !self.is_leader() {
             return;
         }
@@ -654,7 +654,7 @@ impl Controller {
         }
     }
 
-    fn housekeeping(&mut self, res_tx: &mpsc::Sender<(String, Result<Resolution, String>)>) {
+    fn housekeeping(&mut self, res_tx: &mpsc::Sender<(String, Result<Resolution, ResolveError>)>) {
         let now = Instant::now();
         let grace = self.settings.member_grace;
         let was_settled = self.index.all_settled();
@@ -688,7 +688,7 @@ impl Controller {
     fn spawn_resolutions(
         &self,
         hosts: Vec<String>,
-        res_tx: &mpsc::Sender<(String, Result<Resolution, String>)>,
+        res_tx: &mpsc::Sender<(String, Result<Resolution, ResolveError>)>,
     ) {
         for host in hosts {
             let resolver = self.resolver.clone();
@@ -705,7 +705,11 @@ impl Controller {
 
     /// Plans the next chunk of the round in progress, or starts a round with the dirty Services
     /// (and those to retry), and hands the changes to the writer.
-    fn reconcile(&mut self, writer: &Writer, res_tx: &mpsc::Sender<(String, Result<Resolution, String>)>) {
+    fn reconcile(
+        &mut self,
+        writer: &Writer,
+        res_tx: &mpsc::Sender<(String, Result<Resolution, ResolveError>)>,
+    ) {
         if self.round.keys.is_empty() {
             let mut keys = self.index.take_dirty();
             keys.append(&mut self.retry_keys);
@@ -848,7 +852,7 @@ impl Controller {
         &mut self,
         keys: &BTreeSet<Subject>,
         p: &Plan,
-        res_tx: &mpsc::Sender<(String, Result<Resolution, String>)>,
+        res_tx: &mpsc::Sender<(String, Result<Resolution, ResolveError>)>,
     ) {
         for k in keys {
             self.service_hosts.remove(k);

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig as HickoryConfig};
+use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use tokio::time::Instant;
 
@@ -30,12 +31,40 @@ pub struct Resolution {
     pub ttl: Duration,
 }
 
+/// Why a hostname could not be resolved, or the resolver not built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResolveError {
+    /// The resolver could not be built from the configuration.
+    #[error("cannot build the resolver: {0}")]
+    Build(#[source] NetError),
+    /// A lookup failed in a way that may pass (a timeout, SERVFAIL, no server answering).
+    #[error("{source}")]
+    Lookup {
+        /// The hostname asked for.
+        host: String,
+        /// What the resolver reported.
+        #[source]
+        source: feddns_provider::BoxError,
+    },
+}
+
+impl ResolveError {
+    /// [`Self::Lookup`] of `host`.
+    pub fn lookup(host: impl Into<String>, source: impl Into<feddns_provider::BoxError>) -> Self {
+        Self::Lookup {
+            host: host.into(),
+            source: source.into(),
+        }
+    }
+}
+
 /// Something that resolves hostnames.
 #[async_trait::async_trait]
 pub trait Resolve: Send + Sync {
     /// Resolves `host`; an error means "try again later" (timeouts, server failures), whereas a
     /// name that does not exist is an empty [`Resolution`].
-    async fn resolve(&self, host: &str) -> Result<Resolution, String>;
+    async fn resolve(&self, host: &str) -> Result<Resolution, ResolveError>;
 }
 
 /// A resolver over DNS (hickory-resolver), with static answers checked first.
@@ -47,7 +76,7 @@ pub struct DnsResolver {
 
 impl DnsResolver {
     /// Builds the resolver: the configured name servers, or the system's.
-    pub fn new(cfg: &ResolverConfig, static_ttl: Duration) -> Result<Self, String> {
+    pub fn new(cfg: &ResolverConfig, static_ttl: Duration) -> Result<Self, ResolveError> {
         let builder = if cfg.nameservers.is_empty() {
             TokioResolver::builder_tokio().unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "cannot read the system resolver configuration; only resolver.hosts will answer");
@@ -60,9 +89,7 @@ impl DnsResolver {
                 TokioRuntimeProvider::default(),
             )
         };
-        let resolver = builder
-            .build()
-            .map_err(|e| format!("cannot build the resolver: {e}"))?;
+        let resolver = builder.build().map_err(ResolveError::Build)?;
         let hosts = cfg
             .hosts
             .iter()
@@ -90,7 +117,7 @@ fn name_server(addr: SocketAddr) -> NameServerConfig {
 
 #[async_trait::async_trait]
 impl Resolve for DnsResolver {
-    async fn resolve(&self, host: &str) -> Result<Resolution, String> {
+    async fn resolve(&self, host: &str) -> Result<Resolution, ResolveError> {
         if let Some(addrs) = self.hosts.get(host) {
             return Ok(Resolution {
                 addrs: addrs.clone(),
@@ -112,7 +139,7 @@ impl Resolve for DnsResolver {
                 addrs: vec![],
                 ttl: Duration::from_secs(30),
             }),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(ResolveError::lookup(host, e)),
         }
     }
 }
@@ -158,7 +185,7 @@ impl HostCache {
     pub fn record(
         &mut self,
         host: &str,
-        answer: Result<Resolution, String>,
+        answer: Result<Resolution, ResolveError>,
         now: Instant,
         max_refresh: Duration,
     ) -> bool {
@@ -217,7 +244,7 @@ impl HostLookup for HostCache {
 mod tests {
     use super::*;
 
-    fn ok(addrs: &[&str], ttl: u64) -> Result<Resolution, String> {
+    fn ok(addrs: &[&str], ttl: u64) -> Result<Resolution, ResolveError> {
         Ok(Resolution {
             addrs: addrs.iter().map(|a| a.parse().unwrap()).collect(),
             ttl: Duration::from_secs(ttl),
@@ -253,10 +280,20 @@ mod tests {
         let mut c = HostCache::new();
         let h = "lb.example.net".to_string();
         c.start([&h], t0);
-        assert!(!c.record(&h, Err("timeout".into()), t0, Duration::from_secs(180)));
+        assert!(!c.record(
+            &h,
+            Err(ResolveError::lookup(&h, "timeout")),
+            t0,
+            Duration::from_secs(180)
+        ));
         assert_eq!(c.lookup(&h), Lookup::Pending);
         c.record(&h, ok(&["192.0.2.1"], 60), t0, Duration::from_secs(180));
-        assert!(!c.record(&h, Err("timeout".into()), t0, Duration::from_secs(180)));
+        assert!(!c.record(
+            &h,
+            Err(ResolveError::lookup(&h, "timeout")),
+            t0,
+            Duration::from_secs(180)
+        ));
         assert!(matches!(c.lookup(&h), Lookup::Resolved(a) if a.len() == 1));
         assert_eq!(c.due(t0 + RETRY_AFTER_FAILURE), vec![h.clone()]);
         assert!(

@@ -29,23 +29,38 @@ enum Requirement {
     DoesNotExist(String),
 }
 
+/// A selector that does not parse: the requirement (or the whole text, for a comma or parenthesis
+/// out of place) and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{requirement:?}: {problem}")]
+pub struct SelectorError {
+    /// The requirement at fault, as written (or the whole selector).
+    pub requirement: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
 /// A parsed label selector; the empty selector selects everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LabelSelector(Vec<Requirement>);
 
 impl LabelSelector {
     /// Parses selector text; the error says which requirement is wrong and why.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, SelectorError> {
+        let fault = |requirement: &str, problem: String| SelectorError {
+            requirement: requirement.to_string(),
+            problem,
+        };
         let mut requirements = Vec::new();
-        for part in split_top_level(text)? {
+        for part in split_top_level(text).map_err(|problem| fault(text, problem))? {
             let part = part.trim();
             if part.is_empty() {
                 if text.trim().is_empty() {
                     continue;
                 }
-                return Err(format!("{text:?}: empty requirement (two commas in a row?)"));
+                return Err(fault(text, "empty requirement (two commas in a row?)".into()));
             }
-            requirements.push(parse_requirement(part).map_err(|e| format!("{part:?}: {e}"))?);
+            requirements.push(parse_requirement(part).map_err(|problem| fault(part, problem))?);
         }
         Ok(Self(requirements))
     }
@@ -97,9 +112,9 @@ fn split_top_level(text: &str) -> Result<Vec<&str>, String> {
     for (i, c) in text.char_indices() {
         match c {
             '(' if depth == 0 => depth = 1,
-            '(' => return Err(format!("{text:?}: nested parentheses")),
+            '(' => return Err("nested parentheses".into()),
             ')' if depth == 1 => depth = 0,
-            ')' => return Err(format!("{text:?}: ')' without '('")),
+            ')' => return Err("')' without '('".into()),
             ',' if depth == 0 => {
                 parts.push(&text[start..i]);
                 start = i + 1;
@@ -108,7 +123,7 @@ fn split_top_level(text: &str) -> Result<Vec<&str>, String> {
         }
     }
     if depth != 0 {
-        return Err(format!("{text:?}: '(' without ')'"));
+        return Err("'(' without ')'".into());
     }
     parts.push(&text[start..]);
     Ok(parts)
@@ -310,6 +325,8 @@ mod tests {
             ("env in ()", "at least one"),
         ] {
             let err = LabelSelector::parse(text).unwrap_err();
+            assert!(text.contains(&err.requirement), "{text}: {err:?}");
+            let err = err.to_string();
             assert!(err.contains(expect), "{text}: {err}");
         }
         assert!(LabelSelector::parse("feddns.io/federate=true").is_ok());

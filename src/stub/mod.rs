@@ -49,6 +49,8 @@ use tokio::task::JoinHandle;
 use self::chain::Resolver;
 use self::upstream::DnsUpstream;
 use crate::config::MemberConfig;
+use crate::federation::names::NameError;
+use crate::members::kube::ConnectError;
 use crate::ops::admin::{AdminServer, AdminState, Heartbeat};
 
 pub use self::metrics::StubMetrics;
@@ -100,12 +102,13 @@ pub struct Stub {
 #[derive(Debug, thiserror::Error)]
 pub enum StubError {
     /// The DNS server cannot serve `--listen`.
-    #[error("--listen {addr}: {reason}")]
+    #[error("--listen {addr}: {source}")]
     Listen {
         /// The address asked for.
         addr: SocketAddr,
         /// What failed (the protocol, the address and the system's error).
-        reason: String,
+        #[source]
+        source: server::ServeError,
     },
     /// The admin port cannot listen on `--admin`.
     #[error("--admin {addr}")]
@@ -116,9 +119,30 @@ pub enum StubError {
         #[source]
         source: std::io::Error,
     },
+    /// `--cluster-domain` is not a DNS name.
+    #[error(transparent)]
+    ClusterDomain(NameError),
+    /// `--cluster-domain` is too long for the names the stub answers under it.
+    #[error("--cluster-domain {value:?}: {source}")]
+    ClusterDomainName {
+        /// The cluster domain, normalized.
+        value: String,
+        /// hickory's error.
+        #[source]
+        source: hickory_proto::ProtoError,
+    },
+    /// The local cluster cannot be reached through the client configuration found.
+    #[error("cannot reach the cluster through {through}: {source}")]
+    Connect {
+        /// The configuration used (the flags, `$KUBECONFIG`, `~/.kube/config`, in-cluster).
+        through: String,
+        /// Why the client cannot be built.
+        #[source]
+        source: ConnectError,
+    },
     /// The DNS server failed while stopping.
-    #[error("{0}")]
-    Shutdown(String),
+    #[error(transparent)]
+    Shutdown(server::ServeError),
 }
 
 impl Stub {
@@ -149,7 +173,7 @@ impl Stub {
         };
         let server = StubServer::start(listen, answering)
             .await
-            .map_err(|reason| StubError::Listen { addr: listen, reason })?;
+            .map_err(|source| StubError::Listen { addr: listen, source })?;
         let stats = Arc::new(StubStats::default());
         let (ready, ready_rx) = channel::channel(Err("the local cluster is not listed yet".to_string()));
         let heartbeat = Arc::new(Heartbeat::new());
@@ -306,7 +330,7 @@ impl ClientSource {
     }
 
     /// A client from this source; the error names it.
-    pub async fn connect(&self) -> Result<Client, String> {
+    pub async fn connect(&self) -> Result<Client, StubError> {
         let (kubeconfig, context, in_cluster) = match self {
             Self::Flags { kubeconfig, context } => (kubeconfig.clone(), context.clone(), false),
             // One file is named in errors; several are merged by kube as kubectl does.
@@ -325,7 +349,10 @@ impl ClientSource {
         };
         crate::members::kube::connect(&member)
             .await
-            .map_err(|e| format!("cannot reach the cluster through {}: {e}", self.describe()))
+            .map_err(|source| StubError::Connect {
+                through: self.describe(),
+                source,
+            })
     }
 }
 
@@ -385,6 +412,11 @@ mod tests {
             let Err(e) = source.connect().await else {
                 panic!("{source:?} connected")
             };
+            assert!(
+                matches!(&e, StubError::Connect { source: c, .. } if c.member == "local"),
+                "{e:?}"
+            );
+            let e = e.to_string();
             assert!(e.contains(&missing.display().to_string()), "{e}");
             assert!(
                 e.starts_with(&format!("cannot reach the cluster through {}", source.describe())),
@@ -403,6 +435,7 @@ mod tests {
         else {
             panic!("connected")
         };
+        let e = e.to_string();
         assert!(
             e.contains("$KUBECONFIG") && e.contains("has no context \"c\""),
             "{e}"

@@ -40,6 +40,51 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
+/// Why the DNS server cannot start or stop cleanly; every message names the address or the
+/// protocol at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// A socket cannot be bound.
+    #[error("cannot bind DNS {protocol} socket on {addr}: {source}")]
+    Bind {
+        /// `UDP` or `TCP`.
+        protocol: &'static str,
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// A UDP thread, or its runtime, cannot be started.
+    #[error("{what}: {source}")]
+    Thread {
+        /// What could not be started.
+        what: &'static str,
+        /// The system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// A UDP thread ended before it served.
+    #[error("a DNS server thread ended before serving")]
+    ThreadEnded,
+    /// The TCP server failed while stopping.
+    #[error("DNS server on {addr} failed while shutting down: {source}")]
+    Shutdown {
+        /// The address served.
+        addr: SocketAddr,
+        /// hickory-server's error.
+        #[source]
+        source: NetError,
+    },
+    /// A UDP thread panicked (or could not be joined) while stopping.
+    #[error("DNS server on {addr}: a UDP thread panicked")]
+    Panicked {
+        /// The address served.
+        addr: SocketAddr,
+    },
+}
+
 use super::chain::Resolver;
 use super::fast;
 use super::metrics::{AnswerKind, StubMetrics};
@@ -300,7 +345,7 @@ impl StubServer {
     /// our UDP loop on its own thread with a single-threaded runtime: a query is received,
     /// answered and sent on one thread, with no hand-over between threads. TCP is served by
     /// hickory-server on the calling runtime.
-    pub async fn start(listen: SocketAddr, answering: Answering) -> Result<Self, String> {
+    pub async fn start(listen: SocketAddr, answering: Answering) -> Result<Self, ServeError> {
         let count = if cfg!(unix) {
             std::thread::available_parallelism().map_or(1, usize::from)
         } else {
@@ -322,19 +367,19 @@ impl StubServer {
     }
 
     /// Stops answering and waits until the sockets are closed.
-    pub async fn shutdown(mut self) -> Result<(), String> {
+    pub async fn shutdown(mut self) -> Result<(), ServeError> {
         let addr = self.addr;
         let tcp = self
             .server
             .shutdown_gracefully()
             .await
-            .map_err(|e| format!("DNS server on {addr} failed while shutting down: {e}"));
+            .map_err(|source| ServeError::Shutdown { addr, source });
         for t in std::mem::take(&mut self.udp) {
             let _ = t.stop.send(());
-            tokio::task::spawn_blocking(move || t.thread.join())
-                .await
-                .map_err(|e| format!("DNS server on {addr}: {e}"))?
-                .map_err(|_| format!("DNS server on {addr}: a UDP thread panicked"))?;
+            match tokio::task::spawn_blocking(move || t.thread.join()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return Err(ServeError::Panicked { addr }),
+            }
         }
         tcp
     }
@@ -342,17 +387,24 @@ impl StubServer {
 
 impl UdpThread {
     /// Starts serving `socket` on a new thread; returns once it is served.
-    async fn start(index: usize, socket: std::net::UdpSocket, answering: Answering) -> Result<Self, String> {
+    async fn start(
+        index: usize,
+        socket: std::net::UdpSocket,
+        answering: Answering,
+    ) -> Result<Self, ServeError> {
         let (stop, stopped) = oneshot::channel::<()>();
-        let (ready, started) = oneshot::channel::<Result<(), String>>();
+        let (ready, started) = oneshot::channel::<Result<(), ServeError>>();
         let thread = std::thread::Builder::new()
             .name(format!("stub-udp-{index}"))
             .spawn(move || serve_udp(socket, answering, ready, stopped))
-            .map_err(|e| format!("cannot start a DNS server thread: {e}"))?;
+            .map_err(|source| ServeError::Thread {
+                what: "cannot start a DNS server thread",
+                source,
+            })?;
         match started.await {
             Ok(Ok(())) => Ok(Self { stop, thread }),
             Ok(Err(e)) => Err(e),
-            Err(_) => Err("a DNS server thread ended before serving".into()),
+            Err(_) => Err(ServeError::ThreadEnded),
         }
     }
 }
@@ -361,21 +413,27 @@ impl UdpThread {
 fn serve_udp(
     socket: std::net::UdpSocket,
     answering: Answering,
-    ready: oneshot::Sender<Result<(), String>>,
+    ready: oneshot::Sender<Result<(), ServeError>>,
     stopped: oneshot::Receiver<()>,
 ) {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
-        Err(e) => {
-            let _ = ready.send(Err(format!("cannot start a runtime for DNS over UDP: {e}")));
+        Err(source) => {
+            let _ = ready.send(Err(ServeError::Thread {
+                what: "cannot start a runtime for DNS over UDP",
+                source,
+            }));
             return;
         }
     };
     runtime.block_on(async move {
         let socket = match UdpSocket::from_std(socket) {
             Ok(s) => s,
-            Err(e) => {
-                let _ = ready.send(Err(format!("cannot serve DNS over UDP: {e}")));
+            Err(source) => {
+                let _ = ready.send(Err(ServeError::Thread {
+                    what: "cannot serve DNS over UDP",
+                    source,
+                }));
                 return;
             }
         };
@@ -497,9 +555,11 @@ impl ResponseHandler for UdpResponder {
 async fn bind(
     listen: SocketAddr,
     count: usize,
-) -> Result<(Vec<std::net::UdpSocket>, TcpListener, SocketAddr), String> {
-    let failed = |protocol: &str, addr: SocketAddr, e: io::Error| {
-        format!("cannot bind DNS {protocol} socket on {addr}: {e}")
+) -> Result<(Vec<std::net::UdpSocket>, TcpListener, SocketAddr), ServeError> {
+    let failed = |protocol: &'static str, addr: SocketAddr, source: io::Error| ServeError::Bind {
+        protocol,
+        addr,
+        source,
     };
     let reuse_port = count > 1;
     let mut attempt = 1;

@@ -136,7 +136,7 @@ fn locate(node: Option<&NodeProj>) -> (Option<Location>, NodeStatus) {
             };
             match loc.check() {
                 Ok(()) => (Some(loc), NodeStatus::Located),
-                Err(e) => (Some(loc), NodeStatus::BadLabels(e)),
+                Err(e) => (Some(loc), NodeStatus::BadLabels(e.to_string())),
             }
         }
         _ => (None, NodeStatus::Unlabeled),

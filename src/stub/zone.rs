@@ -13,7 +13,7 @@ use hickory_proto::rr::rdata::{A, AAAA, SOA};
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
 use super::query::{Outcome, classify, classify_labels};
-use crate::federation::names::{check_label, check_name};
+use crate::federation::names::{NameError, check_label, check_name};
 
 /// SOA refresh of the served zone, in seconds (what CoreDNS' kubernetes plugin uses).
 pub const SOA_REFRESH: i32 = 7200;
@@ -36,14 +36,17 @@ pub struct StubSettings {
 impl StubSettings {
     /// Settings with the cluster domain normalized (lower-cased, one trailing dot removed) and
     /// checked; the error names `--cluster-domain`.
-    pub fn new(cluster_domain: &str, ttl: u32) -> Result<Self, String> {
+    pub fn new(cluster_domain: &str, ttl: u32) -> Result<Self, super::StubError> {
         let cd = cluster_domain
             .strip_suffix('.')
             .unwrap_or(cluster_domain)
             .to_ascii_lowercase();
-        check_name("--cluster-domain", &cd).map_err(|e| e.to_string())?;
+        check_name("--cluster-domain", &cd).map_err(super::StubError::ClusterDomain)?;
         // `svc.<cd>` and the longest answer names must stay DNS names.
-        Name::from_ascii(format!("ns.dns.{cd}.")).map_err(|e| format!("--cluster-domain {cd:?}: {e}"))?;
+        Name::from_ascii(format!("ns.dns.{cd}.")).map_err(|source| super::StubError::ClusterDomainName {
+            value: cd.clone(),
+            source,
+        })?;
         Ok(Self {
             cluster_domain: cd,
             ttl,
@@ -63,9 +66,9 @@ pub struct Location {
 impl Location {
     /// Both must be RFC 1123 labels to appear in a DNS name (the controller writes no names for
     /// other values either).
-    pub fn check(&self) -> Result<(), String> {
-        check_label("zone label", &self.zone).map_err(|e| e.to_string())?;
-        check_label("region label", &self.region).map_err(|e| e.to_string())
+    pub fn check(&self) -> Result<(), NameError> {
+        check_label("zone label", &self.zone)?;
+        check_label("region label", &self.region)
     }
 }
 
@@ -470,7 +473,7 @@ mod tests {
             "cluster.local"
         );
         for bad in ["", "cluster..local", "clus ter.local", "-x.local"] {
-            let e = StubSettings::new(bad, 5).unwrap_err();
+            let e = StubSettings::new(bad, 5).unwrap_err().to_string();
             assert!(e.contains("--cluster-domain"), "{bad:?}: {e}");
         }
     }

@@ -161,8 +161,14 @@ pub(crate) struct NoResolve;
 
 #[async_trait::async_trait]
 impl feddns::control::resolver::Resolve for NoResolve {
-    async fn resolve(&self, host: &str) -> Result<feddns::control::resolver::Resolution, String> {
-        Err(format!("no resolution in this test ({host})"))
+    async fn resolve(
+        &self,
+        host: &str,
+    ) -> Result<feddns::control::resolver::Resolution, feddns::control::resolver::ResolveError> {
+        Err(feddns::control::resolver::ResolveError::lookup(
+            host,
+            "no resolution in this test",
+        ))
     }
 }
 

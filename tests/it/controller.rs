@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use feddns::config::Config;
 use feddns::control::controller::{Controller, Stats};
-use feddns::control::resolver::{Resolution, Resolve};
+use feddns::control::resolver::{Resolution, Resolve, ResolveError};
 use feddns::federation::model::{MemberSnapshot, Target};
 use feddns::members::MemberEvent;
 use feddns_embedded::{EmbeddedConfig, EmbeddedProvider};
@@ -219,7 +219,7 @@ impl Moving {
 
 #[async_trait::async_trait]
 impl Resolve for Moving {
-    async fn resolve(&self, host: &str) -> Result<Resolution, String> {
+    async fn resolve(&self, host: &str) -> Result<Resolution, ResolveError> {
         let addrs = self.addrs.lock().unwrap().get(host).cloned().unwrap_or_default();
         Ok(Resolution { addrs, ttl: self.ttl })
     }
