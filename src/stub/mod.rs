@@ -108,7 +108,7 @@ pub enum StubError {
         addr: SocketAddr,
         /// What failed (the protocol, the address and the system's error).
         #[source]
-        source: server::ServeError,
+        source: Box<server::ServeError>,
     },
     /// The admin port cannot listen on `--admin`.
     #[error("--admin {addr}")]
@@ -138,11 +138,11 @@ pub enum StubError {
         through: String,
         /// Why the client cannot be built.
         #[source]
-        source: ConnectError,
+        source: Box<ConnectError>,
     },
     /// The DNS server failed while stopping.
     #[error(transparent)]
-    Shutdown(server::ServeError),
+    Shutdown(Box<server::ServeError>),
 }
 
 impl Stub {
@@ -173,7 +173,10 @@ impl Stub {
         };
         let server = StubServer::start(listen, answering)
             .await
-            .map_err(|source| StubError::Listen { addr: listen, source })?;
+            .map_err(|source| StubError::Listen {
+                addr: listen,
+                source: Box::new(source),
+            })?;
         let stats = Arc::new(StubStats::default());
         let (ready, ready_rx) = channel::channel(Err("the local cluster is not listed yet".to_string()));
         let heartbeat = Arc::new(Heartbeat::new());
@@ -244,7 +247,10 @@ impl Stub {
         if let Some(admin) = self.admin {
             admin.shutdown().await;
         }
-        self.server.shutdown().await.map_err(StubError::Shutdown)
+        self.server
+            .shutdown()
+            .await
+            .map_err(|e| StubError::Shutdown(Box::new(e)))
     }
 }
 
@@ -351,7 +357,7 @@ impl ClientSource {
             .await
             .map_err(|source| StubError::Connect {
                 through: self.describe(),
-                source,
+                source: Box::new(source),
             })
     }
 }
