@@ -232,19 +232,6 @@ impl CloudDnsProvider {
         &self.managed_zone
     }
 
-    /// One rate-limited, counted call.
-    async fn call<T>(
-        &self,
-        op: Operation,
-        fut: impl Future<Output = Result<T, ApiError>>,
-    ) -> Result<T, ApiError> {
-        let r = self.gate.call(op.as_str(), ApiError::is_throttle, fut).await;
-        if let Err(e) = &r {
-            debug!(operation = %op, error = %e, "clouddns call failed");
-        }
-        r
-    }
-
     /// A call retried with the shared policy while `retry` says the error is worth it.
     async fn retried<T, F, Fut>(
         &self,
@@ -261,7 +248,11 @@ impl CloudDnsProvider {
             () if e.is_throttle() => ErrorClass::Throttled,
             () => ErrorClass::Retryable,
         };
-        self.retrier.run(classify, || self.call(op, f())).await
+        self.retrier
+            .run(classify, || {
+                self.gate.call(op.as_str(), ApiError::is_throttle, f())
+            })
+            .await
     }
 
     /// An idempotent call, retried on every transient error.
@@ -623,8 +614,10 @@ impl CloudDnsProvider {
     async fn wait_done(&self, id: &str) {
         let outcome = wait_until_synced(DONE_WAIT, || async {
             let change = self
+                .gate
                 .call(
-                    Operation::ChangesGet,
+                    Operation::ChangesGet.as_str(),
+                    ApiError::is_throttle,
                     self.api.get_change(&self.project, &self.managed_zone, id),
                 )
                 .await;

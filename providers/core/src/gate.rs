@@ -84,8 +84,8 @@ impl ApiGate {
     }
 
     /// Waits for the rate limit, then runs `fut` as one call of `op`, counting it, and counting
-    /// an error (and a throttle where `is_throttle` says so).
-    pub async fn call<T, E>(
+    /// (and logging at debug level) an error, and a throttle where `is_throttle` says so.
+    pub async fn call<T, E: std::fmt::Display>(
         &self,
         op: &str,
         is_throttle: impl FnOnce(&E) -> bool,
@@ -98,10 +98,13 @@ impl ApiGate {
             c.calls.fetch_add(1, Ordering::Relaxed);
         }
         let r = fut.await;
-        if let (Err(e), Some(c)) = (&r, counters) {
-            c.errors.fetch_add(1, Ordering::Relaxed);
-            if is_throttle(e) {
-                c.throttles.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = &r {
+            tracing::debug!(operation = op, error = %e, "provider API call failed");
+            if let Some(c) = counters {
+                c.errors.fetch_add(1, Ordering::Relaxed);
+                if is_throttle(e) {
+                    c.throttles.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
         r

@@ -136,26 +136,17 @@ impl Route53Provider {
         &self.zone_id
     }
 
-    /// One rate-limited, counted call.
-    async fn call<T>(
-        &self,
-        op: Operation,
-        fut: impl Future<Output = Result<T, ApiError>>,
-    ) -> Result<T, ApiError> {
-        let r = self.gate.call(op.as_str(), ApiError::is_throttle, fut).await;
-        if let Err(e) = &r {
-            debug!(operation = %op, error = %e, "route53 call failed");
-        }
-        r
-    }
-
     /// An idempotent call, retried with the shared policy on transient errors.
     async fn read<T, F, Fut>(&self, op: Operation, mut f: F) -> Result<T, ApiError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, ApiError>>,
     {
-        self.reads.run(classify, || self.call(op, f())).await
+        self.reads
+            .run(classify, || {
+                self.gate.call(op.as_str(), ApiError::is_throttle, f())
+            })
+            .await
     }
 
     async fn resolve_zone(
@@ -405,7 +396,12 @@ impl Route53Provider {
     async fn wait_insync(&self, change_id: &str) {
         let outcome = wait_until_synced(INSYNC_WAIT, || async {
             let info = self
-                .call(Operation::GetChange, self.api.get_change(change_id))
+                .gate
+                .call(
+                    Operation::GetChange.as_str(),
+                    ApiError::is_throttle,
+                    self.api.get_change(change_id),
+                )
                 .await;
             SyncPoll::of(info.map(|i| i.status == ChangeStatus::InSync), is_transient)
         })
@@ -549,8 +545,10 @@ impl Provider for Route53Provider {
         let sent = self.wire_changes(changes)?;
         let wire: Vec<WireChange> = sent.iter().map(|(_, c)| c.clone()).collect();
         let info = self
+            .gate
             .call(
-                Operation::ChangeResourceRecordSets,
+                Operation::ChangeResourceRecordSets.as_str(),
+                ApiError::is_throttle,
                 self.api.change_resource_record_sets(&self.zone_id, &wire),
             )
             .await
