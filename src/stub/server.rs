@@ -416,30 +416,27 @@ fn serve_udp(
     ready: oneshot::Sender<Result<(), ServeError>>,
     stopped: oneshot::Receiver<()>,
 ) {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(source) => {
-            let _ = ready.send(Err(ServeError::Thread {
-                what: "cannot start a runtime for DNS over UDP",
-                source,
-            }));
-            return;
+    let thread = |what| move |source| ServeError::Thread { what, source };
+    let started = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(thread("cannot start a runtime for DNS over UDP"))
+        .and_then(|runtime| {
+            let socket = {
+                let _entered = runtime.enter();
+                UdpSocket::from_std(socket).map_err(thread("cannot serve DNS over UDP"))?
+            };
+            Ok((runtime, socket))
+        });
+    match started {
+        Ok((runtime, socket)) => {
+            let _ = ready.send(Ok(()));
+            runtime.block_on(udp_loop(Arc::new(socket), Arc::new(Handler(answering)), stopped));
         }
-    };
-    runtime.block_on(async move {
-        let socket = match UdpSocket::from_std(socket) {
-            Ok(s) => s,
-            Err(source) => {
-                let _ = ready.send(Err(ServeError::Thread {
-                    what: "cannot serve DNS over UDP",
-                    source,
-                }));
-                return;
-            }
-        };
-        let _ = ready.send(Ok(()));
-        udp_loop(Arc::new(socket), Arc::new(Handler(answering)), stopped).await;
-    });
+        Err(e) => {
+            let _ = ready.send(Err(e));
+        }
+    }
 }
 
 /// Serves one UDP socket until `stopped`: the fast path answers what it takes at once, the

@@ -3,17 +3,15 @@
 
 use std::collections::BTreeSet;
 
-use kube::core::DynamicObject;
-use kube::runtime::watcher;
-use kube::{Api, Client};
+use kube::Client;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use super::source::{
-    Endpoint, Item, NameRef, SecretRef, cluster_member, custom_resource, kubeconfig_yaml, object_item,
-    referenced_secret, secret_ca, server_url, spec_of, token_of,
+    Endpoint, Item, NameRef, SecretRef, cluster_member, custom_resource, kubeconfig_yaml, referenced_secret,
+    secret_ca, server_url, spec_of, token_of,
 };
-use super::state::{Msg, Task, spawn_watch};
+use super::state::{Msg, Task, watch_custom};
 use super::{Discovered, DiscoverySettings, Registry};
 
 /// Every Karmada Cluster.
@@ -21,12 +19,8 @@ pub(super) struct Karmada;
 
 impl Registry for Karmada {
     fn watch(&self, client: Client, id: u64, tx: mpsc::Sender<Msg>, settings: DiscoverySettings) -> Task {
-        let api: Api<DynamicObject> = Api::all_with(
-            client,
-            &custom_resource("cluster.karmada.io", "v1alpha1", "Cluster", "clusters"),
-        );
-        let stream = watcher::watcher(api, watcher::Config::default());
-        spawn_watch(id, stream, object_item, tx, settings)
+        let resource = custom_resource("cluster.karmada.io", "v1alpha1", "Cluster", "clusters");
+        watch_custom(client, None, &resource, id, tx, settings)
     }
 
     fn member<'a>(&self, object: &Item, secrets: &dyn Fn(&str, &str) -> SecretRef<'a>) -> Option<Discovered> {

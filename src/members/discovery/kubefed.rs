@@ -4,17 +4,15 @@
 use std::collections::BTreeSet;
 
 use k8s_openapi::ByteString;
-use kube::core::DynamicObject;
-use kube::runtime::watcher;
-use kube::{Api, Client};
+use kube::Client;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use super::source::{
     Endpoint, Item, NameRef, SecretRef, check_pem, cluster_member, custom_resource, kubeconfig_yaml,
-    object_item, referenced_secret, secret_ca, server_url, token_of,
+    referenced_secret, secret_ca, server_url, token_of,
 };
-use super::state::{Msg, Task, spawn_watch};
+use super::state::{Msg, Task, watch_custom};
 use super::{Discovered, DiscoverySettings, Registry};
 
 /// The KubeFedClusters of `namespace`.
@@ -24,13 +22,8 @@ pub(super) struct Kubefed<'c> {
 
 impl Registry for Kubefed<'_> {
     fn watch(&self, client: Client, id: u64, tx: mpsc::Sender<Msg>, settings: DiscoverySettings) -> Task {
-        let api: Api<DynamicObject> = Api::namespaced_with(
-            client,
-            self.namespace,
-            &custom_resource("core.kubefed.io", "v1beta1", "KubeFedCluster", "kubefedclusters"),
-        );
-        let stream = watcher::watcher(api, watcher::Config::default());
-        spawn_watch(id, stream, object_item, tx, settings)
+        let resource = custom_resource("core.kubefed.io", "v1beta1", "KubeFedCluster", "kubefedclusters");
+        watch_custom(client, Some(self.namespace), &resource, id, tx, settings)
     }
 
     fn member<'a>(&self, object: &Item, secrets: &dyn Fn(&str, &str) -> SecretRef<'a>) -> Option<Discovered> {

@@ -6,13 +6,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
+use kube::core::{ApiResource, DynamicObject};
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
-use super::source::{Item, SecretRef};
+use super::source::{Item, SecretRef, object_item};
 use super::{Discovered, DiscoverySettings, MEMBER_NAME_ANNOTATION, RegistryConfig};
 use crate::control::backoff::Backoff;
 use crate::federation::parse_errors::chain;
@@ -84,6 +85,24 @@ pub(super) enum WatchEvent {
 pub(super) struct Msg {
     watch: u64,
     event: WatchEvent,
+}
+
+/// Watches the objects of a custom resource (in `namespace`, or cluster-wide), forwarding them
+/// as [`Msg`]s (see [`spawn_watch`]).
+pub(super) fn watch_custom(
+    client: Client,
+    namespace: Option<&str>,
+    resource: &ApiResource,
+    id: u64,
+    tx: mpsc::Sender<Msg>,
+    settings: DiscoverySettings,
+) -> Task {
+    let api: Api<DynamicObject> = match namespace {
+        Some(n) => Api::namespaced_with(client, n, resource),
+        None => Api::all_with(client, resource),
+    };
+    let stream = watcher::watcher(api, watcher::Config::default());
+    spawn_watch(id, stream, object_item, tx, settings)
 }
 
 /// Runs a watcher, forwarding its events as [`Msg`]s; after an error, does not poll it again for
