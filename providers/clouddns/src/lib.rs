@@ -7,7 +7,7 @@
 //! (`GOOGLE_APPLICATION_CREDENTIALS`, the application-default credentials file, the metadata
 //! server / Workload Identity, `gcloud`).
 //!
-//! With feature `fake`, [`fake::FakeCloudDns`] is a strict Cloud DNS v1 server on loopback
+//! With feature `fake`, `fake::FakeCloudDns` is a strict Cloud DNS v1 server on loopback
 //! (managed zones, rrsets, changes, a service-account `/token` endpoint, fault injection) for
 //! this crate's and other crates' tests.
 //!

@@ -5,7 +5,7 @@
 //! [`Rfc2136Provider`] implements [`feddns_provider::Provider`]; see it for the prerequisites
 //! that make every UPDATE exact, and for how answers map to errors.
 //!
-//! With feature `testing`, [`testing`] starts real BIND 9 (`named`) and Knot (`knotd`) servers on
+//! With feature `testing`, `testing` starts real BIND 9 (`named`) and Knot (`knotd`) servers on
 //! loopback, with a zone and a TSIG key made for the test, for this crate's and other crates'
 //! tests and benchmarks.
 //!
