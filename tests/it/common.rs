@@ -309,9 +309,7 @@ pub(crate) fn member_snapshot(
     zones: &[&str],
     services: &[(&str, &str, usize)],
 ) -> feddns::federation::model::MemberSnapshot {
-    use feddns::federation::model::{
-        MemberSnapshot, NodeProj, ServiceKey, ServiceOptions, ServiceProj, SliceProj, Target,
-    };
+    use feddns::federation::model::{MemberSnapshot, NodeProj, ServiceKey, Target};
     let mut s = MemberSnapshot::default();
     for (i, z) in zones.iter().enumerate() {
         let name = format!("node-{i}");
@@ -326,27 +324,40 @@ pub(crate) fn member_snapshot(
     }
     for (svc, ip, ready) in services {
         let ip: std::net::IpAddr = ip.parse().unwrap();
-        s.services.insert(
-            ServiceKey::new("default", *svc),
-            ServiceProj {
-                federated: true,
-                ingress: vec![Target::Ip(ip)].into(),
-                options: ServiceOptions::default(),
-                problems: vec![].into(),
-            },
-        );
-        let slice = format!("{svc}-1");
-        s.slices.insert(
-            ("default".into(), slice.as_str().into()),
-            SliceProj {
-                namespace: "default".into(),
-                name: slice.into(),
-                service: (*svc).into(),
-                ready: *ready,
-            },
-        );
+        let key = ServiceKey::new("default", *svc);
+        add_service(&mut s, key, vec![Target::Ip(ip)], &format!("{svc}-1"), *ready);
     }
     s
+}
+
+/// Adds the federated LoadBalancer Service `key` at `ingress`, with one EndpointSlice `slice` of
+/// `ready` endpoints.
+pub(crate) fn add_service(
+    s: &mut feddns::federation::model::MemberSnapshot,
+    key: feddns::federation::model::ServiceKey,
+    ingress: Vec<feddns::federation::model::Target>,
+    slice: &str,
+    ready: usize,
+) {
+    use feddns::federation::model::{ServiceOptions, ServiceProj, SliceProj};
+    s.slices.insert(
+        (key.namespace.clone(), slice.into()),
+        SliceProj {
+            namespace: key.namespace.clone(),
+            name: slice.into(),
+            service: key.name.clone(),
+            ready,
+        },
+    );
+    s.services.insert(
+        key,
+        ServiceProj {
+            federated: true,
+            ingress: ingress.into(),
+            options: ServiceOptions::default(),
+            problems: vec![].into(),
+        },
+    );
 }
 
 /// A member's snapshot read from snapshot-file text (as `kubectl get -o yaml` prints it): a node

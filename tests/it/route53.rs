@@ -8,9 +8,7 @@ use std::sync::atomic::Ordering;
 
 use feddns::config::Config;
 use feddns::control::controller::{Controller, Stats};
-use feddns::federation::model::{
-    MemberSnapshot, NodeProj, ServiceKey, ServiceOptions, ServiceProj, SliceProj, Target,
-};
+use feddns::federation::model::{MemberSnapshot, NodeProj, ServiceKey, Target};
 use feddns::federation::plan::Plan;
 use feddns::members::MemberEvent;
 use feddns_provider::{RecordSet, RecordType, Routing};
@@ -19,7 +17,7 @@ use feddns_route53::WireRecordSet;
 use feddns_route53::fake::FakeRoute53;
 use tokio::sync::mpsc;
 
-use crate::common::{NoResolve, eventually, ingress_snapshot, snapshot_event};
+use crate::common::{NoResolve, add_service, eventually, ingress_snapshot, snapshot_event};
 
 /// Sets per Service with two members in two regions: global, two regions, two zones, each with
 /// its ownership TXT.
@@ -55,47 +53,24 @@ fn member(
                 ]))
             })
             .collect();
-        s.services.insert(
-            key.clone(),
-            ServiceProj {
-                federated: true,
-                ingress,
-                options: ServiceOptions::default(),
-                problems: vec![].into(),
-            },
-        );
-        let slice = format!("svc-{i}-x");
-        s.slices.insert(
-            (key.namespace.clone(), slice.clone().into()),
-            SliceProj {
-                namespace: key.namespace,
-                name: slice.into(),
-                service: key.name,
-                ready,
-            },
-        );
+        add_service(&mut s, key, ingress, &format!("svc-{i}-x"), ready);
     }
     s
 }
 
+/// A member with one Service `default/hugo` behind the load balancer `elb`, with the vanity name
+/// `hugo-fed.example.com`.
 fn elb_member(zone: &str, region: &str, elb: &str, ready: usize) -> MemberSnapshot {
-    let mut s = member(Some((zone, region)), 1, 1, 0, ready);
-    for svc in s.services.values_mut() {
-        svc.ingress = vec![Target::Hostname(elb.into())].into();
-        svc.options.hostnames = vec!["hugo-fed.example.com".into()];
-    }
-    let svc = s.services.pop_first().unwrap().1;
-    s.services.insert(ServiceKey::new("default", "hugo"), svc);
-    s.slices.clear();
-    s.slices.insert(
-        ("default".into(), "hugo-x".into()),
-        SliceProj {
-            namespace: "default".into(),
-            name: "hugo-x".into(),
-            service: "hugo".into(),
-            ready,
-        },
+    let mut s = member(Some((zone, region)), 0, 0, 0, ready);
+    let key = ServiceKey::new("default", "hugo");
+    add_service(
+        &mut s,
+        key.clone(),
+        vec![Target::Hostname(elb.into())],
+        "hugo-x",
+        ready,
     );
+    s.services.get_mut(&key).unwrap().options.hostnames = vec!["hugo-fed.example.com".into()];
     s
 }
 
