@@ -235,31 +235,27 @@ impl R53 {
 const GLOBAL: &str = "hugo.default.myfed.svc.example.com";
 const VANITY: &str = "hugo-fed.example.com";
 
+/// Seed 003's members `usa`, `eur` and `jpn`, each in its AWS region behind an ELB, with `ready`
+/// endpoints.
+fn seed_003(member: &str, ready: usize) -> MemberSnapshot {
+    let (region, elb) = match member {
+        "usa" => ("us-east-1", "a1-1"),
+        "eur" => ("eu-west-1", "a2-2"),
+        "jpn" => ("ap-northeast-1", "a3-3"),
+        other => panic!("no member {other} in seed 003"),
+    };
+    let host = format!("{elb}.{region}.elb.amazonaws.com");
+    elb_member(&format!("{region}a"), region, &host, ready)
+}
+
 /// Seed 003, done by feddns: three members in three AWS regions behind ELBs, one latency record
 /// per region with healthy shards, at the global name and at the vanity name.
 #[tokio::test]
 async fn latency_sets_appear_and_disappear_as_regions_gain_and_lose_healthy_shards() {
     let r = R53::start(&["usa", "eur", "jpn"], "routing: { policy: latency }", |_, _| {}).await;
-    r.send(
-        "usa",
-        elb_member("us-east-1a", "us-east-1", "a1-1.us-east-1.elb.amazonaws.com", 1),
-    )
-    .await;
-    r.send(
-        "eur",
-        elb_member("eu-west-1a", "eu-west-1", "a2-2.eu-west-1.elb.amazonaws.com", 1),
-    )
-    .await;
-    r.send(
-        "jpn",
-        elb_member(
-            "ap-northeast-1a",
-            "ap-northeast-1",
-            "a3-3.ap-northeast-1.elb.amazonaws.com",
-            0,
-        ),
-    )
-    .await;
+    for (member, ready) in [("usa", 1), ("eur", 1), ("jpn", 0)] {
+        r.send(member, seed_003(member, ready)).await;
+    }
     let two = [
         "eu-west-1/eu-west-1 a2-2.eu-west-1.elb.amazonaws.com".to_string(),
         "us-east-1/us-east-1 a1-1.us-east-1.elb.amazonaws.com".to_string(),
@@ -273,22 +269,9 @@ async fn latency_sets_appear_and_disappear_as_regions_gain_and_lose_healthy_shar
         }
     })
     .await;
-    r.send(
-        "jpn",
-        elb_member(
-            "ap-northeast-1a",
-            "ap-northeast-1",
-            "a3-3.ap-northeast-1.elb.amazonaws.com",
-            3,
-        ),
-    )
-    .await;
+    r.send("jpn", seed_003("jpn", 3)).await;
     r.until_latency("Japan joins", VANITY, |v| v.len() == 3).await;
-    r.send(
-        "usa",
-        elb_member("us-east-1a", "us-east-1", "a1-1.us-east-1.elb.amazonaws.com", 0),
-    )
-    .await;
+    r.send("usa", seed_003("usa", 0)).await;
     r.until_latency("the US leaves", GLOBAL, |g| {
         g.len() == 2 && !g.iter().any(|s| s.starts_with("us-east-1"))
     })
