@@ -55,6 +55,14 @@ impl Running {
         self.tx.send(snapshot_event(member, snapshot)).await.unwrap();
     }
 
+    /// m1 (192.0.2.1 in r1/z1) and m2 (192.0.2.2 in r2/z2), one ready endpoint each; waits until
+    /// both answer at the global name.
+    async fn both_up(&mut self) {
+        self.send("m1", snapshot("r1", &["z1"], "192.0.2.1", 1)).await;
+        self.send("m2", snapshot("r2", &["z2"], "192.0.2.2", 1)).await;
+        self.dns.expect_a(GLOBAL, &["A 192.0.2.1", "A 192.0.2.2"]).await;
+    }
+
     async fn fail(&self, member: &str) {
         let ev = MemberEvent::Failed {
             member: member.into(),
@@ -75,9 +83,7 @@ const M2_REGION: &str = "nginx.default.myfed.svc.r2.example.com";
 #[tokio::test]
 async fn steady_state_makes_no_provider_calls() {
     let mut c = Running::start("").await;
-    c.send("m1", snapshot("r1", &["z1"], "192.0.2.1", 1)).await;
-    c.send("m2", snapshot("r2", &["z2"], "192.0.2.2", 1)).await;
-    c.dns.expect_a(GLOBAL, &["A 192.0.2.1", "A 192.0.2.2"]).await;
+    c.both_up().await;
     c.dns.expect_a(M2_ZONE, &["A 192.0.2.2"]).await;
     let lists = c.stats.provider_lists.load(Ordering::SeqCst);
     let applies = c.stats.provider_applies.load(Ordering::SeqCst);
@@ -113,9 +119,7 @@ async fn bursts_are_debounced_into_few_plans() {
 #[tokio::test]
 async fn an_unavailable_member_keeps_its_targets_for_the_grace_period() {
     let mut c = Running::start("safety: { member_grace: 1h }").await;
-    c.send("m1", snapshot("r1", &["z1"], "192.0.2.1", 1)).await;
-    c.send("m2", snapshot("r2", &["z2"], "192.0.2.2", 1)).await;
-    c.dns.expect_a(GLOBAL, &["A 192.0.2.1", "A 192.0.2.2"]).await;
+    c.both_up().await;
     c.fail("m2").await;
     // A later change of m1 is applied; m2's targets are still there.
     c.send("m1", snapshot("r1", &["z1"], "192.0.2.11", 1)).await;
@@ -127,9 +131,7 @@ async fn an_unavailable_member_keeps_its_targets_for_the_grace_period() {
 #[tokio::test]
 async fn a_member_down_past_the_grace_period_loses_its_targets_until_it_returns() {
     let mut c = Running::start("safety: { member_grace: 200ms }").await;
-    c.send("m1", snapshot("r1", &["z1"], "192.0.2.1", 1)).await;
-    c.send("m2", snapshot("r2", &["z2"], "192.0.2.2", 1)).await;
-    c.dns.expect_a(GLOBAL, &["A 192.0.2.1", "A 192.0.2.2"]).await;
+    c.both_up().await;
     c.fail("m2").await;
     c.dns.expect_a(GLOBAL, &["A 192.0.2.1"]).await;
     expect_answer(
