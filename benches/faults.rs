@@ -474,6 +474,26 @@ impl World {
         bail!("{what}: not within {CONVERGE_DEADLINE:?}")
     }
 
+    /// Stops `instance` and reports a run that converged in `converged`: the damage with every
+    /// member up and only [`taken`] expected as conflicts, from the batches `probe` saw.
+    async fn report(
+        &self,
+        instance: Instance,
+        probe: &Probe,
+        converged: Duration,
+        note: String,
+    ) -> anyhow::Result<Row> {
+        let (lost, foreign_touched) = self.damage(&ALL, &taken(), &[probe]).await?;
+        instance.stop().await?;
+        Ok(Row {
+            converged: Ok(converged),
+            lost,
+            foreign_touched,
+            writes_after_fencing: None,
+            note,
+        })
+    }
+
     /// Owned lost and foreign touched, from the final zone and the batches `probes` saw.
     async fn damage(
         &self,
@@ -604,19 +624,12 @@ async fn member_down_and_back(services: usize) -> anyhow::Result<Row> {
         .await?;
     world.members[1].api.restart().await?;
     let back = world.converged(&ALL, &taken()).await?;
-    let (lost, foreign_touched) = world.damage(&ALL, &taken(), &[&probe]).await?;
-    instance.stop().await?;
-    Ok(Row {
-        converged: Ok(back),
-        lost,
-        foreign_touched,
-        writes_after_fencing: None,
-        note: format!(
-            "down: its targets left {:.1} s after it went (grace {:.0} s)",
-            down.as_secs_f64(),
-            GRACE.as_secs_f64()
-        ),
-    })
+    let note = format!(
+        "down: its targets left {:.1} s after it went (grace {:.0} s)",
+        down.as_secs_f64(),
+        GRACE.as_secs_f64()
+    );
+    world.report(instance, &probe, back, note).await
 }
 
 /// Every watch of every member expires (410 Gone) while Services change.
@@ -630,16 +643,9 @@ async fn watches_expired(services: usize) -> anyhow::Result<Row> {
     }
     change_addresses(&world, 0, 10, 100)?;
     let converged = world.converged(&ALL, &taken()).await?;
-    let (lost, foreign_touched) = world.damage(&ALL, &taken(), &[&probe]).await?;
     let batches = probe.applies() - before;
-    instance.stop().await?;
-    Ok(Row {
-        converged: Ok(converged),
-        lost,
-        foreign_touched,
-        writes_after_fencing: None,
-        note: format!("10 Services changed during the relists; {batches} batches sent"),
-    })
+    let note = format!("10 Services changed during the relists; {batches} batches sent");
+    world.report(instance, &probe, converged, note).await
 }
 
 /// 30 % of every Route53 call is throttled while Services change.
@@ -659,17 +665,10 @@ async fn throttled(services: usize) -> anyhow::Result<Row> {
     fake.clear_throttling();
     let calls: u64 = fake.calls().values().sum();
     let throttles: u64 = fake.throttled().values().sum();
-    let (lost, foreign_touched) = world.damage(&ALL, &taken(), &[&probe]).await?;
-    instance.stop().await?;
-    Ok(Row {
-        converged: Ok(slowest),
-        lost,
-        foreign_touched,
-        writes_after_fencing: None,
-        note: format!(
-            "initial sync, then 5 rounds of {changed} changed Services (the slowest round); {throttles} of {calls} calls throttled"
-        ),
-    })
+    let note = format!(
+        "initial sync, then 5 rounds of {changed} changed Services (the slowest round); {throttles} of {calls} calls throttled"
+    );
+    world.report(instance, &probe, slowest, note).await
 }
 
 /// A burst of server errors from Route53 (503 on changes and listings) while Services change.
@@ -689,15 +688,8 @@ async fn server_errors(services: usize) -> anyhow::Result<Row> {
     }
     change_addresses(&world, 1, services.min(50), 100)?;
     let converged = world.converged(&ALL, &taken()).await?;
-    let (lost, foreign_touched) = world.damage(&ALL, &taken(), &[&probe]).await?;
-    instance.stop().await?;
-    Ok(Row {
-        converged: Ok(converged),
-        lost,
-        foreign_touched,
-        writes_after_fencing: None,
-        note: format!("{burst} ChangeResourceRecordSets answered 503 in a row"),
-    })
+    let note = format!("{burst} ChangeResourceRecordSets answered 503 in a row");
+    world.report(instance, &probe, converged, note).await
 }
 
 /// `feddns run` (a process) killed with SIGKILL in the middle of its first, multi-batch apply,
@@ -965,16 +957,9 @@ async fn slow_list(services: usize) -> anyhow::Result<Row> {
     }
     let converged = world.converged(&ALL, &taken()).await?;
     let total = started.elapsed();
-    let (lost, foreign_touched) = world.damage(&ALL, &taken(), &[&probe]).await?;
-    instance.stop().await?;
-    Ok(Row {
-        converged: Ok(total.max(converged)),
-        lost,
-        foreign_touched,
-        writes_after_fencing: None,
-        note: format!(
-            "from the start; {answered} /healthz and /status requests answered during the listing, the slowest in {:.0} ms",
-            slowest.as_secs_f64() * 1000.0
-        ),
-    })
+    let note = format!(
+        "from the start; {answered} /healthz and /status requests answered during the listing, the slowest in {:.0} ms",
+        slowest.as_secs_f64() * 1000.0
+    );
+    world.report(instance, &probe, total.max(converged), note).await
 }

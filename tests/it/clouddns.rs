@@ -90,9 +90,8 @@ async fn start_controller(fake: &FakeCloudDns, members: &[&str], extra: &str) ->
 async fn geo_items_follow_regions_and_a_stale_cache_recovers() {
     let fake = FakeCloudDns::start().await.unwrap();
     let (tx, stop, task) = start_controller(&fake, &["gke", "eks", "aks"], "").await;
-    let send = |member: &str, region: &str, ip: &str, ready: usize| MemberEvent::Snapshot {
-        member: member.into(),
-        snapshot: snapshot(region, &[&format!("{region}-a")], ip, ready),
+    let send = |member: &str, region: &str, ip: &str, ready: usize| {
+        snapshot_event(member, snapshot(region, &[&format!("{region}-a")], ip, ready))
     };
     tx.send(send("gke", "us-east1", "192.0.2.1", 1)).await.unwrap();
     tx.send(send("eks", "eu-central-1", "192.0.2.2", 1))
@@ -213,12 +212,7 @@ async fn a_primary_backup_policy_at_an_owned_name_is_a_conflict_never_retried() 
         let _ = stopped.await;
     }));
     let gke = snapshot("us-east1", &["us-east1-b"], "192.0.2.1", 1);
-    tx.send(MemberEvent::Snapshot {
-        member: "gke".into(),
-        snapshot: gke.clone(),
-    })
-    .await
-    .unwrap();
+    tx.send(snapshot_event("gke", gke.clone())).await.unwrap();
     let region = "nginx.default.myfed.svc.us-east1.example.com";
     expect_items(&fake, region, &["192.0.2.1"]).await;
     let changes = fake.request_count("changes.create");
@@ -251,10 +245,7 @@ async fn a_primary_backup_policy_at_an_owned_name_is_a_conflict_never_retried() 
     );
     // What `feddns plan` shows.
     let mut planner = Controller::new(&cfg, connect().await, Arc::new(NoResolve), false);
-    planner.apply_event(MemberEvent::Snapshot {
-        member: "gke".into(),
-        snapshot: gke,
-    });
+    planner.apply_event(snapshot_event("gke", gke));
     let plan = planner.plan_once().await.unwrap();
     let conflict = plan
         .conflicts
@@ -280,18 +271,15 @@ async fn a_host_gets_one_geo_item_per_location() {
         ("gke", "us-east1", "192.0.2.1"),
         ("eks", "eu-central-1", "192.0.2.2"),
     ] {
-        tx.send(MemberEvent::Snapshot {
-            member: member.into(),
-            snapshot: ingress_snapshot(region, &[WWW], ip, 1),
-        })
-        .await
-        .unwrap();
+        tx.send(snapshot_event(member, ingress_snapshot(region, &[WWW], ip, 1)))
+            .await
+            .unwrap();
     }
     expect_items(&fake, WWW, &["europe-west3=192.0.2.2", "us-east1=192.0.2.1"]).await;
-    tx.send(MemberEvent::Snapshot {
-        member: "gke".into(),
-        snapshot: ingress_snapshot("us-east1", &[WWW], "192.0.2.1", 0),
-    })
+    tx.send(snapshot_event(
+        "gke",
+        ingress_snapshot("us-east1", &[WWW], "192.0.2.1", 0),
+    ))
     .await
     .unwrap();
     expect_items(&fake, WWW, &["europe-west3=192.0.2.2"]).await;

@@ -112,6 +112,25 @@ pub(crate) async fn expect_answer(dns: &mut Dns, name: &str, rtype: RecordType, 
     }
 }
 
+impl Dns {
+    /// Polls until `name` answers exactly `want` to an A query (see [`expect_answer`]).
+    pub(crate) async fn expect_a(&mut self, name: &str, want: &[&str]) {
+        expect_answer(self, name, RecordType::A, want).await;
+    }
+}
+
+/// The embedded DNS provider for `example.com` on a free port of 127.0.0.1, and a client of it.
+pub(crate) async fn embedded_with_client() -> (feddns_embedded::EmbeddedProvider, Dns) {
+    let provider = feddns_embedded::EmbeddedProvider::start(feddns_embedded::EmbeddedConfig {
+        zone: "example.com".into(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+    })
+    .await
+    .unwrap();
+    let dns = Dns::udp(provider.local_addr()).await;
+    (provider, dns)
+}
+
 /// The demo's directory.
 pub(crate) fn demo_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo")
@@ -296,9 +315,7 @@ pub(crate) fn member_snapshot(
     zones: &[&str],
     services: &[(&str, &str, usize)],
 ) -> feddns::federation::model::MemberSnapshot {
-    use feddns::federation::model::{
-        MemberSnapshot, NodeProj, ServiceKey, ServiceOptions, ServiceProj, SliceProj, Target,
-    };
+    use feddns::federation::model::{MemberSnapshot, NodeProj, ServiceKey, Target};
     let mut s = MemberSnapshot::default();
     for (i, z) in zones.iter().enumerate() {
         let name = format!("node-{i}");
@@ -313,27 +330,40 @@ pub(crate) fn member_snapshot(
     }
     for (svc, ip, ready) in services {
         let ip: std::net::IpAddr = ip.parse().unwrap();
-        s.services.insert(
-            ServiceKey::new("default", *svc),
-            ServiceProj {
-                federated: true,
-                ingress: vec![Target::Ip(ip)].into(),
-                options: ServiceOptions::default(),
-                problems: vec![].into(),
-            },
-        );
-        let slice = format!("{svc}-1");
-        s.slices.insert(
-            ("default".into(), slice.as_str().into()),
-            SliceProj {
-                namespace: "default".into(),
-                name: slice.into(),
-                service: (*svc).into(),
-                ready: *ready,
-            },
-        );
+        let key = ServiceKey::new("default", *svc);
+        add_service(&mut s, key, vec![Target::Ip(ip)], &format!("{svc}-1"), *ready);
     }
     s
+}
+
+/// Adds the federated LoadBalancer Service `key` at `ingress`, with one EndpointSlice `slice` of
+/// `ready` endpoints.
+pub(crate) fn add_service(
+    s: &mut feddns::federation::model::MemberSnapshot,
+    key: feddns::federation::model::ServiceKey,
+    ingress: Vec<feddns::federation::model::Target>,
+    slice: &str,
+    ready: usize,
+) {
+    use feddns::federation::model::{ServiceOptions, ServiceProj, SliceProj};
+    s.slices.insert(
+        (key.namespace.clone(), slice.into()),
+        SliceProj {
+            namespace: key.namespace.clone(),
+            name: slice.into(),
+            service: key.name.clone(),
+            ready,
+        },
+    );
+    s.services.insert(
+        key,
+        ServiceProj {
+            federated: true,
+            ingress: ingress.into(),
+            options: ServiceOptions::default(),
+            problems: vec![].into(),
+        },
+    );
 }
 
 /// A member's snapshot read from snapshot-file text (as `kubectl get -o yaml` prints it): a node
@@ -445,5 +475,47 @@ impl Running {
         })
         .await;
         found.unwrap()
+    }
+}
+
+/// A member's snapshot as the event its member source sends.
+pub(crate) fn snapshot_event(
+    member: &str,
+    snapshot: feddns::federation::model::MemberSnapshot,
+) -> feddns::members::MemberEvent {
+    feddns::members::MemberEvent::Snapshot {
+        member: member.into(),
+        snapshot,
+    }
+}
+
+/// A controller running on a task of its own, on the events of its channel, until stopped.
+pub(crate) struct ControllerTask {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ControllerTask {
+    /// Runs `controller` on the events `rx` receives; the run must end without an error.
+    pub(crate) fn spawn(
+        controller: feddns::control::controller::Controller,
+        rx: tokio::sync::mpsc::Receiver<feddns::members::MemberEvent>,
+    ) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            controller
+                .run(rx, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        Self { stop, task }
+    }
+
+    /// Asks the controller to stop and waits until its run has ended.
+    pub(crate) async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap();
     }
 }

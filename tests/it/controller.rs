@@ -11,9 +11,8 @@ use feddns::control::controller::{Controller, Stats};
 use feddns::control::resolver::{Resolution, Resolve, ResolveError};
 use feddns::federation::model::{MemberSnapshot, Target};
 use feddns::members::MemberEvent;
-use feddns_embedded::{EmbeddedConfig, EmbeddedProvider};
 use hickory_net::proto::rr::RecordType;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use crate::common::*;
 
@@ -25,8 +24,7 @@ struct Running {
     tx: mpsc::Sender<MemberEvent>,
     stats: Arc<Stats>,
     dns: Dns,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
+    controller: ControllerTask,
 }
 
 impl Running {
@@ -41,42 +39,28 @@ impl Running {
              controller: {{ debounce: 20ms, max_debounce: 200ms }}\n{extra}"
         );
         let cfg = Config::parse(&text, Path::new("/nowhere/config.yaml")).unwrap();
-        let provider = EmbeddedProvider::start(EmbeddedConfig {
-            zone: "example.com".into(),
-            listen: "127.0.0.1:0".parse().unwrap(),
-        })
-        .await
-        .unwrap();
-        let dns = Dns::udp(provider.local_addr()).await;
+        let (provider, dns) = embedded_with_client().await;
         let controller = Controller::new(&cfg, Arc::new(provider), resolver, false);
         let stats = controller.stats();
         let (tx, rx) = mpsc::channel(256);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            controller
-                .run(rx, async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-        });
         Self {
             tx,
             stats,
             dns,
-            stop: Some(stop),
-            task,
+            controller: ControllerTask::spawn(controller, rx),
         }
     }
 
     async fn send(&self, member: &str, snapshot: MemberSnapshot) {
-        self.tx
-            .send(MemberEvent::Snapshot {
-                member: member.into(),
-                snapshot,
-            })
-            .await
-            .unwrap();
+        self.tx.send(snapshot_event(member, snapshot)).await.unwrap();
+    }
+
+    /// m1 (192.0.2.1 in r1/z1) and m2 (192.0.2.2 in r2/z2), one ready endpoint each; waits until
+    /// both answer at the global name.
+    async fn both_up(&mut self) {
+        self.send("m1", snapshot("r1", &["z1"], "192.0.2.1", 1)).await;
+        self.send("m2", snapshot("r2", &["z2"], "192.0.2.2", 1)).await;
+        self.dns.expect_a(GLOBAL, &["A 192.0.2.1", "A 192.0.2.2"]).await;
     }
 
     async fn fail(&self, member: &str) {
@@ -87,9 +71,8 @@ impl Running {
         self.tx.send(ev).await.unwrap();
     }
 
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.await.unwrap();
+    async fn stop(self) {
+        self.controller.stop().await;
     }
 }
 
@@ -100,10 +83,8 @@ const M2_REGION: &str = "nginx.default.myfed.svc.r2.example.com";
 #[tokio::test]
 async fn steady_state_makes_no_provider_calls() {
     let mut c = Running::start("").await;
-    c.send("m1", snapshot("r1", &["z1"], "192.0.2.1", 1)).await;
-    c.send("m2", snapshot("r2", &["z2"], "192.0.2.2", 1)).await;
-    expect_answer(&mut c.dns, GLOBAL, RecordType::A, &["A 192.0.2.1", "A 192.0.2.2"]).await;
-    expect_answer(&mut c.dns, M2_ZONE, RecordType::A, &["A 192.0.2.2"]).await;
+    c.both_up().await;
+    c.dns.expect_a(M2_ZONE, &["A 192.0.2.2"]).await;
     let lists = c.stats.provider_lists.load(Ordering::SeqCst);
     let applies = c.stats.provider_applies.load(Ordering::SeqCst);
     assert_eq!(lists, 1, "the zone is listed once at start");
@@ -115,13 +96,7 @@ async fn steady_state_makes_no_provider_calls() {
     }
     // A real change after them (events are handled in order): exactly one more batch.
     c.send("m2", snapshot("r2", &["z2"], "192.0.2.22", 3)).await;
-    expect_answer(
-        &mut c.dns,
-        GLOBAL,
-        RecordType::A,
-        &["A 192.0.2.1", "A 192.0.2.22"],
-    )
-    .await;
+    c.dns.expect_a(GLOBAL, &["A 192.0.2.1", "A 192.0.2.22"]).await;
     assert_eq!(c.stats.provider_lists.load(Ordering::SeqCst), lists);
     assert_eq!(c.stats.provider_applies.load(Ordering::SeqCst), applies + 1);
     c.stop().await;
@@ -135,7 +110,7 @@ async fn bursts_are_debounced_into_few_plans() {
         c.send("m1", snapshot("r1", &["z1"], &format!("198.51.100.{}", i + 1), 1))
             .await;
     }
-    expect_answer(&mut c.dns, M1_ZONE, RecordType::A, &["A 198.51.100.100"]).await;
+    c.dns.expect_a(M1_ZONE, &["A 198.51.100.100"]).await;
     let plans = c.stats.plans.load(Ordering::SeqCst);
     assert!(plans < 20, "101 events made {plans} plans");
     c.stop().await;
@@ -144,31 +119,21 @@ async fn bursts_are_debounced_into_few_plans() {
 #[tokio::test]
 async fn an_unavailable_member_keeps_its_targets_for_the_grace_period() {
     let mut c = Running::start("safety: { member_grace: 1h }").await;
-    c.send("m1", snapshot("r1", &["z1"], "192.0.2.1", 1)).await;
-    c.send("m2", snapshot("r2", &["z2"], "192.0.2.2", 1)).await;
-    expect_answer(&mut c.dns, GLOBAL, RecordType::A, &["A 192.0.2.1", "A 192.0.2.2"]).await;
+    c.both_up().await;
     c.fail("m2").await;
     // A later change of m1 is applied; m2's targets are still there.
     c.send("m1", snapshot("r1", &["z1"], "192.0.2.11", 1)).await;
-    expect_answer(
-        &mut c.dns,
-        GLOBAL,
-        RecordType::A,
-        &["A 192.0.2.11", "A 192.0.2.2"],
-    )
-    .await;
-    expect_answer(&mut c.dns, M2_ZONE, RecordType::A, &["A 192.0.2.2"]).await;
+    c.dns.expect_a(GLOBAL, &["A 192.0.2.11", "A 192.0.2.2"]).await;
+    c.dns.expect_a(M2_ZONE, &["A 192.0.2.2"]).await;
     c.stop().await;
 }
 
 #[tokio::test]
 async fn a_member_down_past_the_grace_period_loses_its_targets_until_it_returns() {
     let mut c = Running::start("safety: { member_grace: 200ms }").await;
-    c.send("m1", snapshot("r1", &["z1"], "192.0.2.1", 1)).await;
-    c.send("m2", snapshot("r2", &["z2"], "192.0.2.2", 1)).await;
-    expect_answer(&mut c.dns, GLOBAL, RecordType::A, &["A 192.0.2.1", "A 192.0.2.2"]).await;
+    c.both_up().await;
     c.fail("m2").await;
-    expect_answer(&mut c.dns, GLOBAL, RecordType::A, &["A 192.0.2.1"]).await;
+    c.dns.expect_a(GLOBAL, &["A 192.0.2.1"]).await;
     expect_answer(
         &mut c.dns,
         M2_ZONE,
@@ -177,8 +142,8 @@ async fn a_member_down_past_the_grace_period_loses_its_targets_until_it_returns(
     )
     .await;
     c.send("m2", snapshot("r2", &["z2"], "192.0.2.2", 1)).await;
-    expect_answer(&mut c.dns, GLOBAL, RecordType::A, &["A 192.0.2.1", "A 192.0.2.2"]).await;
-    expect_answer(&mut c.dns, M2_ZONE, RecordType::A, &["A 192.0.2.2"]).await;
+    c.dns.expect_a(GLOBAL, &["A 192.0.2.1", "A 192.0.2.2"]).await;
+    c.dns.expect_a(M2_ZONE, &["A 192.0.2.2"]).await;
     c.stop().await;
 }
 
@@ -187,7 +152,7 @@ async fn a_member_that_never_reports_is_declared_down_after_the_grace_period() {
     let mut c = Running::start("safety: { member_grace: 200ms }").await;
     c.send("m1", snapshot("r1", &["z1"], "192.0.2.1", 1)).await;
     // Creates go through at once; m2 never reports, and after the grace the plan is complete.
-    expect_answer(&mut c.dns, GLOBAL, RecordType::A, &["A 192.0.2.1"]).await;
+    c.dns.expect_a(GLOBAL, &["A 192.0.2.1"]).await;
     c.stop().await;
 }
 
@@ -241,13 +206,7 @@ async fn hostnames_that_must_be_resolved_follow_the_resolver() {
     let resolver = Moving::new(std::time::Duration::from_millis(50));
     let mut c = Running::start_with("", resolver.clone()).await;
     elb_and_ip(&c, None).await;
-    expect_answer(
-        &mut c.dns,
-        GLOBAL,
-        RecordType::A,
-        &["A 192.0.2.2", "A 198.51.100.5"],
-    )
-    .await;
+    c.dns.expect_a(GLOBAL, &["A 192.0.2.2", "A 198.51.100.5"]).await;
     expect_answer(
         &mut c.dns,
         M1_ZONE,
@@ -257,13 +216,7 @@ async fn hostnames_that_must_be_resolved_follow_the_resolver() {
     .await;
     // The ELB moves: the global name follows within the (short) DNS TTL.
     resolver.move_to("198.51.100.6");
-    expect_answer(
-        &mut c.dns,
-        GLOBAL,
-        RecordType::A,
-        &["A 192.0.2.2", "A 198.51.100.6"],
-    )
-    .await;
+    c.dns.expect_a(GLOBAL, &["A 192.0.2.2", "A 198.51.100.6"]).await;
     c.stop().await;
 }
 
@@ -274,21 +227,9 @@ async fn hostnames_are_re_resolved_within_the_services_own_ttl() {
     let resolver = Moving::new(std::time::Duration::from_secs(3600));
     let mut c = Running::start_with("", resolver.clone()).await;
     elb_and_ip(&c, Some(1)).await;
-    expect_answer(
-        &mut c.dns,
-        GLOBAL,
-        RecordType::A,
-        &["A 192.0.2.2", "A 198.51.100.5"],
-    )
-    .await;
+    c.dns.expect_a(GLOBAL, &["A 192.0.2.2", "A 198.51.100.5"]).await;
     resolver.move_to("198.51.100.7");
-    expect_answer(
-        &mut c.dns,
-        GLOBAL,
-        RecordType::A,
-        &["A 192.0.2.2", "A 198.51.100.7"],
-    )
-    .await;
+    c.dns.expect_a(GLOBAL, &["A 192.0.2.2", "A 198.51.100.7"]).await;
     c.stop().await;
 }
 
@@ -304,26 +245,15 @@ async fn housekeeping_ticks_do_not_delay_a_debounced_plan() {
     let controller = Controller::new(&cfg, provider, Arc::new(NoResolve), false);
     let stats = controller.stats();
     let (tx, rx) = mpsc::channel(16);
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        controller
-            .run(rx, async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-    });
+    let running = ControllerTask::spawn(controller, rx);
     // The housekeeping tick runs every member_grace / 4 = 100 ms from the start; the event
     // arrives half-way between two ticks.
     let start = tokio::time::Instant::now();
     tokio::time::sleep_until(start + std::time::Duration::from_millis(150)).await;
     let sent = tokio::time::Instant::now();
-    tx.send(MemberEvent::Snapshot {
-        member: "m1".into(),
-        snapshot: snapshot("r1", &["z1"], "192.0.2.1", 1),
-    })
-    .await
-    .unwrap();
+    tx.send(snapshot_event("m1", snapshot("r1", &["z1"], "192.0.2.1", 1)))
+        .await
+        .unwrap();
     while stats.plans.load(Ordering::SeqCst) == 0 {
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     }
@@ -332,6 +262,5 @@ async fn housekeeping_ticks_do_not_delay_a_debounced_plan() {
         waited <= std::time::Duration::from_millis(105),
         "planned {waited:?} after the event; the debounce is 100 ms"
     );
-    let _ = stop.send(());
-    task.await.unwrap();
+    running.stop().await;
 }

@@ -14,20 +14,14 @@ async fn demo_serves_every_level_and_follows_member_file_edits() {
     let addr = feddns.addr().await;
     for mut dns in [Dns::udp(addr).await, Dns::tcp(addr).await] {
         // Global: the EU IP and the US ELB's (re-resolved) address.
-        expect_answer(
-            &mut dns,
-            GLOBAL,
-            RecordType::A,
-            &["A 198.51.100.17", "A 203.0.113.10"],
-        )
-        .await;
+        dns.expect_a(GLOBAL, &["A 198.51.100.17", "A 203.0.113.10"]).await;
         // EU: region and both zones.
         for name in [
             "nginx.default.myfed.svc.eu-west-1.example.com",
             "nginx.default.myfed.svc.eu-west-1a.eu-west-1.example.com",
             "nginx.default.myfed.svc.eu-west-1b.eu-west-1.example.com",
         ] {
-            expect_answer(&mut dns, name, RecordType::A, &["A 203.0.113.10"]).await;
+            dns.expect_a(name, &["A 203.0.113.10"]).await;
         }
         // US: the ELB hostname stays a CNAME, never frozen into A records.
         for name in [
@@ -53,30 +47,18 @@ async fn demo_serves_every_level_and_follows_member_file_edits() {
             &[&format!("CNAME {GLOBAL}")],
         )
         .await;
-        expect_answer(&mut dns, "www.example.org", RecordType::A, &["REFUSED"]).await;
-        expect_answer(
-            &mut dns,
-            "nosuch.default.myfed.svc.example.com",
-            RecordType::A,
-            &["NXDOMAIN"],
-        )
-        .await;
+        dns.expect_a("www.example.org", &["REFUSED"]).await;
+        dns.expect_a("nosuch.default.myfed.svc.example.com", &["NXDOMAIN"])
+            .await;
     }
 
     // JP's endpoints become ready: an edit of its file changes the answers.
     make_ready(dir.path(), "jp");
     let mut dns = Dns::udp(addr).await;
-    expect_answer(
-        &mut dns,
-        GLOBAL,
-        RecordType::A,
-        &["A 198.51.100.17", "A 198.51.100.40", "A 203.0.113.10"],
-    )
-    .await;
-    expect_answer(
-        &mut dns,
+    dns.expect_a(GLOBAL, &["A 198.51.100.17", "A 198.51.100.40", "A 203.0.113.10"])
+        .await;
+    dns.expect_a(
         "nginx.default.myfed.svc.ap-northeast-1a.ap-northeast-1.example.com",
-        RecordType::A,
         &["A 198.51.100.40"],
     )
     .await;
@@ -90,27 +72,15 @@ async fn demo_serves_every_level_and_follows_member_file_edits() {
         .unwrap()
         .to_string();
     replace_file(&eu, &without_service);
-    expect_answer(
-        &mut dns,
-        "nginx.default.myfed.svc.eu-west-1.example.com",
-        RecordType::A,
-        &["NXDOMAIN"],
-    )
-    .await;
-    expect_answer(
-        &mut dns,
+    dns.expect_a("nginx.default.myfed.svc.eu-west-1.example.com", &["NXDOMAIN"])
+        .await;
+    dns.expect_a(
         "nginx.default.myfed.svc.eu-west-1a.eu-west-1.example.com",
-        RecordType::A,
         &["NXDOMAIN"],
     )
     .await;
-    expect_answer(
-        &mut dns,
-        GLOBAL,
-        RecordType::A,
-        &["A 198.51.100.17", "A 198.51.100.40"],
-    )
-    .await;
+    dns.expect_a(GLOBAL, &["A 198.51.100.17", "A 198.51.100.40"])
+        .await;
 }
 
 /// `--log-format json`: every log line is one JSON object with the level, the message and the

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Namespace, Secret, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -790,6 +790,21 @@ fn selects(selector: &Option<BTreeMap<String, String>>, labels: &BTreeMap<String
     !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
+/// `(name, port, protocol)` of each port of a container.
+pub(crate) fn container_ports(c: &Container) -> BTreeSet<(String, i32, String)> {
+    c.ports
+        .iter()
+        .flatten()
+        .map(|p| {
+            (
+                p.name.clone().unwrap(),
+                p.container_port,
+                p.protocol.clone().unwrap(),
+            )
+        })
+        .collect()
+}
+
 fn is_admin_port(port: &IntOrString) -> bool {
     matches!(port, IntOrString::String(s) if s == "admin") || *port == IntOrString::Int(9090)
 }
@@ -922,18 +937,7 @@ fn assert_workload(docs: &[Value], embedded_dns: bool) -> String {
     let config = config_maps[0].data.as_ref().unwrap()["config.yaml"].clone();
 
     // Ports and probes.
-    let ports: BTreeSet<(String, i32, String)> = c
-        .ports
-        .iter()
-        .flatten()
-        .map(|p| {
-            (
-                p.name.clone().unwrap(),
-                p.container_port,
-                p.protocol.clone().unwrap(),
-            )
-        })
-        .collect();
+    let ports = container_ports(c);
     let mut want_ports = BTreeSet::from([("admin".to_string(), 9090, "TCP".to_string())]);
     if embedded_dns {
         want_ports.insert(("dns".into(), 5353, "UDP".into()));

@@ -43,13 +43,9 @@ async fn one_host_in_three_members_is_merged_and_follows_addresses_routes_and_li
         Some(true),
     ))
     .unwrap();
-    expect_answer(
-        &mut fed.dns,
-        WWW,
-        RecordType::A,
-        &["A 192.0.2.11", "A 192.0.2.12", "A 192.0.2.13"],
-    )
-    .await;
+    fed.dns
+        .expect_a(WWW, &["A 192.0.2.11", "A 192.0.2.12", "A 192.0.2.13"])
+        .await;
     expect_answer(
         &mut fed.dns,
         &format!("_feddns.{WWW}"),
@@ -81,13 +77,7 @@ async fn one_host_in_three_members_is_merged_and_follows_addresses_routes_and_li
     fed.api("m2")
         .apply(ingress("shop", "web", &[WWW], "web", &[]))
         .unwrap();
-    expect_answer(
-        &mut fed.dns,
-        WWW,
-        RecordType::A,
-        &["A 192.0.2.11", "A 192.0.2.13"],
-    )
-    .await;
+    fed.dns.expect_a(WWW, &["A 192.0.2.11", "A 192.0.2.13"]).await;
 
     // The Gateway no longer accepts the route: m3 serves the host no more.
     m3.apply(http_route(
@@ -98,7 +88,7 @@ async fn one_host_in_three_members_is_merged_and_follows_addresses_routes_and_li
         Some(false),
     ))
     .unwrap();
-    expect_answer(&mut fed.dns, WWW, RecordType::A, &["A 192.0.2.11"]).await;
+    fed.dns.expect_a(WWW, &["A 192.0.2.11"]).await;
 
     // A listener hostname narrows a route's hostnames; the listener's wildcard is a wildcard name.
     m3.apply(gateway(
@@ -116,28 +106,18 @@ async fn one_host_in_three_members_is_merged_and_follows_addresses_routes_and_li
         Some(true),
     ))
     .unwrap();
-    expect_answer(
-        &mut fed.dns,
-        "cart.shop.example.com",
-        RecordType::A,
-        &["A 192.0.2.13"],
-    )
-    .await;
-    expect_answer(
-        &mut fed.dns,
-        "anything.shop.example.com",
-        RecordType::A,
-        &["A 192.0.2.13"],
-    )
-    .await;
-    expect_answer(&mut fed.dns, "cart.example.com", RecordType::A, &["NXDOMAIN"]).await;
+    fed.dns.expect_a("cart.shop.example.com", &["A 192.0.2.13"]).await;
+    fed.dns
+        .expect_a("anything.shop.example.com", &["A 192.0.2.13"])
+        .await;
+    fed.dns.expect_a("cart.example.com", &["NXDOMAIN"]).await;
 
     // The Ingresses go: so does the name and its ownership record.
     fed.api("m1")
         .delete("networking.k8s.io/v1", "Ingress", Some("shop"), "web");
     fed.api("m2")
         .delete("networking.k8s.io/v1", "Ingress", Some("shop"), "web");
-    expect_answer(&mut fed.dns, WWW, RecordType::A, &["NXDOMAIN"]).await;
+    fed.dns.expect_a(WWW, &["NXDOMAIN"]).await;
     expect_answer(
         &mut fed.dns,
         &format!("_feddns.{WWW}"),
@@ -168,14 +148,10 @@ async fn a_crd_not_installed_is_reported_and_retried_and_never_blocks_the_member
     .unwrap();
     m1.apply(slice("shop", "web", &[true])).unwrap();
     // Every member synced: the Services' global name has all three.
-    expect_answer(
-        &mut fed.dns,
-        GLOBAL,
-        RecordType::A,
-        &["A 192.0.2.1", "A 192.0.2.2", "A 192.0.2.3"],
-    )
-    .await;
-    expect_answer(&mut fed.dns, "shop.example.com", RecordType::A, &["A 192.0.2.21"]).await;
+    fed.dns
+        .expect_a(GLOBAL, &["A 192.0.2.1", "A 192.0.2.2", "A 192.0.2.3"])
+        .await;
+    fed.dns.expect_a("shop.example.com", &["A 192.0.2.21"]).await;
     status_until(&fed, "m1 reports its unreadable kinds", |r| {
         let m = r.members.iter().find(|m| m.name == "m1").ok_or("no m1")?;
         let kinds: Vec<&str> = m.unread.iter().filter_map(|u| u.split(':').next()).collect();
@@ -244,13 +220,9 @@ async fn a_crd_not_installed_is_reported_and_retried_and_never_blocks_the_member
         ))
         .unwrap();
     fed.api("m2").apply(slice("shop", "api", &[true])).unwrap();
-    expect_answer(
-        &mut fed.dns,
-        "api.example.com",
-        RecordType::A,
-        &["A 192.0.2.22", "A 192.0.2.23"],
-    )
-    .await;
+    fed.dns
+        .expect_a("api.example.com", &["A 192.0.2.22", "A 192.0.2.23"])
+        .await;
     status_until(&fed, "m1 readable again", |r| {
         let m = r.members.iter().find(|m| m.name == "m1").ok_or("no m1")?;
         if m.unread.is_empty() {

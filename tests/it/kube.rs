@@ -11,10 +11,9 @@ use feddns::config::Config;
 use feddns::control::controller::{Controller, Stats};
 use feddns::members::kube::ConnectProblem;
 use feddns::members::{SourceSettings, Supervisor};
-use feddns_embedded::{EmbeddedConfig, EmbeddedProvider};
 use hickory_net::proto::rr::RecordType;
 use serde_json::json;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use crate::common::*;
 
@@ -61,8 +60,7 @@ pub(crate) struct Fed {
     pub(crate) dns: Dns,
     stats: Arc<Stats>,
     pub(crate) status: feddns::control::controller::StatusHandle,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
+    controller: ControllerTask,
     reload: tokio::task::JoinHandle<()>,
 }
 
@@ -80,13 +78,7 @@ impl Fed {
         let fed_members: Vec<&Member> = started.iter().collect();
         let path = write_config(dir.path(), &fed_members, extra);
         let cfg = Config::load(&path).unwrap();
-        let provider = EmbeddedProvider::start(EmbeddedConfig {
-            zone: "example.com".into(),
-            listen: "127.0.0.1:0".parse().unwrap(),
-        })
-        .await
-        .unwrap();
-        let dns = Dns::udp(provider.local_addr()).await;
+        let (provider, dns) = embedded_with_client().await;
         let mut controller = Controller::new(&cfg, Arc::new(provider), Arc::new(NoResolve), false);
         let stats = controller.stats();
         let status = controller.status_handle();
@@ -97,15 +89,6 @@ impl Fed {
             .await
             .unwrap();
         let reload = tokio::spawn(feddns::cli::follow_config(path, cfg, supervisor));
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            controller
-                .run(rx, async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-        });
         Self {
             dir,
             members: started,
@@ -113,8 +96,7 @@ impl Fed {
             dns,
             stats,
             status,
-            stop: Some(stop),
-            task,
+            controller: ControllerTask::spawn(controller, rx),
             reload,
         }
     }
@@ -134,9 +116,8 @@ impl Fed {
         replace_file(&self.dir.path().join("config.yaml"), &text);
     }
 
-    pub(crate) async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.await.unwrap();
+    pub(crate) async fn stop(self) {
+        self.controller.stop().await;
         self.reload.abort();
         for m in &self.members {
             m.api.stop().await;
@@ -178,105 +159,53 @@ pub(crate) const THREE: [(&str, &str, &[&str], &str); 3] = [
 async fn ingress_changes_on_one_member_change_the_records() {
     let mut fed = Fed::start(&THREE, "").await;
     let all = ["A 192.0.2.1", "A 192.0.2.2", "A 192.0.2.3"];
-    expect_answer(&mut fed.dns, GLOBAL, RecordType::A, &all).await;
+    fed.dns.expect_a(GLOBAL, &all).await;
     // Ingress entries carry `ipMode: VIP`, as real API servers write them.
-    expect_answer(
-        &mut fed.dns,
-        &zone_name("z1", "r1"),
-        RecordType::A,
-        &["A 192.0.2.1"],
-    )
-    .await;
+    fed.dns.expect_a(&zone_name("z1", "r1"), &["A 192.0.2.1"]).await;
 
     fed.api("m1")
         .apply(lb("default", "nginx", &["192.0.2.11"]))
         .unwrap();
-    expect_answer(
-        &mut fed.dns,
-        GLOBAL,
-        RecordType::A,
-        &["A 192.0.2.11", "A 192.0.2.2", "A 192.0.2.3"],
-    )
-    .await;
-    expect_answer(
-        &mut fed.dns,
-        &zone_name("z1", "r1"),
-        RecordType::A,
-        &["A 192.0.2.11"],
-    )
-    .await;
+    fed.dns
+        .expect_a(GLOBAL, &["A 192.0.2.11", "A 192.0.2.2", "A 192.0.2.3"])
+        .await;
+    fed.dns.expect_a(&zone_name("z1", "r1"), &["A 192.0.2.11"]).await;
 
     fed.api("m1").apply(lb("default", "nginx", &[])).unwrap();
-    expect_answer(
-        &mut fed.dns,
-        GLOBAL,
-        RecordType::A,
-        &["A 192.0.2.2", "A 192.0.2.3"],
-    )
-    .await;
+    fed.dns.expect_a(GLOBAL, &["A 192.0.2.2", "A 192.0.2.3"]).await;
     // A LoadBalancer without ingress does not participate: m1's zone and region names go.
-    expect_answer(&mut fed.dns, &zone_name("z1", "r1"), RecordType::A, &["NXDOMAIN"]).await;
-    expect_answer(&mut fed.dns, &region_name("r1"), RecordType::A, &["NXDOMAIN"]).await;
+    fed.dns.expect_a(&zone_name("z1", "r1"), &["NXDOMAIN"]).await;
+    fed.dns.expect_a(&region_name("r1"), &["NXDOMAIN"]).await;
 
     fed.api("m1")
         .apply(lb("default", "nginx", &["192.0.2.1"]))
         .unwrap();
-    expect_answer(&mut fed.dns, GLOBAL, RecordType::A, &all).await;
+    fed.dns.expect_a(GLOBAL, &all).await;
     fed.stop().await;
 }
 
 #[tokio::test]
 async fn node_zone_labels_add_and_move_zone_names() {
     let mut fed = Fed::start(&THREE, "").await;
-    expect_answer(
-        &mut fed.dns,
-        &zone_name("z3", "r3"),
-        RecordType::A,
-        &["A 192.0.2.3"],
-    )
-    .await;
+    fed.dns.expect_a(&zone_name("z3", "r3"), &["A 192.0.2.3"]).await;
 
     // A new node in a new zone: the member's Services get that zone's names too.
     fed.api("m2")
         .apply(node("m2-node-9", Some("z2b"), Some("r2")))
         .unwrap();
-    expect_answer(
-        &mut fed.dns,
-        &zone_name("z2b", "r2"),
-        RecordType::A,
-        &["A 192.0.2.2"],
-    )
-    .await;
-    expect_answer(
-        &mut fed.dns,
-        &zone_name("z2", "r2"),
-        RecordType::A,
-        &["A 192.0.2.2"],
-    )
-    .await;
+    fed.dns.expect_a(&zone_name("z2b", "r2"), &["A 192.0.2.2"]).await;
+    fed.dns.expect_a(&zone_name("z2", "r2"), &["A 192.0.2.2"]).await;
 
     // A node's zone label changes: the names move.
     fed.api("m3")
         .apply(node("m3-node-0", Some("z3x"), Some("r3")))
         .unwrap();
-    expect_answer(
-        &mut fed.dns,
-        &zone_name("z3x", "r3"),
-        RecordType::A,
-        &["A 192.0.2.3"],
-    )
-    .await;
-    expect_answer(&mut fed.dns, &zone_name("z3", "r3"), RecordType::A, &["NXDOMAIN"]).await;
+    fed.dns.expect_a(&zone_name("z3x", "r3"), &["A 192.0.2.3"]).await;
+    fed.dns.expect_a(&zone_name("z3", "r3"), &["NXDOMAIN"]).await;
 
     // A node without labels is skipped: the zone it had goes.
     fed.api("m2").apply(node("m2-node-9", None, None)).unwrap();
-    expect_answer(
-        &mut fed.dns,
-        &zone_name("z2b", "r2"),
-        RecordType::A,
-        &["NXDOMAIN"],
-    )
-    .await;
+    fed.dns.expect_a(&zone_name("z2b", "r2"), &["NXDOMAIN"]).await;
     fed.stop().await;
 }
 
@@ -287,13 +216,9 @@ async fn unready_endpoints_send_the_zone_name_to_the_region() {
         ("m2", "r1", &["z2"], "192.0.2.2"),
     ];
     let mut fed = Fed::start(&members, "").await;
-    expect_answer(
-        &mut fed.dns,
-        &region_name("r1"),
-        RecordType::A,
-        &["A 192.0.2.1", "A 192.0.2.2"],
-    )
-    .await;
+    fed.dns
+        .expect_a(&region_name("r1"), &["A 192.0.2.1", "A 192.0.2.2"])
+        .await;
     fed.api("m1")
         .apply(slice("default", "nginx", &[false, false]))
         .unwrap();
@@ -304,18 +229,12 @@ async fn unready_endpoints_send_the_zone_name_to_the_region() {
         &[&format!("CNAME {}", region_name("r1"))],
     )
     .await;
-    expect_answer(&mut fed.dns, &region_name("r1"), RecordType::A, &["A 192.0.2.2"]).await;
+    fed.dns.expect_a(&region_name("r1"), &["A 192.0.2.2"]).await;
     // One endpoint ready again (a condition left out counts as ready).
     let mut ready = slice("default", "nginx", &[false]);
     ready["endpoints"][0]["conditions"] = json!({});
     fed.api("m1").apply(ready).unwrap();
-    expect_answer(
-        &mut fed.dns,
-        &zone_name("z1", "r1"),
-        RecordType::A,
-        &["A 192.0.2.1"],
-    )
-    .await;
+    fed.dns.expect_a(&zone_name("z1", "r1"), &["A 192.0.2.1"]).await;
     fed.stop().await;
 }
 
@@ -323,7 +242,7 @@ async fn unready_endpoints_send_the_zone_name_to_the_region() {
 async fn a_stopped_api_server_keeps_its_records_for_the_grace_period_then_they_return() {
     let mut fed = Fed::start(&THREE, "safety: { member_grace: 3s }\n").await;
     let all = ["A 192.0.2.1", "A 192.0.2.2", "A 192.0.2.3"];
-    expect_answer(&mut fed.dns, GLOBAL, RecordType::A, &all).await;
+    fed.dns.expect_a(GLOBAL, &all).await;
 
     fed.api("m3").stop().await;
     let stats = fed.stats.clone();
@@ -350,25 +269,13 @@ async fn a_stopped_api_server_keeps_its_records_for_the_grace_period_then_they_r
     );
 
     // After the grace period its targets leave.
-    expect_answer(
-        &mut fed.dns,
-        GLOBAL,
-        RecordType::A,
-        &["A 192.0.2.1", "A 192.0.2.2"],
-    )
-    .await;
+    fed.dns.expect_a(GLOBAL, &["A 192.0.2.1", "A 192.0.2.2"]).await;
     assert!(stats.members_down.load(Ordering::SeqCst) >= 1);
 
     // It comes back: a re-list restores it.
     fed.api("m3").restart().await.unwrap();
-    expect_answer(&mut fed.dns, GLOBAL, RecordType::A, &all).await;
-    expect_answer(
-        &mut fed.dns,
-        &zone_name("z3", "r3"),
-        RecordType::A,
-        &["A 192.0.2.3"],
-    )
-    .await;
+    fed.dns.expect_a(GLOBAL, &all).await;
+    fed.dns.expect_a(&zone_name("z3", "r3"), &["A 192.0.2.3"]).await;
     fed.stop().await;
 }
 
@@ -380,20 +287,16 @@ async fn expired_watches_relist_without_provider_writes() {
         .unwrap();
     fed.api("m1").apply(slice("default", "other", &[true])).unwrap();
     let other = "other.default.myfed.svc.example.com";
-    expect_answer(&mut fed.dns, other, RecordType::A, &["A 192.0.2.50"]).await;
-    expect_answer(
-        &mut fed.dns,
-        GLOBAL,
-        RecordType::A,
-        &["A 192.0.2.1", "A 192.0.2.2", "A 192.0.2.3"],
-    )
-    .await;
+    fed.dns.expect_a(other, &["A 192.0.2.50"]).await;
+    fed.dns
+        .expect_a(GLOBAL, &["A 192.0.2.1", "A 192.0.2.2", "A 192.0.2.3"])
+        .await;
 
     // What one marker change costs, measured.
     let marker = async |fed: &mut Fed, ip: &str| {
         let before = fed.stats.changes_applied.load(Ordering::SeqCst);
         fed.api("m1").apply(lb("default", "other", &[ip])).unwrap();
-        expect_answer(&mut fed.dns, other, RecordType::A, &[&format!("A {ip}")]).await;
+        fed.dns.expect_a(other, &[&format!("A {ip}")]).await;
         fed.stats.changes_applied.load(Ordering::SeqCst) - before
     };
     let cost = marker(&mut fed, "192.0.2.51").await;
@@ -437,18 +340,12 @@ async fn expired_watches_relist_without_provider_writes() {
 async fn members_removed_from_the_config_are_cleaned_up_and_added_back() {
     let mut fed = Fed::start(&THREE, "").await;
     let all = ["A 192.0.2.1", "A 192.0.2.2", "A 192.0.2.3"];
-    expect_answer(&mut fed.dns, GLOBAL, RecordType::A, &all).await;
+    fed.dns.expect_a(GLOBAL, &all).await;
 
     fed.configure(&["m1", "m2"]);
-    expect_answer(
-        &mut fed.dns,
-        GLOBAL,
-        RecordType::A,
-        &["A 192.0.2.1", "A 192.0.2.2"],
-    )
-    .await;
-    expect_answer(&mut fed.dns, &zone_name("z3", "r3"), RecordType::A, &["NXDOMAIN"]).await;
-    expect_answer(&mut fed.dns, &region_name("r3"), RecordType::A, &["NXDOMAIN"]).await;
+    fed.dns.expect_a(GLOBAL, &["A 192.0.2.1", "A 192.0.2.2"]).await;
+    fed.dns.expect_a(&zone_name("z3", "r3"), &["NXDOMAIN"]).await;
+    fed.dns.expect_a(&region_name("r3"), &["NXDOMAIN"]).await;
 
     // An edit the supervisor cannot use (a member whose kubeconfig does not exist) changes nothing.
     let broken = fed.dir.path().join("config.yaml");
@@ -458,14 +355,8 @@ async fn members_removed_from_the_config_are_cleaned_up_and_added_back() {
     let events = fed.stats.member_events.load(Ordering::SeqCst);
 
     fed.configure(&["m1", "m2", "m3"]);
-    expect_answer(&mut fed.dns, GLOBAL, RecordType::A, &all).await;
-    expect_answer(
-        &mut fed.dns,
-        &zone_name("z3", "r3"),
-        RecordType::A,
-        &["A 192.0.2.3"],
-    )
-    .await;
+    fed.dns.expect_a(GLOBAL, &all).await;
+    fed.dns.expect_a(&zone_name("z3", "r3"), &["A 192.0.2.3"]).await;
     assert!(fed.stats.member_events.load(Ordering::SeqCst) > events);
     fed.stop().await;
 }
@@ -486,22 +377,18 @@ async fn services_are_selected_by_label_and_namespace() {
     api.apply(labelled("internal", "web", "192.0.2.21")).unwrap();
     api.apply(slice("internal", "web", &[true])).unwrap();
     let web = "web.shop.myfed.svc.example.com";
-    expect_answer(&mut fed.dns, web, RecordType::A, &["A 192.0.2.20"]).await;
+    fed.dns.expect_a(web, &["A 192.0.2.20"]).await;
     // default/nginx has no label: not federated; internal/web is in an excluded namespace.
-    expect_answer(&mut fed.dns, GLOBAL, RecordType::A, &["NXDOMAIN"]).await;
-    expect_answer(
-        &mut fed.dns,
-        "web.internal.myfed.svc.example.com",
-        RecordType::A,
-        &["NXDOMAIN"],
-    )
-    .await;
+    fed.dns.expect_a(GLOBAL, &["NXDOMAIN"]).await;
+    fed.dns
+        .expect_a("web.internal.myfed.svc.example.com", &["NXDOMAIN"])
+        .await;
 
     // Labelling default/nginx brings it in; removing the label from shop/web takes that out.
     api.apply(labelled("default", "nginx", "192.0.2.1")).unwrap();
-    expect_answer(&mut fed.dns, GLOBAL, RecordType::A, &["A 192.0.2.1"]).await;
+    fed.dns.expect_a(GLOBAL, &["A 192.0.2.1"]).await;
     api.apply(lb("shop", "web", &["192.0.2.20"])).unwrap();
-    expect_answer(&mut fed.dns, web, RecordType::A, &["NXDOMAIN"]).await;
+    fed.dns.expect_a(web, &["NXDOMAIN"]).await;
     fed.stop().await;
 }
 
@@ -565,21 +452,13 @@ async fn a_namespace_list_watches_only_those_namespaces() {
         api.apply(lb(ns, "web", &[ip])).unwrap();
         api.apply(slice(ns, "web", &[true])).unwrap();
     }
-    expect_answer(
-        &mut fed.dns,
-        "web.shop.myfed.svc.example.com",
-        RecordType::A,
-        &["A 192.0.2.20"],
-    )
-    .await;
-    expect_answer(&mut fed.dns, GLOBAL, RecordType::A, &["A 192.0.2.1"]).await;
-    expect_answer(
-        &mut fed.dns,
-        "web.other.myfed.svc.example.com",
-        RecordType::A,
-        &["NXDOMAIN"],
-    )
-    .await;
+    fed.dns
+        .expect_a("web.shop.myfed.svc.example.com", &["A 192.0.2.20"])
+        .await;
+    fed.dns.expect_a(GLOBAL, &["A 192.0.2.1"]).await;
+    fed.dns
+        .expect_a("web.other.myfed.svc.example.com", &["NXDOMAIN"])
+        .await;
     // One Service watch and one EndpointSlice watch per namespace, one Node watch.
     let (services, slices) = (
         api.request_count("list", "services"),

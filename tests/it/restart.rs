@@ -12,7 +12,7 @@ use feddns::federation::model::MemberSnapshot;
 use feddns::members::MemberEvent;
 use feddns_provider::{Change, MemoryProvider, Provider, RecordSet, RecordType};
 use futures_util::future::BoxFuture;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use crate::common::*;
 
@@ -35,34 +35,20 @@ fn config(members: &[&str], provider: &str) -> Config {
     Config::parse(&text, Path::new("/nowhere/config.yaml")).unwrap()
 }
 
-fn snapshot_event(member: &str, snapshot: MemberSnapshot) -> MemberEvent {
-    MemberEvent::Snapshot {
-        member: member.into(),
-        snapshot,
-    }
-}
-
 /// A running controller on `provider`, fed by the returned sender.
 struct Run {
     tx: mpsc::Sender<MemberEvent>,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
+    controller: ControllerTask,
 }
 
 impl Run {
     fn start(cfg: &Config, provider: Arc<dyn Provider>) -> Self {
         let controller = Controller::new(cfg, provider, Arc::new(NoResolve), false);
         let (tx, rx) = mpsc::channel(64);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            controller
-                .run(rx, async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-        });
-        Self { tx, stop, task }
+        Self {
+            tx,
+            controller: ControllerTask::spawn(controller, rx),
+        }
     }
 
     async fn send(&self, member: &str, snapshot: MemberSnapshot) {
@@ -70,8 +56,7 @@ impl Run {
     }
 
     async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.unwrap();
+        self.controller.stop().await;
     }
 }
 

@@ -8,9 +8,7 @@ use std::sync::atomic::Ordering;
 
 use feddns::config::Config;
 use feddns::control::controller::{Controller, Stats};
-use feddns::federation::model::{
-    MemberSnapshot, NodeProj, ServiceKey, ServiceOptions, ServiceProj, SliceProj, Target,
-};
+use feddns::federation::model::{MemberSnapshot, NodeProj, ServiceKey, Target};
 use feddns::federation::plan::Plan;
 use feddns::members::MemberEvent;
 use feddns_provider::{RecordSet, RecordType, Routing};
@@ -19,7 +17,7 @@ use feddns_route53::WireRecordSet;
 use feddns_route53::fake::FakeRoute53;
 use tokio::sync::mpsc;
 
-use crate::common::{NoResolve, eventually, ingress_snapshot};
+use crate::common::{NoResolve, add_service, eventually, ingress_snapshot, snapshot_event};
 
 /// Sets per Service with two members in two regions: global, two regions, two zones, each with
 /// its ownership TXT.
@@ -55,47 +53,24 @@ fn member(
                 ]))
             })
             .collect();
-        s.services.insert(
-            key.clone(),
-            ServiceProj {
-                federated: true,
-                ingress,
-                options: ServiceOptions::default(),
-                problems: vec![].into(),
-            },
-        );
-        let slice = format!("svc-{i}-x");
-        s.slices.insert(
-            (key.namespace.clone(), slice.clone().into()),
-            SliceProj {
-                namespace: key.namespace,
-                name: slice.into(),
-                service: key.name,
-                ready,
-            },
-        );
+        add_service(&mut s, key, ingress, &format!("svc-{i}-x"), ready);
     }
     s
 }
 
+/// A member with one Service `default/hugo` behind the load balancer `elb`, with the vanity name
+/// `hugo-fed.example.com`.
 fn elb_member(zone: &str, region: &str, elb: &str, ready: usize) -> MemberSnapshot {
-    let mut s = member(Some((zone, region)), 1, 1, 0, ready);
-    for svc in s.services.values_mut() {
-        svc.ingress = vec![Target::Hostname(elb.into())].into();
-        svc.options.hostnames = vec!["hugo-fed.example.com".into()];
-    }
-    let svc = s.services.pop_first().unwrap().1;
-    s.services.insert(ServiceKey::new("default", "hugo"), svc);
-    s.slices.clear();
-    s.slices.insert(
-        ("default".into(), "hugo-x".into()),
-        SliceProj {
-            namespace: "default".into(),
-            name: "hugo-x".into(),
-            service: "hugo".into(),
-            ready,
-        },
+    let mut s = member(Some((zone, region)), 0, 0, 0, ready);
+    let key = ServiceKey::new("default", "hugo");
+    add_service(
+        &mut s,
+        key.clone(),
+        vec![Target::Hostname(elb.into())],
+        "hugo-x",
+        ready,
     );
+    s.services.get_mut(&key).unwrap().options.hostnames = vec!["hugo-fed.example.com".into()];
     s
 }
 
@@ -161,10 +136,7 @@ impl R53 {
             .unwrap();
         let mut c = Controller::new(&self.cfg, Arc::new(provider), Arc::new(NoResolve), false);
         for (member, snapshot) in snapshots {
-            c.apply_event(MemberEvent::Snapshot {
-                member: (*member).into(),
-                snapshot: snapshot.clone(),
-            });
+            c.apply_event(snapshot_event(member, snapshot.clone()));
         }
         c.plan_once().await.unwrap()
     }
@@ -197,13 +169,7 @@ impl R53 {
     }
 
     async fn send(&self, member: &str, snapshot: MemberSnapshot) {
-        self.tx
-            .send(MemberEvent::Snapshot {
-                member: member.into(),
-                snapshot,
-            })
-            .await
-            .unwrap();
+        self.tx.send(snapshot_event(member, snapshot)).await.unwrap();
     }
 
     /// Sets below the apex (no SOA/NS).
@@ -242,36 +208,54 @@ impl R53 {
         })
         .await;
     }
+
+    /// Waits until the latency sets at `name` (as [`Self::latency`] gives them) pass `ok`.
+    async fn until_latency(&self, what: &str, name: &str, ok: impl Fn(&[String]) -> bool) {
+        self.until(what, |r| {
+            let g = r.latency(name);
+            if ok(&g) { Ok(()) } else { Err(format!("{g:?}")) }
+        })
+        .await;
+    }
+
+    /// Waits until the zone holds `n` sets below the apex.
+    async fn until_sets(&self, what: &str, n: usize) {
+        self.until(what, |r| {
+            let got = r.sets().len();
+            if got == n {
+                Ok(())
+            } else {
+                Err(format!("{got} sets"))
+            }
+        })
+        .await;
+    }
 }
 
 const GLOBAL: &str = "hugo.default.myfed.svc.example.com";
 const VANITY: &str = "hugo-fed.example.com";
+
+/// Seed 003's members `usa`, `eur` and `jpn`, each in its AWS region behind an ELB, with `ready`
+/// endpoints.
+fn seed_003(member: &str, ready: usize) -> MemberSnapshot {
+    let (region, elb) = match member {
+        "usa" => ("us-east-1", "a1-1"),
+        "eur" => ("eu-west-1", "a2-2"),
+        "jpn" => ("ap-northeast-1", "a3-3"),
+        other => panic!("no member {other} in seed 003"),
+    };
+    let host = format!("{elb}.{region}.elb.amazonaws.com");
+    elb_member(&format!("{region}a"), region, &host, ready)
+}
 
 /// Seed 003, done by feddns: three members in three AWS regions behind ELBs, one latency record
 /// per region with healthy shards, at the global name and at the vanity name.
 #[tokio::test]
 async fn latency_sets_appear_and_disappear_as_regions_gain_and_lose_healthy_shards() {
     let r = R53::start(&["usa", "eur", "jpn"], "routing: { policy: latency }", |_, _| {}).await;
-    r.send(
-        "usa",
-        elb_member("us-east-1a", "us-east-1", "a1-1.us-east-1.elb.amazonaws.com", 1),
-    )
-    .await;
-    r.send(
-        "eur",
-        elb_member("eu-west-1a", "eu-west-1", "a2-2.eu-west-1.elb.amazonaws.com", 1),
-    )
-    .await;
-    r.send(
-        "jpn",
-        elb_member(
-            "ap-northeast-1a",
-            "ap-northeast-1",
-            "a3-3.ap-northeast-1.elb.amazonaws.com",
-            0,
-        ),
-    )
-    .await;
+    for (member, ready) in [("usa", 1), ("eur", 1), ("jpn", 0)] {
+        r.send(member, seed_003(member, ready)).await;
+    }
     let two = [
         "eu-west-1/eu-west-1 a2-2.eu-west-1.elb.amazonaws.com".to_string(),
         "us-east-1/us-east-1 a1-1.us-east-1.elb.amazonaws.com".to_string(),
@@ -285,36 +269,11 @@ async fn latency_sets_appear_and_disappear_as_regions_gain_and_lose_healthy_shar
         }
     })
     .await;
-    r.send(
-        "jpn",
-        elb_member(
-            "ap-northeast-1a",
-            "ap-northeast-1",
-            "a3-3.ap-northeast-1.elb.amazonaws.com",
-            3,
-        ),
-    )
-    .await;
-    r.until("Japan joins", |r| {
-        if r.latency(VANITY).len() == 3 {
-            Ok(())
-        } else {
-            Err(format!("{:?}", r.latency(VANITY)))
-        }
-    })
-    .await;
-    r.send(
-        "usa",
-        elb_member("us-east-1a", "us-east-1", "a1-1.us-east-1.elb.amazonaws.com", 0),
-    )
-    .await;
-    r.until("the US leaves", |r| {
-        let g = r.latency(GLOBAL);
-        if g.len() == 2 && !g.iter().any(|s| s.starts_with("us-east-1")) {
-            Ok(())
-        } else {
-            Err(format!("{g:?}"))
-        }
+    r.send("jpn", seed_003("jpn", 3)).await;
+    r.until_latency("Japan joins", VANITY, |v| v.len() == 3).await;
+    r.send("usa", seed_003("usa", 0)).await;
+    r.until_latency("the US leaves", GLOBAL, |g| {
+        g.len() == 2 && !g.iter().any(|s| s.starts_with("us-east-1"))
     })
     .await;
 }
@@ -348,14 +307,7 @@ async fn steady_state_makes_no_route53_calls() {
     let r = R53::start(&["m1", "m2"], "", |_, _| {}).await;
     r.send("m1", member(Some(("z1", "r1")), 50, 1, 1, 1)).await;
     r.send("m2", member(Some(("z2", "r2")), 50, 1, 2, 1)).await;
-    r.until("converged", |r| {
-        if r.sets().len() == 50 * SETS_PER_SERVICE {
-            Ok(())
-        } else {
-            Err(format!("{} sets", r.sets().len()))
-        }
-    })
-    .await;
+    r.until_sets("converged", 50 * SETS_PER_SERVICE).await;
     let before = r.fake.calls();
     for _ in 0..10 {
         r.send("m1", member(Some(("z1", "r1")), 50, 1, 1, 2)).await;
@@ -385,14 +337,7 @@ async fn everything_converges_with_30_percent_of_calls_throttled() {
     let r = R53::start(&["m1", "m2"], "", |f, _| f.set_throttling(0.3, 7)).await;
     r.send("m1", member(Some(("z1", "r1")), 300, 1, 1, 1)).await;
     r.send("m2", member(Some(("z2", "r2")), 300, 2, 2, 1)).await;
-    r.until("converged", |r| {
-        if r.sets().len() == 300 * SETS_PER_SERVICE {
-            Ok(())
-        } else {
-            Err(format!("{} sets", r.sets().len()))
-        }
-    })
-    .await;
+    r.until_sets("converged", 300 * SETS_PER_SERVICE).await;
     let throttled: u64 = r.fake.throttled().values().sum();
     println!(
         "30% throttling: {throttled} calls throttled, calls {:?}",
@@ -444,21 +389,13 @@ async fn members_mapping_to_one_aws_region_share_one_latency_set() {
         "eu-west-3/eu-west-3 10.3.0.0".to_string(),
         "us-east-1/us-east-1 10.1.0.0 10.2.0.0".to_string(),
     ];
-    r.until("one latency set per AWS region", |r| {
-        let g = r.latency(SVC0);
-        if g == want { Ok(()) } else { Err(format!("{g:?}")) }
-    })
-    .await;
+    r.until_latency("one latency set per AWS region", SVC0, |g| g == want)
+        .await;
     // Virginia goes down: the shared set keeps South Carolina's target.
     r.send("va", member(Some(("us-east4-a", "us-east4")), 1, 1, 2, 0))
         .await;
-    r.until("the shared set keeps the other member", |r| {
-        let g = r.latency(SVC0);
-        if g.contains(&"us-east-1/us-east-1 10.1.0.0".to_string()) && g.len() == 2 {
-            Ok(())
-        } else {
-            Err(format!("{g:?}"))
-        }
+    r.until_latency("the shared set keeps the other member", SVC0, |g| {
+        g.contains(&"us-east-1/us-east-1 10.1.0.0".to_string()) && g.len() == 2
     })
     .await;
 }
@@ -500,15 +437,12 @@ async fn latency_sets_named_by_member_region_migrate_to_aws_regions() {
         .await;
     r.send("eu", member(Some(("europe-west1-b", "europe-west1")), 1, 1, 3, 1))
         .await;
-    r.until("sets named by AWS region", |r| {
-        let g = r.latency(SVC0);
-        let want = [
-            "eu-west-3/eu-west-3 10.3.0.0".to_string(),
-            "us-east-1/us-east-1 10.1.0.0".to_string(),
-        ];
-        if g == want { Ok(()) } else { Err(format!("{g:?}")) }
-    })
-    .await;
+    let want = [
+        "eu-west-3/eu-west-3 10.3.0.0".to_string(),
+        "us-east-1/us-east-1 10.1.0.0".to_string(),
+    ];
+    r.until_latency("sets named by AWS region", SVC0, |g| g == want)
+        .await;
 }
 
 /// Verify every 100 ms (the housekeeping tick follows `member_grace`), so that reconcile rounds
@@ -662,15 +596,8 @@ async fn a_host_gets_one_latency_set_per_aws_region() {
         "eu-west-1/eu-west-1 192.0.2.2",
         "us-east-1/us-east-1 192.0.2.1 192.0.2.3",
     ];
-    r.until("latency sets at the host", |r| {
-        let got = r.latency(WWW);
-        if got == want {
-            Ok(())
-        } else {
-            Err(format!("{got:?}"))
-        }
-    })
-    .await;
+    r.until_latency("latency sets at the host", WWW, |g| g == want)
+        .await;
     let txt: Vec<String> = r
         .sets()
         .into_iter()

@@ -21,7 +21,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Ro
 use serde_json::{Value, json};
 
 use crate::common::*;
-use crate::deploy::{documents, of_kind};
+use crate::deploy::{container_ports, documents, of_kind};
 use crate::kube::{node, slice};
 
 const NODE: &str = "node-a";
@@ -338,13 +338,8 @@ impl Dnsdist {
         };
         // Up once it forwards a query to the stub and back.
         let mut dns = Dns::udp(addr).await;
-        expect_answer(
-            &mut dns,
-            "x.web.shop.myfed.svc.cluster.local",
-            RecordType::A,
-            &["NXDOMAIN"],
-        )
-        .await;
+        dns.expect_a("x.web.shop.myfed.svc.cluster.local", &["NXDOMAIN"])
+            .await;
         dnsdist
     }
 }
@@ -570,10 +565,8 @@ async fn through_dnsdist_local_services_answer_their_cluster_ips_or_ready_endpoi
         ))
         .unwrap();
     let mut dns = Dns::udp(dnsdist.addr).await;
-    expect_answer(
-        &mut dns,
+    dns.expect_a(
         "db.shop.myfed.svc.cluster.local",
-        RecordType::A,
         &["A 10.1.0.1", &cname("db.shop.svc.cluster.local")],
     )
     .await;
@@ -598,7 +591,7 @@ async fn through_dnsdist_a_service_losing_its_last_ready_endpoint_gets_the_feder
     let mut dns = Dns::udp(dnsdist.addr).await;
     let local_answer = [format!("A {WEB_IP}"), cname(LOCAL_WEB)];
     let local_answer: Vec<&str> = local_answer.iter().map(String::as_str).collect();
-    expect_answer(&mut dns, FED_WEB, RecordType::A, &local_answer).await;
+    dns.expect_a(FED_WEB, &local_answer).await;
 
     // Its last ready endpoint goes: the federated name, completed through `feddns run`, which
     // sends the zone name to the region and the region to the global name (eu) once it sees it.
@@ -621,7 +614,7 @@ async fn through_dnsdist_a_service_losing_its_last_ready_endpoint_gets_the_feder
 
     // Ready again: local again, at once.
     local.api.apply(slice("shop", "web", &[true])).unwrap();
-    expect_answer(&mut dns, FED_WEB, RecordType::A, &local_answer).await;
+    dns.expect_a(FED_WEB, &local_answer).await;
     drop(dnsdist);
     local.stop().await;
 }
@@ -1127,13 +1120,8 @@ async fn the_binary_answers_over_dns_and_serves_metrics() {
     );
 
     let mut dns = Dns::udp(addr).await;
-    expect_answer(
-        &mut dns,
-        FED_WEB,
-        RecordType::A,
-        &[&format!("A {WEB_IP}"), &cname(LOCAL_WEB)],
-    )
-    .await;
+    dns.expect_a(FED_WEB, &[&format!("A {WEB_IP}"), &cname(LOCAL_WEB)])
+        .await;
     api.delete("discovery.k8s.io/v1", "EndpointSlice", Some("shop"), "web-abcde");
     expect_answer(
         &mut dns,
@@ -1253,20 +1241,8 @@ fn the_manifests_grant_what_the_stub_reads_and_pass_node_name() {
         ("/readyz".into(), admin.clone())
     );
     assert_eq!(probe(&container.liveness_probe), ("/healthz".into(), admin));
-    let ports: BTreeSet<(String, i32, String)> = container
-        .ports
-        .iter()
-        .flatten()
-        .map(|p| {
-            (
-                p.name.clone().unwrap(),
-                p.container_port,
-                p.protocol.clone().unwrap(),
-            )
-        })
-        .collect();
     assert_eq!(
-        ports,
+        container_ports(container),
         BTreeSet::from([
             ("dns".into(), 5353, "UDP".into()),
             ("dns-tcp".into(), 5353, "TCP".into()),

@@ -150,8 +150,7 @@ async fn healthz_and_status_answer_during_a_long_listing() {
 struct Direct {
     tx: tokio::sync::mpsc::Sender<feddns::members::MemberEvent>,
     stats: Arc<feddns::control::controller::Stats>,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
+    controller: ControllerTask,
 }
 
 impl Direct {
@@ -165,20 +164,10 @@ impl Direct {
             feddns::control::controller::Controller::new(&cfg, provider, Arc::new(NoResolve), false);
         let stats = controller.stats();
         let (tx, rx) = tokio::sync::mpsc::channel(8);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            controller
-                .run(rx, async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-        });
         Self {
             tx,
             stats,
-            stop,
-            task,
+            controller: ControllerTask::spawn(controller, rx),
         }
     }
 
@@ -189,18 +178,11 @@ impl Direct {
         let services: Vec<(&str, &str, usize)> =
             owned.iter().map(|(s, ip)| (s.as_str(), ip.as_str(), 1)).collect();
         let snap = member_snapshot("r1", &["r1a"], &services);
-        self.tx
-            .send(feddns::members::MemberEvent::Snapshot {
-                member: "m1".into(),
-                snapshot: snap,
-            })
-            .await
-            .unwrap();
+        self.tx.send(snapshot_event("m1", snap)).await.unwrap();
     }
 
     async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.unwrap();
+        self.controller.stop().await;
     }
 }
 

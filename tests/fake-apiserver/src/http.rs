@@ -559,15 +559,30 @@ fn update(
     let mut value = parse_object(target, body)?;
     check_identity(target, &mut value)?;
     let name = target.name.as_deref().unwrap_or_default();
-    let mut store = shared.store();
+    let store = shared.store();
     let existing = store
         .get(&target.rt, &object_key(target))
         .ok_or_else(|| ApiError::not_found(&target.rt, name))?;
-    if requested_rv(&value).is_some_and(|rv| rv != existing.rv.to_string()) {
+    replace(store, target, &existing, &existing.value(), value, meta_only)
+}
+
+/// Writes `new` (an update's body, or a patch's result) over `existing`, whose value is `old`:
+/// a conflict if `new` asks for another resourceVersion; a write to the status subresource
+/// changes only the status, a write to the object everything but the status.
+fn replace(
+    mut store: std::sync::MutexGuard<'_, crate::store::Store>,
+    target: &Target,
+    existing: &Obj,
+    old: &Value,
+    new: Value,
+    meta_only: bool,
+) -> Result<Response<RespBody>, ApiError> {
+    if requested_rv(&new).is_some_and(|rv| rv != existing.rv.to_string()) {
+        let name = target.name.as_deref().unwrap_or_default();
         return Err(ApiError::conflict(&target.rt, name));
     }
-    let value = split_status(target, &existing.value(), value);
-    let (obj, _) = store.write(&target.rt, value, WriteMode::Update);
+    let new = split_status(target, old, new);
+    let (obj, _) = store.write(&target.rt, new, WriteMode::Update);
     drop(store);
     Ok(obj_response(StatusCode::OK, &obj, meta_only))
 }
@@ -641,13 +656,7 @@ fn patch(
     }
     check_types(&target.rt, &new)?;
     check_identity(target, &mut new)?;
-    if requested_rv(&new).is_some_and(|rv| rv != existing.rv.to_string()) {
-        return Err(ApiError::conflict(&target.rt, name));
-    }
-    let new = split_status(target, &old, new);
-    let (obj, _) = store.write(&target.rt, new, WriteMode::Update);
-    drop(store);
-    Ok(obj_response(StatusCode::OK, &obj, meta_only))
+    replace(store, target, &existing, &old, new, meta_only)
 }
 
 fn delete(

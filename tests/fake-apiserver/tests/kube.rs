@@ -114,6 +114,14 @@ fn watch_services(api: Api<Service>, config: watcher::Config) -> Watch<Service> 
     Polled::new(watcher::watcher(api, config).boxed())
 }
 
+/// A watcher of `api` (with the default config) that has listed `names`, its watch open.
+async fn watching(server: &FakeApiServer, api: Api<Service>, names: &[&str]) -> Watch<Service> {
+    let mut stream = watch_services(api, watcher::Config::default());
+    assert_eq!(expect_initial_list(&mut stream).await, names);
+    wait_until("the watch is open", || server.open_watches() == 1).await;
+    stream
+}
+
 /// Consumes `Init`, `InitApply`… `InitDone`; returns the names seen.
 async fn expect_initial_list<K: ResourceExt + Debug + Send + 'static>(events: &mut Watch<K>) -> Vec<String> {
     let first = events.next().await.expect("init");
@@ -236,9 +244,7 @@ async fn watcher_sees_initial_list_then_changes() {
     server.apply(service("a", &[])).unwrap();
     server.apply(service("b", &[])).unwrap();
     let api: Api<Service> = Api::namespaced(client, "default");
-    let mut stream = watch_services(api, watcher::Config::default());
-    assert_eq!(expect_initial_list(&mut stream).await, ["a", "b"]);
-    wait_until("the watch is open", || server.open_watches() == 1).await;
+    let mut stream = watching(&server, api, &["a", "b"]).await;
 
     let stored = server.apply(service("c", &[("app", "x")])).unwrap();
     match stream.next().await.unwrap() {
@@ -347,9 +353,7 @@ async fn expire_watches_forces_410_and_relist() {
     let (server, client) = start().await;
     server.apply(service("a", &[])).unwrap();
     let api: Api<Service> = Api::namespaced(client.clone(), "default");
-    let mut stream = watch_services(api.clone(), watcher::Config::default());
-    assert_eq!(expect_initial_list(&mut stream).await, ["a"]);
-    wait_until("the watch is open", || server.open_watches() == 1).await;
+    let mut stream = watching(&server, api.clone(), &["a"]).await;
     let old_rv = server.resource_version();
 
     server.expire_watches();
@@ -393,9 +397,7 @@ async fn stop_breaks_watchers_and_restart_serves_again() {
     let (server, client) = start().await;
     server.apply(service("a", &[])).unwrap();
     let api: Api<Service> = Api::namespaced(client.clone(), "default");
-    let mut stream = watch_services(api.clone(), watcher::Config::default());
-    assert_eq!(expect_initial_list(&mut stream).await, ["a"]);
-    wait_until("the watch is open", || server.open_watches() == 1).await;
+    let mut stream = watching(&server, api.clone(), &["a"]).await;
     let addr = server.addr();
 
     server.stop().await;
@@ -807,9 +809,7 @@ async fn kubeconfig_file_round_trips() {
 async fn watcher_keeps_up_with_many_changes() {
     let (server, client) = start().await;
     let api: Api<Service> = Api::namespaced(client, "default");
-    let mut stream = watch_services(api, watcher::Config::default());
-    assert!(expect_initial_list(&mut stream).await.is_empty());
-    wait_until("the watch is open", || server.open_watches() == 1).await;
+    let mut stream = watching(&server, api, &[]).await;
     const CHANGES: usize = 3000;
     let writer = {
         let server = server.clone();

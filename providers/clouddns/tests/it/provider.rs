@@ -13,6 +13,19 @@ fn create(s: &RecordSet) -> Change {
     Change::create(s.clone())
 }
 
+/// The sets the provider lists at `label`, sorted.
+async fn sets_at(p: &CloudDnsProvider, label: &str) -> Vec<RecordSet> {
+    let mut sets: Vec<RecordSet> = p
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.name == name(label))
+        .collect();
+    sets.sort();
+    sets
+}
+
 #[tokio::test]
 async fn listing_follows_page_tokens() {
     let fake = fake().await;
@@ -56,14 +69,7 @@ async fn a_geo_rrset_is_listed_as_one_set_per_item() {
         ..WireRoutingPolicy::default()
     });
     assert!(fake.put_rrset(PROJECT, MZ, w));
-    let mut got: Vec<RecordSet> = p
-        .list()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|s| s.name == name("g"))
-        .collect();
-    got.sort();
+    let got = sets_at(&p, "g").await;
     let mut want: Vec<RecordSet> = [("us-east1", 1), ("europe-west1", 2), ("asia-east1", 3)]
         .iter()
         .map(|(loc, i)| {
@@ -128,14 +134,7 @@ async fn geo_items_change_one_at_a_time_leaving_the_others_untouched() {
         items.iter().map(|(l, _)| l.as_str()).collect::<Vec<_>>(),
         ["asia-east1", "europe-west1"]
     );
-    let mut listed: Vec<RecordSet> = p
-        .list()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|s| s.name == name("g"))
-        .collect();
-    listed.sort();
+    let listed = sets_at(&p, "g").await;
     let mut want = vec![asia.clone(), eu2.clone()];
     want.sort();
     assert_eq!(listed, want);

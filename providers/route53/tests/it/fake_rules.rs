@@ -19,6 +19,11 @@ async fn change(
     fake.change_resource_record_sets(zone, changes).await.map(|_| ())
 }
 
+/// The same `action` on each of `sets`.
+fn each(action: ChangeAction, sets: &[WireRecordSet]) -> Vec<feddns_route53::WireChange> {
+    sets.iter().map(|s| ch(action, s)).collect()
+}
+
 fn icb(r: Result<(), ApiError>, needle: &str) {
     let e = r.expect_err("the fake should refuse the batch");
     assert_eq!(e.kind, ApiErrorKind::Service);
@@ -245,32 +250,15 @@ async fn limits_count_upserts_twice() {
         .map(|i| wire(&format!("n{i}"), "A", 60, &["192.0.2.1"]))
         .collect();
     icb(
-        change(&fake, &z, &sets.iter().map(|s| ch(Create, s)).collect::<Vec<_>>()).await,
+        change(&fake, &z, &each(Create, &sets)).await,
         "Number of records limit of 1000 exceeded.",
     );
-    change(
-        &fake,
-        &z,
-        &sets[..1000].iter().map(|s| ch(Create, s)).collect::<Vec<_>>(),
-    )
-    .await
-    .unwrap();
+    change(&fake, &z, &each(Create, &sets[..1000])).await.unwrap();
     icb(
-        change(
-            &fake,
-            &z,
-            &sets[..501].iter().map(|s| ch(Upsert, s)).collect::<Vec<_>>(),
-        )
-        .await,
+        change(&fake, &z, &each(Upsert, &sets[..501])).await,
         "Number of records limit of 1000 exceeded.",
     );
-    change(
-        &fake,
-        &z,
-        &sets[..500].iter().map(|s| ch(Upsert, s)).collect::<Vec<_>>(),
-    )
-    .await
-    .unwrap();
+    change(&fake, &z, &each(Upsert, &sets[..500])).await.unwrap();
 
     // 32,000 characters of Value, quotes included: 124 quoted 255-byte strings are 31,868.
     let long = encode_txt(&"v".repeat(255));
@@ -279,23 +267,12 @@ async fn limits_count_upserts_twice() {
         .map(|i| wire(&format!("t{i}"), "TXT", 60, &[&long]))
         .collect();
     icb(
-        change(&fake, &z, &txts.iter().map(|s| ch(Create, s)).collect::<Vec<_>>()).await,
+        change(&fake, &z, &each(Create, &txts)).await,
         "limit of 32000 exceeded",
     );
-    change(
-        &fake,
-        &z,
-        &txts[..124].iter().map(|s| ch(Create, s)).collect::<Vec<_>>(),
-    )
-    .await
-    .unwrap();
+    change(&fake, &z, &each(Create, &txts[..124])).await.unwrap();
     icb(
-        change(
-            &fake,
-            &z,
-            &txts[..63].iter().map(|s| ch(Upsert, s)).collect::<Vec<_>>(),
-        )
-        .await,
+        change(&fake, &z, &each(Upsert, &txts[..63])).await,
         "limit of 32000 exceeded",
     );
 }

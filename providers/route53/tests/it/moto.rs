@@ -61,8 +61,24 @@ mod conformance {
     );
 }
 
-fn create(s: &RecordSet) -> Change {
-    Change::create(s.clone())
+/// Creates `sets` in one batch.
+async fn create_all(zone: &MotoZone, sets: &[RecordSet]) {
+    let changes: Vec<Change> = sets.iter().cloned().map(Change::create).collect();
+    zone.provider.apply(&changes).await.unwrap();
+}
+
+/// The zone's sets but the apex's (SOA, NS), sorted.
+async fn below_apex(zone: &MotoZone) -> Vec<RecordSet> {
+    let mut sets: Vec<RecordSet> = zone
+        .provider
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.name != "example.com")
+        .collect();
+    sets.sort();
+    sets
 }
 
 /// Routed, alias and TXT sets round-trip through the SDK's wire format.
@@ -116,17 +132,8 @@ async fn routed_alias_and_txt_sets_round_trip() {
             ),
         );
     }
-    zone.apply(&sets.iter().map(create).collect::<Vec<_>>())
-        .await
-        .unwrap();
-    let mut listed: Vec<RecordSet> = zone
-        .list()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|s| s.name != "example.com")
-        .collect();
-    listed.sort();
+    create_all(&zone, &sets).await;
+    let listed = below_apex(&zone).await;
     sets.sort();
     assert_eq!(listed, sets);
     // moto's known SOA quirk (a Python dict as the value) must not break the listing.
@@ -193,34 +200,13 @@ async fn health_checks_and_policies_feddns_does_not_model_round_trip() {
         )),
         a("mv", "192.0.2.6").with_unmodelled(unmodelled(Some("one"), &[("MultiValueAnswer", "true")])),
     ];
-    zone.apply(&sets.iter().map(create).collect::<Vec<_>>())
-        .await
-        .unwrap();
-    let mut listed: Vec<RecordSet> = zone
-        .list()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|s| s.name != "example.com")
-        .collect();
-    listed.sort();
+    create_all(&zone, &sets).await;
+    let listed = below_apex(&zone).await;
     sets.sort();
     assert_eq!(listed, sets);
-    zone.apply(
-        &listed
-            .iter()
-            .map(|s| Change::delete(s.clone()))
-            .collect::<Vec<_>>(),
-    )
-    .await
-    .unwrap();
-    let left: Vec<RecordSet> = zone
-        .list()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|s| s.name != "example.com")
-        .collect();
+    let deletes: Vec<Change> = listed.iter().cloned().map(Change::delete).collect();
+    zone.apply(&deletes).await.unwrap();
+    let left = below_apex(&zone).await;
     assert!(left.is_empty(), "{left:#?}");
 }
 
@@ -289,9 +275,7 @@ async fn small_pages_inside_a_routed_group_fail_instead_of_looping() {
             )
         })
         .collect();
-    zone.apply(&sets.iter().map(create).collect::<Vec<_>>())
-        .await
-        .unwrap();
+    create_all(&zone, &sets).await;
     let small = Route53Provider::with_api_config(
         zone.api.clone(),
         &Route53Config {
