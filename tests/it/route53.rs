@@ -15,6 +15,7 @@ use feddns_provider::{RecordSet, RecordType, Routing};
 use feddns_route53::Route53Provider;
 use feddns_route53::WireRecordSet;
 use feddns_route53::fake::FakeRoute53;
+use feddns_route53::{ApiError, Operation};
 use tokio::sync::mpsc;
 
 use crate::common::{NoResolve, add_service, eventually, ingress_snapshot, snapshot_event};
@@ -300,6 +301,35 @@ async fn a_10000_record_initial_sync_takes_at_most_10_change_requests() {
     );
     assert!(changes <= 10, "{changes} change requests");
     assert_eq!(r.calls("ListResourceRecordSets"), 1, "one page of an empty zone");
+}
+
+/// A listing that keeps failing costs Route53's own attempts per page and nothing more: the
+/// provider retries each page itself and says so, so the controller does not retry the whole
+/// listing on top (it once did: 6 controller attempts of 5 page attempts each, 30 requests).
+#[tokio::test(start_paused = true)]
+async fn a_failing_listing_is_retried_at_one_level_only() {
+    let text = "federation: myfed\ndomain: example.com\nowner_id: o1\n\
+                provider: { route53: { zone_name: example.com, requests_per_second: 1000 } }\n\
+                members: [{ name: m1, file: m1.yaml }]\n";
+    let cfg = Config::parse(text, Path::new("/nowhere/config.yaml")).unwrap();
+    let fake = Arc::new(FakeRoute53::new());
+    let zone_id = fake.add_zone("example.com");
+    let provider = Route53Provider::with_api(fake.clone(), Some(&zone_id), None)
+        .await
+        .unwrap();
+    let list = Operation::ListResourceRecordSets;
+    for _ in 0..100 {
+        fake.push_error(ApiError::service(list, 503, "ServiceUnavailable", "down"));
+    }
+    let mut c = Controller::new(&cfg, Arc::new(provider), Arc::new(NoResolve), false);
+    c.apply_event(snapshot_event("m1", member(Some(("z1", "r1")), 1, 1, 1, 1)));
+    let e = c.plan_once().await.unwrap_err();
+    assert!(e.to_string().contains("ServiceUnavailable"), "{e}");
+    let requests = fake.calls().get(list.as_str()).copied().unwrap_or(0);
+    assert_eq!(
+        requests, 5,
+        "Route53's 5 attempts of the first page, not retried again around them"
+    );
 }
 
 #[tokio::test]
