@@ -243,11 +243,7 @@ impl CloudDnsProvider {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, ApiError>>,
     {
-        let classify = |e: &ApiError| match () {
-            () if !retry(e) => ErrorClass::Fatal,
-            () if e.is_throttle() => ErrorClass::Throttled,
-            () => ErrorClass::Retryable,
-        };
+        let classify = |e: &ApiError| ErrorClass::retryable_if(retry(e), e.is_throttle());
         self.retrier
             .run(classify, || {
                 self.gate.call(op.as_str(), ApiError::is_throttle, f())

@@ -34,6 +34,16 @@ impl ErrorClass {
         matches!(self, Self::Retryable | Self::Throttled)
     }
 
+    /// The class of a provider's own API error: [`Self::Fatal`] unless `retryable`, then
+    /// [`Self::Throttled`] where the service `throttled` the call, else [`Self::Retryable`].
+    pub fn retryable_if(retryable: bool, throttled: bool) -> Self {
+        match (retryable, throttled) {
+            (false, _) => Self::Fatal,
+            (true, true) => Self::Throttled,
+            (true, false) => Self::Retryable,
+        }
+    }
+
     /// The class of a [`ProviderError`]: transient errors are retryable (a provider that can
     /// tell throttling apart classifies its own API errors before mapping them).
     pub fn of(e: &ProviderError) -> Self {
@@ -345,5 +355,8 @@ mod tests {
             ErrorClass::Invalid
         );
         assert_eq!(ErrorClass::of(&ProviderError::other("x")), ErrorClass::Fatal);
+        assert_eq!(ErrorClass::retryable_if(false, true), ErrorClass::Fatal);
+        assert_eq!(ErrorClass::retryable_if(true, true), ErrorClass::Throttled);
+        assert_eq!(ErrorClass::retryable_if(true, false), ErrorClass::Retryable);
     }
 }

@@ -415,15 +415,10 @@ impl Route53Provider {
     }
 }
 
-/// The class of a failed call, for the shared retry policy.
+/// The class of a failed call, for the shared retry policy (a throttle is transient: it has a
+/// service error code).
 fn classify(e: &ApiError) -> ErrorClass {
-    if e.is_throttle() {
-        ErrorClass::Throttled
-    } else if is_transient(e) {
-        ErrorClass::Retryable
-    } else {
-        ErrorClass::Fatal
-    }
+    ErrorClass::retryable_if(is_transient(e), e.is_throttle())
 }
 
 /// A replace can be one UPSERT when the type, set identifier, routing policy and alias-ness stay
