@@ -8,7 +8,7 @@ use crate::provider::{Change, Limits, ProviderError};
 use crate::record::{RecordKey, RecordSet, RecordType};
 
 /// Checks a batch before it is sent; `check_set` checks one set the way the provider needs it
-/// (for example [`crate::memory::check_set`]). The first problem found is returned: invalid
+/// (for example [`crate::validate::check_set`]). The first problem found is returned: invalid
 /// changes first, then the limits.
 pub fn check_batch(
     changes: &[Change],

@@ -14,6 +14,7 @@ use crate::name::DnsName;
 use crate::provider::{Capabilities, Change, Limits, Provider, ProviderError};
 use crate::record::{RecordKey, RecordSet, RecordType, normalize_name};
 use crate::slots::SetsAtName;
+use crate::validate::check_set;
 
 /// The record sets of one zone, indexed by name.
 #[derive(Debug, Clone, Default)]
@@ -128,8 +129,6 @@ impl ZoneState {
         Ok(())
     }
 }
-
-pub use crate::validate::check_set;
 
 fn check_name_rules(name: &DnsName, sets: &SetsAtName) -> Result<(), ProviderError> {
     let has_cname = sets.values().any(|s| s.rtype == RecordType::Cname);
